@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Takes a fresh Debian 12 machine to a Release build of handoff in build/.
+# Installs only Debian packages (no downloads from elsewhere), then configures and builds with Ninja.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+if [ "${HANDOFF_SKIP_APT:-0}" != "1" ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    build-essential cmake ninja-build libtorch-dev libopenblas0-pthread \
+    nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libgtest-dev libbenchmark-dev \
+    libre2-dev clang-format python3-torch >/dev/null
+fi
+
+# libtorch must run on the pthread OpenBLAS (the reference BLAS is ~10x slower).
+if command -v update-alternatives >/dev/null; then
+  for alt in libblas.so.3-x86_64-linux-gnu liblapack.so.3-x86_64-linux-gnu; do
+    path=$(update-alternatives --list "$alt" 2>/dev/null | grep openblas-pthread | head -n1 || true)
+    if [ -n "$path" ]; then $SUDO update-alternatives --set "$alt" "$path" >/dev/null; fi
+  done
+fi
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j "$(nproc)"

@@ -1,0 +1,72 @@
+// `handoff sft`: supervised warm start of a device or cloud base model on a task's worked solutions.
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/preset.h"
+#include "common/error.h"
+#include "rl/sft.h"
+#include "runtime/runtime.h"
+
+namespace handoff::cli {
+
+namespace {
+struct SftArgs {
+  std::string task = "chain", role = "device", preset = "quick", out, device = "cpu";
+  int64_t steps = -1, batch_size = -1;
+  double lr = -1, handoff_fraction = -1;
+  int64_t seed = -1;
+  int threads = 0;
+  bool resume = false, quiet = false;
+};
+}  // namespace
+
+void register_sft(CLI::App& app) {
+  auto a = std::make_shared<SftArgs>();
+  auto* cmd =
+      app.add_subcommand("sft", "Supervised warm start of a device or cloud base model (worked solutions)");
+  cmd->add_option("--task", a->task, "Task: chain | countdown | wordmath")->capture_default_str();
+  cmd->add_option("--role", a->role, "Which base model: device | cloud")
+      ->check(CLI::IsMember({"device", "cloud"}))
+      ->capture_default_str();
+  cmd->add_option("--preset", a->preset, "Preset name in configs/ or a JSON file")->capture_default_str();
+  cmd->add_option("--out", a->out, "Run directory (model in OUT/model, metrics in OUT/metrics.jsonl)")
+      ->required();
+  cmd->add_option("--steps", a->steps, "Override the preset's step count")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch-size", a->batch_size, "Override the preset's batch size")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", a->lr, "Override the peak learning rate")->check(CLI::PositiveNumber);
+  cmd->add_option("--handoff-fraction", a->handoff_fraction, "Fraction of items trained to end in <handoff>")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--seed", a->seed, "Seed of initialisation and data")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--device", a->device, "cpu | cuda")->capture_default_str();
+  cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
+  cmd->add_flag("--resume", a->resume, "Continue from OUT/model's trainer state");
+  cmd->add_flag("--quiet", a->quiet, "No progress lines");
+  cmd->callback([a] {
+    configure_threads(a->threads);
+    auto preset = load_preset(a->preset);
+    if (!preset.contains(a->role)) throw Error("preset '" + a->preset + "' has no '" + a->role + "' section");
+    const auto& section = preset[a->role];
+    if (!section.contains("model") || !section.contains("sft"))
+      throw Error("preset '" + a->preset + "' section '" + a->role + "' needs 'model' and 'sft'");
+    auto model_cfg =
+        ModelConfig::from_json(section["model"], "preset " + a->preset + "/" + a->role + "/model");
+    auto opts = SftOptions::from_json(section["sft"], "preset " + a->preset + "/" + a->role + "/sft");
+    opts.task = a->task;
+    if (section.contains("difficulties_by_task") && section["difficulties_by_task"].contains(a->task))
+      opts.difficulties = section["difficulties_by_task"][a->task].get<std::vector<int>>();
+    if (a->steps > 0) opts.steps = a->steps;
+    if (a->batch_size > 0) opts.batch_size = a->batch_size;
+    if (a->lr > 0) opts.lr = a->lr;
+    if (a->handoff_fraction >= 0) opts.handoff_fraction = a->handoff_fraction;
+    if (a->seed >= 0) opts.seed = static_cast<uint64_t>(a->seed);
+    opts.device = a->device;
+    opts.quiet = a->quiet;
+    auto r = run_sft(model_cfg, opts, a->out, a->resume);
+    std::printf("sft done: %lld steps, final loss %.4f, %.1f s, %.0f tokens/s → %s/model\n",
+                static_cast<long long>(r.steps_done), r.final_loss, r.seconds, r.tokens_per_s,
+                a->out.c_str());
+  });
+}
+
+}  // namespace handoff::cli

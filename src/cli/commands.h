@@ -1,0 +1,12 @@
+#pragma once
+// Each `handoff` subcommand registers itself on the app; main() only dispatches and maps errors to exit
+// codes.
+#include <CLI/CLI.hpp>
+
+namespace handoff::cli {
+
+void register_info(CLI::App& app);
+void register_sft(CLI::App& app);
+void register_eval(CLI::App& app);
+
+}  // namespace handoff::cli

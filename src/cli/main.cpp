@@ -1,0 +1,33 @@
+// handoff: device–cloud collaborative LLM inference, trained with RL (GAPG).
+#include <cstdio>
+#include <exception>
+
+#include <c10/util/Exception.h>
+
+#include "cli/commands.h"
+#include "common/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "handoff: a small on-device LLM that answers or hands off to a cloud LLM, trained by RL (GAPG)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "handoff 0.1.0");
+  handoff::cli::register_info(app);
+  handoff::cli::register_sft(app);
+  handoff::cli::register_eval(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const handoff::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "error (libtorch): %s\n", e.what_without_backtrace());
+    return 3;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 3;
+  }
+  return 0;
+}

@@ -1,0 +1,118 @@
+#pragma once
+// The OpenAI chat/completions wire format, and the ONE place where JSON becomes typed structs and back.
+// Server side: parse_*_request validates a request body once, at the HTTP edge, into a typed request (or
+// throws ApiError with the status and OpenAI error object to send); *_json serialise responses. Client side:
+// chat_request_json builds a request and parse_chat_response reads any OpenAI-compatible reply (or throws
+// Error). No torch and no httplib here, so this header is cheap to include.
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "tokenizer/tokenizer.h"  // ChatMessage
+
+namespace handoff {
+
+// A request the server refuses, as OpenAI reports it: {"error": {"message", "type", "param", "code"}}.
+class ApiError : public std::runtime_error {
+ public:
+  ApiError(int status, std::string message, std::string param = "", std::string code = "",
+           std::string type = "invalid_request_error");
+  int status;
+  std::string type, param, code;  // empty param/code → null in the body
+  std::string to_json() const;
+};
+
+// Server-side bounds on what a request may ask for.
+struct RequestLimits {
+  int64_t default_max_tokens = 128;  // our character models answer in a few dozen characters
+  int64_t max_tokens_limit = 1024;
+  int max_n = 16;
+  int max_stop_strings = 4;  // as OpenAI
+};
+
+// Sampling fields shared by /v1/chat/completions and /v1/completions, already validated and defaulted.
+struct GenerationParams {
+  std::string model;
+  int64_t max_tokens = 128;
+  double temperature = 1.0;       // 0 = greedy
+  double top_p = 1.0;             // (0, 1]
+  std::vector<std::string> stop;  // generation text is cut before the first occurrence of any of these
+  int n = 1;                      // choices per request
+  std::optional<uint64_t> seed;   // choice i samples with seed + i; absent → random
+  bool stream = false;
+};
+
+struct ChatCompletionRequest {
+  GenerationParams params;
+  std::vector<ChatMessage> messages;  // non-empty; roles system | developer | user | assistant | tool
+};
+
+struct CompletionRequest {
+  GenerationParams params;
+  std::string prompt;
+};
+
+// Throw ApiError (400 for malformed/invalid, 404 model_not_found for a model not in `models`).
+ChatCompletionRequest parse_chat_request(const std::string& body, const RequestLimits& limits,
+                                         const std::vector<std::string>& models);
+CompletionRequest parse_completion_request(const std::string& body, const RequestLimits& limits,
+                                           const std::vector<std::string>& models);
+
+struct Usage {
+  int64_t prompt_tokens = 0, completion_tokens = 0, total_tokens = 0;
+};
+
+struct Choice {
+  int index = 0;
+  std::string text;
+  std::string finish_reason;  // "stop" | "length"
+  int64_t completion_tokens = 0;
+};
+
+// What a Responder produced for one request; the server wraps it in a chat or text completion object.
+struct GenerationResult {
+  std::vector<Choice> choices;
+  int64_t prompt_tokens = 0;
+  Usage usage() const;
+};
+
+// Response bodies (server side). `id` e.g. "chatcmpl-…", `created` in Unix seconds.
+std::string chat_completion_json(const std::string& id, int64_t created, const std::string& model,
+                                 const GenerationResult& r);
+std::string text_completion_json(const std::string& id, int64_t created, const std::string& model,
+                                 const GenerationResult& r);
+// A whole server-sent-event stream: per choice a role chunk, a content chunk and a finish chunk, then [DONE].
+std::string chat_completion_sse(const std::string& id, int64_t created, const std::string& model,
+                                const GenerationResult& r);
+std::string text_completion_sse(const std::string& id, int64_t created, const std::string& model,
+                                const GenerationResult& r);
+std::string models_json(const std::vector<std::string>& models, int64_t created);
+
+// Client side: what a caller may set; unset fields are left out of the request so the API's defaults apply.
+struct ChatOptions {
+  std::optional<int64_t> max_tokens;
+  std::optional<double> temperature;
+  std::optional<double> top_p;
+  std::vector<std::string> stop;
+  std::optional<uint64_t> seed;
+};
+
+std::string chat_request_json(const std::string& model, const std::vector<ChatMessage>& messages,
+                              const ChatOptions& opts);
+
+struct ChatResponse {
+  std::string id, model, content, finish_reason;
+  Usage usage;
+};
+
+// Reads the first choice of a chat.completion body; throws Error (quoting the start of `body`) if it is not
+// one.
+ChatResponse parse_chat_response(const std::string& body);
+// Model ids of a /v1/models body; throws Error if it is not a model list.
+std::vector<std::string> parse_models_response(const std::string& body);
+// The message of an OpenAI-style error body, or empty when `body` is not one.
+std::string error_message_of(const std::string& body);
+
+}  // namespace handoff

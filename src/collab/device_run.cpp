@@ -1,0 +1,42 @@
+#include "collab/device_run.h"
+
+#include <algorithm>
+
+namespace handoff {
+
+SamplingOptions device_sampling(const Tokenizer& tok, double temperature, int64_t max_new_tokens,
+                                double top_p) {
+  SamplingOptions o;
+  o.temperature = temperature;
+  o.top_p = top_p;
+  o.max_new_tokens = max_new_tokens;
+  o.stop_ids = {tok.eos_id(), tok.handoff_id()};
+  return o;
+}
+
+std::vector<DeviceOutput> run_device(CausalLM& model, const Tokenizer& tok,
+                                     const std::vector<std::string>& queries, const SamplingOptions& opts,
+                                     const std::vector<uint64_t>& seeds, int64_t max_batch) {
+  std::vector<DeviceOutput> out(queries.size());
+  for (size_t start = 0; start < queries.size(); start += static_cast<size_t>(max_batch)) {
+    const size_t end = std::min(queries.size(), start + static_cast<size_t>(max_batch));
+    std::vector<std::vector<int>> prompts;
+    std::vector<uint64_t> chunk_seeds(seeds.begin() + start, seeds.begin() + end);
+    for (size_t i = start; i < end; ++i) prompts.push_back(tok.encode_query(queries[i]));
+    auto gen = generate(model, prompts, opts, chunk_seeds);
+    for (size_t i = start; i < end; ++i) {
+      auto& o = out[i];
+      o.prompt_tokens = std::move(prompts[i - start]);
+      o.tokens = std::move(gen.tokens[i - start]);
+      o.logprobs = std::move(gen.logprobs[i - start]);
+      o.ended_with_eos = !o.tokens.empty() && o.tokens.back() == tok.eos_id();
+      std::vector<int> visible = o.tokens;
+      if (o.ended_with_eos) visible.pop_back();
+      o.text = tok.decode(visible);
+      o.parsed = parse_response(o.text, o.ended_with_eos);
+    }
+  }
+  return out;
+}
+
+}  // namespace handoff

@@ -1,0 +1,31 @@
+#pragma once
+// Runs the device model on a batch of queries and reads what it said: a local answer, a hand-off or a format
+// error (the one parser shared with the reward, src/rl/pure/response.h).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "io/checkpoint.h"
+#include "model/sampler.h"
+#include "rl/pure/response.h"
+
+namespace handoff {
+
+struct DeviceOutput {
+  std::vector<int> prompt_tokens;
+  std::vector<int> tokens;      // generated, including the final stop token (EOS or <handoff>) if any
+  std::vector<float> logprobs;  // per generated token
+  std::string text;             // decoded completion without EOS
+  bool ended_with_eos = false;
+  ParsedResponse parsed;
+};
+
+// Device decoding stops at EOS or at <handoff> (the marker ends the device's turn by the grammar).
+SamplingOptions device_sampling(const Tokenizer& tok, double temperature, int64_t max_new_tokens,
+                                double top_p = 1.0);
+
+std::vector<DeviceOutput> run_device(CausalLM& model, const Tokenizer& tok,
+                                     const std::vector<std::string>& queries, const SamplingOptions& opts,
+                                     const std::vector<uint64_t>& seeds, int64_t max_batch = 256);
+
+}  // namespace handoff

@@ -1,0 +1,97 @@
+#include "eval/base_eval.h"
+
+#include <cstdio>
+
+#include "collab/device_run.h"
+#include "eval/eval_set.h"
+#include "tasks/answer.h"
+
+namespace handoff {
+
+std::vector<DifficultyStats> evaluate_base(CausalLM& model, const Tokenizer& tok, const Task& task,
+                                           const BaseEvalOptions& opts) {
+  std::vector<int> diffs = opts.difficulties;
+  if (diffs.empty())
+    for (int d = task.min_difficulty(); d <= task.max_difficulty(); ++d) diffs.push_back(d);
+  auto problems = make_eval_set(task, diffs, opts.n_per_difficulty, opts.seed);
+  std::vector<std::string> queries;
+  std::vector<uint64_t> seeds;
+  for (size_t i = 0; i < problems.size(); ++i) {
+    queries.push_back(problems[i].prompt);
+    seeds.push_back(opts.seed + i);
+  }
+  auto greedy = run_device(model, tok, queries, device_sampling(tok, 0.0, opts.max_new_tokens), seeds);
+  std::vector<DeviceOutput> sampled;
+  if (opts.sample_temperature > 0)
+    sampled = run_device(model, tok, queries,
+                         device_sampling(tok, opts.sample_temperature, opts.max_new_tokens), seeds);
+
+  std::vector<DifficultyStats> stats;
+  for (int d : diffs) {
+    DifficultyStats s;
+    s.difficulty = d;
+    for (size_t i = 0; i < problems.size(); ++i) {
+      if (problems[i].difficulty != d) continue;
+      ++s.n;
+      const auto& g = greedy[i].parsed;
+      s.accuracy += g.kind == ResponseKind::kLocalAnswer && task.verify(problems[i], g.answer);
+      s.handoff_rate += g.kind == ResponseKind::kHandoff;
+      s.format_errors += g.kind == ResponseKind::kFormatError;
+      s.mean_tokens += static_cast<double>(greedy[i].tokens.size());
+      if (!sampled.empty()) {
+        const auto& p = sampled[i].parsed;
+        s.sampled_accuracy += p.kind == ResponseKind::kLocalAnswer && task.verify(problems[i], p.answer);
+        s.sampled_handoff_rate += p.kind == ResponseKind::kHandoff;
+      }
+    }
+    if (s.n > 0)
+      for (double* v : {&s.accuracy, &s.handoff_rate, &s.format_errors, &s.sampled_accuracy,
+                        &s.sampled_handoff_rate, &s.mean_tokens})
+        *v /= static_cast<double>(s.n);
+    stats.push_back(s);
+  }
+  return stats;
+}
+
+std::string base_eval_table(const std::vector<DifficultyStats>& stats) {
+  std::string out =
+      "| difficulty | n | accuracy (greedy) | hand-off (greedy) | format errors | accuracy (sampled) | "
+      "hand-off (sampled) | "
+      "tokens |\n|---|---|---|---|---|---|---|---|\n";
+  char buf[256];
+  double acc = 0, ho = 0, sacc = 0, sho = 0;
+  int64_t n = 0;
+  for (const auto& s : stats) {
+    std::snprintf(buf, sizeof buf, "| %d | %lld | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f |\n", s.difficulty,
+                  static_cast<long long>(s.n), s.accuracy, s.handoff_rate, s.format_errors,
+                  s.sampled_accuracy, s.sampled_handoff_rate, s.mean_tokens);
+    out += buf;
+    acc += s.accuracy * s.n;
+    ho += s.handoff_rate * s.n;
+    sacc += s.sampled_accuracy * s.n;
+    sho += s.sampled_handoff_rate * s.n;
+    n += s.n;
+  }
+  if (n > 0) {
+    std::snprintf(buf, sizeof buf, "| all | %lld | %.3f | %.3f | | %.3f | %.3f | |\n",
+                  static_cast<long long>(n), acc / n, ho / n, sacc / n, sho / n);
+    out += buf;
+  }
+  return out;
+}
+
+nlohmann::json base_eval_json(const std::vector<DifficultyStats>& stats) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& s : stats)
+    j.push_back({{"difficulty", s.difficulty},
+                 {"n", s.n},
+                 {"accuracy", s.accuracy},
+                 {"handoff_rate", s.handoff_rate},
+                 {"format_errors", s.format_errors},
+                 {"sampled_accuracy", s.sampled_accuracy},
+                 {"sampled_handoff_rate", s.sampled_handoff_rate},
+                 {"mean_tokens", s.mean_tokens}});
+  return j;
+}
+
+}  // namespace handoff

@@ -1,0 +1,113 @@
+#include "io/checkpoint.h"
+
+#include <filesystem>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "common/atomic_file.h"
+#include "common/error.h"
+#include "io/safetensors.h"
+
+namespace handoff {
+
+namespace fs = std::filesystem;
+
+void save_checkpoint(const std::string& dir, CausalLM& model, const Tokenizer& tokenizer,
+                     const std::vector<std::pair<std::string, std::string>>& extra_files) {
+  const std::string tmp = dir + ".tmp", old = dir + ".old";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  make_dirs(tmp);
+  write_file_atomic(tmp + "/config.json", model->config.to_json().dump(2) + "\n");
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& p : model->named_parameters()) tensors.emplace_back(p.key(), p.value());
+  write_safetensors(tmp + "/model.safetensors", tensors, {{"format", "pt"}});
+  write_file_atomic(tmp + "/tokenizer.json", tokenizer.to_json() + "\n");
+  for (const auto& [name, bytes] : extra_files) write_file_atomic(tmp + "/" + name, bytes);
+  // Swap directories: the previous checkpoint survives until the new one is complete.
+  fs::remove_all(old, ec);
+  if (fs::exists(dir)) fs::rename(dir, old);
+  fs::rename(tmp, dir);
+  fs::remove_all(old, ec);
+}
+
+void load_weights(CausalLM& model, const std::string& dir) {
+  std::vector<std::unique_ptr<SafetensorsFile>> files;
+  const std::string single = dir + "/model.safetensors", index = dir + "/model.safetensors.index.json";
+  if (file_exists(single)) {
+    files.push_back(std::make_unique<SafetensorsFile>(single));
+  } else if (file_exists(index)) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(read_file(index));
+    } catch (const std::exception& e) {
+      throw Error(index + ": not valid JSON: " + e.what());
+    }
+    if (!j.contains("weight_map") || !j["weight_map"].is_object()) throw Error(index + ": no weight_map");
+    std::set<std::string> shards;
+    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it)
+      shards.insert(it.value().get<std::string>());
+    for (const auto& s : shards) {
+      if (!file_exists(dir + "/" + s))
+        throw Error(index + " names shard " + s + ", which is missing from " + dir);
+      files.push_back(std::make_unique<SafetensorsFile>(dir + "/" + s));
+    }
+  } else {
+    throw Error("no model.safetensors (or model.safetensors.index.json) in " + dir,
+                "is this a checkpoint directory? train one with `handoff sft`");
+  }
+  torch::NoGradGuard no_grad;
+  std::vector<std::string> missing;
+  for (auto& p : model->named_parameters()) {
+    const SafetensorsFile* src = nullptr;
+    for (const auto& f : files)
+      if (f->has(p.key())) src = f.get();
+    if (!src) {
+      missing.push_back(p.key());
+      continue;
+    }
+    auto t = src->tensor(p.key());
+    if (t.sizes() != p.value().sizes()) {
+      std::ostringstream os;
+      os << src->path() << ": tensor " << p.key() << " has shape " << t.sizes() << " but config.json implies "
+         << p.value().sizes();
+      throw Error(os.str(), "config.json and the weights do not belong together");
+    }
+    p.value().copy_(t);
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (size_t i = 0; i < missing.size() && i < 8; ++i) list += (i ? ", " : "") + missing[i];
+    if (missing.size() > 8) list += ", … (" + std::to_string(missing.size()) + " in all)";
+    throw Error("checkpoint " + dir + ": tensors missing: " + list,
+                "was it written by an older version or another architecture?");
+  }
+}
+
+LoadedModel load_checkpoint(const std::string& dir, const std::string& device) {
+  if (!fs::is_directory(dir)) throw Error("checkpoint directory " + dir + " does not exist");
+  const std::string cfg_path = dir + "/config.json";
+  if (!file_exists(cfg_path)) throw Error("missing " + cfg_path, "a checkpoint directory needs config.json");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(cfg_path));
+  } catch (const std::exception& e) {
+    throw Error(cfg_path + ": not valid JSON: " + e.what());
+  }
+  LoadedModel out;
+  out.dir = dir;
+  out.tokenizer = load_tokenizer(dir);
+  auto cfg = ModelConfig::from_json(j, cfg_path);
+  if (out.tokenizer->vocab_size() > cfg.vocab_size)
+    throw Error(dir + ": tokenizer has " + std::to_string(out.tokenizer->vocab_size()) +
+                    " tokens but the model's vocab_size is " + std::to_string(cfg.vocab_size),
+                "tokenizer.json and config.json do not belong together");
+  out.model = CausalLM(cfg);
+  load_weights(out.model, dir);
+  out.model->to(at::Device(device));
+  out.model->eval();
+  return out;
+}
+
+}  // namespace handoff

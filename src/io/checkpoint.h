@@ -1,0 +1,29 @@
+#pragma once
+// A checkpoint is a Hugging Face style directory: config.json, model.safetensors (HF tensor names),
+// tokenizer.json. Saving is atomic at the directory level: a checkpoint is complete or absent.
+#include <memory>
+#include <string>
+
+#include "model/decoder.h"
+#include "tokenizer/tokenizer.h"
+
+namespace handoff {
+
+struct LoadedModel {
+  CausalLM model{nullptr};
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::string dir;
+};
+
+// Writes DIR via DIR.tmp + rename. `extra_files` (name → bytes) are written inside too (trainer state).
+void save_checkpoint(const std::string& dir, CausalLM& model, const Tokenizer& tokenizer,
+                     const std::vector<std::pair<std::string, std::string>>& extra_files = {});
+
+// Loads config.json, model.safetensors (or sharded with model.safetensors.index.json) and tokenizer.json.
+// Errors name the file and the tensor, and say what to run.
+LoadedModel load_checkpoint(const std::string& dir, const std::string& device = "cpu");
+
+// The weights of `model` from a safetensors file set; throws Error listing missing tensors / bad shapes.
+void load_weights(CausalLM& model, const std::string& dir);
+
+}  // namespace handoff

@@ -1,0 +1,214 @@
+#include "model/decoder.h"
+
+#include <cmath>
+#include <limits>
+
+#include <torch/nn/init.h>
+
+#include "common/error.h"
+
+namespace handoff {
+
+// ---- RMSNorm: x / sqrt(mean(x²) + eps) · w ----
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
+  weight = register_parameter("weight", torch::ones({dim}));
+}
+
+at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
+  return x * at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps) * weight;
+}
+
+// ---- RoPE ----
+static at::Tensor rope_inv_freq(const ModelConfig& c) {
+  const int64_t half = c.head_dim() / 2;
+  std::vector<float> f(half);
+  for (int64_t i = 0; i < half; ++i) {
+    double freq = 1.0 / std::pow(c.rope_theta, (2.0 * i) / static_cast<double>(c.head_dim()));
+    if (c.rope_scaling.type == "llama3") {  // Llama-3.1 frequency-dependent scaling
+      const auto& r = c.rope_scaling;
+      const double old_len = static_cast<double>(r.original_max_position_embeddings);
+      const double low_wavelen = old_len / r.low_freq_factor, high_wavelen = old_len / r.high_freq_factor;
+      const double wavelen = 2.0 * M_PI / freq;
+      if (wavelen > low_wavelen) {
+        freq = freq / r.factor;
+      } else if (wavelen >= high_wavelen) {
+        const double smooth =
+            (old_len / wavelen - r.low_freq_factor) / (r.high_freq_factor - r.low_freq_factor);
+        freq = (1.0 - smooth) * freq / r.factor + smooth * freq;
+      }
+    }
+    f[i] = static_cast<float>(freq);
+  }
+  return torch::tensor(f);
+}
+
+Rope::Rope(const ModelConfig& c) {
+  cos_table = rope_inv_freq(c);
+}
+
+std::pair<at::Tensor, at::Tensor> Rope::cos_sin(const at::Tensor& positions) const {
+  // angles [B, T, hd/2] → duplicated to [B, 1, T, hd] (HF: emb = cat(freqs, freqs)).
+  auto angles = positions.to(at::kFloat).unsqueeze(-1) * cos_table.to(positions.device());
+  auto emb = at::cat({angles, angles}, -1).unsqueeze(1);
+  return {emb.cos(), emb.sin()};
+}
+
+at::Tensor Rope::apply(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) const {
+  const int64_t half = x.size(-1) / 2;
+  auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
+  auto rotated = at::cat({-x2, x1}, -1);
+  return x * cos.to(x.scalar_type()) + rotated * sin.to(x.scalar_type());
+}
+
+// ---- Attention with grouped-query heads ----
+AttentionImpl::AttentionImpl(const ModelConfig& c)
+    : n_heads(c.num_attention_heads), n_kv(c.num_key_value_heads), head_dim(c.head_dim()) {
+  const bool bias = c.has_qkv_bias();
+  using torch::nn::LinearOptions;
+  q_proj = register_module("q_proj",
+                           torch::nn::Linear(LinearOptions(c.hidden_size, n_heads * head_dim).bias(bias)));
+  k_proj =
+      register_module("k_proj", torch::nn::Linear(LinearOptions(c.hidden_size, n_kv * head_dim).bias(bias)));
+  v_proj =
+      register_module("v_proj", torch::nn::Linear(LinearOptions(c.hidden_size, n_kv * head_dim).bias(bias)));
+  o_proj = register_module("o_proj",
+                           torch::nn::Linear(LinearOptions(n_heads * head_dim, c.hidden_size).bias(false)));
+}
+
+at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                                  const at::Tensor& bias, KVCache* cache, int64_t layer) {
+  const int64_t B = x.size(0), T = x.size(1);
+  auto q = q_proj(x).view({B, T, n_heads, head_dim}).transpose(1, 2);
+  auto k = k_proj(x).view({B, T, n_kv, head_dim}).transpose(1, 2);
+  auto v = v_proj(x).view({B, T, n_kv, head_dim}).transpose(1, 2);
+  q = rope->apply(q, cos, sin);
+  k = rope->apply(k, cos, sin);
+  if (cache) {  // write the new keys/values in place, then attend over everything filled so far
+    const int64_t start = cache->length;
+    cache->k[layer].narrow(2, start, T).copy_(k);
+    cache->v[layer].narrow(2, start, T).copy_(v);
+    k = cache->k[layer].narrow(2, 0, start + T);
+    v = cache->v[layer].narrow(2, 0, start + T);
+  }
+  const int64_t S = k.size(2), g = n_heads / n_kv;
+  // Group query heads under their shared key/value head instead of copying keys g times.
+  auto qg = q.reshape({B, n_kv, g, T, head_dim});
+  auto scores =
+      at::matmul(qg, k.unsqueeze(2).transpose(-1, -2)) * (1.0 / std::sqrt(static_cast<double>(head_dim)));
+  scores = scores + bias.unsqueeze(1);  // bias [B, 1, T, S] → [B, 1, 1, T, S]
+  auto probs = at::softmax(scores, -1);
+  auto out = at::matmul(probs, v.unsqueeze(2));  // [B, n_kv, g, T, hd]
+  out = out.reshape({B, n_heads, T, head_dim}).transpose(1, 2).reshape({B, T, n_heads * head_dim});
+  (void)S;
+  return o_proj(out);
+}
+
+// ---- SwiGLU MLP: down(silu(gate(x)) · up(x)) ----
+MlpImpl::MlpImpl(const ModelConfig& c) {
+  using torch::nn::LinearOptions;
+  gate_proj = register_module(
+      "gate_proj", torch::nn::Linear(LinearOptions(c.hidden_size, c.intermediate_size).bias(false)));
+  up_proj = register_module("up_proj",
+                            torch::nn::Linear(LinearOptions(c.hidden_size, c.intermediate_size).bias(false)));
+  down_proj = register_module(
+      "down_proj", torch::nn::Linear(LinearOptions(c.intermediate_size, c.hidden_size).bias(false)));
+}
+
+at::Tensor MlpImpl::forward(const at::Tensor& x) {
+  return down_proj(at::silu(gate_proj(x)) * up_proj(x));
+}
+
+// ---- Pre-norm block ----
+DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c) {
+  input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+  self_attn = register_module("self_attn", Attention(c));
+  post_attention_layernorm =
+      register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+  mlp = register_module("mlp", Mlp(c));
+}
+
+at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                                     const at::Tensor& bias, KVCache* cache, int64_t layer) {
+  auto h = x + self_attn(input_layernorm(x), cos, sin, bias, cache, layer);
+  return h + mlp(post_attention_layernorm(h));
+}
+
+BackboneImpl::BackboneImpl(const ModelConfig& c) {
+  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(c.vocab_size, c.hidden_size));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers->push_back(DecoderLayer(c));
+  norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+// ---- The whole model ----
+CausalLMImpl::CausalLMImpl(const ModelConfig& c) : config(c), rope(c) {
+  config.validate("model config");
+  model = register_module("model", Backbone(c));
+  if (!c.tie_word_embeddings)
+    lm_head = register_module(
+        "lm_head", torch::nn::Linear(torch::nn::LinearOptions(c.hidden_size, c.vocab_size).bias(false)));
+  // GPT-2/Llama initialisation: N(0, 0.02) for matrices, zeros for biases; RMSNorm weights stay 1.
+  torch::NoGradGuard no_grad;
+  for (auto& p : named_parameters()) {
+    if (p.value().dim() == 2) {
+      p.value().normal_(0.0, 0.02);
+    } else if (p.key().find("bias") != std::string::npos) {
+      p.value().zero_();
+    }
+  }
+  for (auto& l : *model->layers) l->as<DecoderLayer>()->self_attn->rope = &rope;
+}
+
+at::Tensor CausalLMImpl::lm_weight() const {
+  return config.tie_word_embeddings ? model->embed_tokens->weight : lm_head->weight;
+}
+
+at::Device CausalLMImpl::device() const {
+  return model->embed_tokens->weight.device();
+}
+
+KVCache CausalLMImpl::make_cache(int64_t batch, int64_t capacity) const {
+  KVCache cache;
+  cache.capacity = capacity;
+  auto opts = model->embed_tokens->weight.options().requires_grad(false);
+  for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
+    cache.k.push_back(at::zeros({batch, config.num_key_value_heads, capacity, config.head_dim()}, opts));
+    cache.v.push_back(at::zeros({batch, config.num_key_value_heads, capacity, config.head_dim()}, opts));
+  }
+  return cache;
+}
+
+at::Tensor CausalLMImpl::hidden(const at::Tensor& input_ids, const at::Tensor& positions,
+                                const at::Tensor& key_valid, KVCache* cache) {
+  const int64_t B = input_ids.size(0), T = input_ids.size(1);
+  const int64_t offset = cache ? cache->length : 0, S = offset + T;
+  if (cache && S > cache->capacity)
+    throw Error("KV cache overflow: " + std::to_string(S) + " positions > capacity " +
+                std::to_string(cache->capacity));
+  rope.cos_table = rope.cos_table.to(input_ids.device());
+  auto [cos, sin] = rope.cos_sin(positions);
+  // Additive mask [B, 1, T, S]: causal over absolute indices, plus invalid (padding) keys. A large finite
+  // negative instead of -inf keeps fully-masked padding rows finite (NaN would leak through 0·NaN later).
+  auto opts = at::TensorOptions().device(input_ids.device());
+  auto qi = at::arange(offset, S, opts.dtype(at::kLong)).unsqueeze(1);
+  auto kj = at::arange(0, S, opts.dtype(at::kLong)).unsqueeze(0);
+  auto allowed = (kj <= qi).unsqueeze(0);  // [1, T, S]
+  if (key_valid.defined()) allowed = allowed & key_valid.unsqueeze(1);
+  auto dtype = model->embed_tokens->weight.scalar_type();
+  auto bias =
+      at::zeros(allowed.sizes(), opts.dtype(dtype)).masked_fill(allowed.logical_not(), -1e30).unsqueeze(1);
+  if (bias.size(0) != B) bias = bias.expand({B, 1, T, S});
+
+  auto x = model->embed_tokens(input_ids);
+  int64_t layer = 0;
+  for (auto& l : *model->layers) x = l->as<DecoderLayer>()->forward(x, cos, sin, bias, cache, layer++);
+  if (cache) cache->length = S;
+  return model->norm(x);
+}
+
+at::Tensor CausalLMImpl::forward(const at::Tensor& input_ids, const at::Tensor& positions,
+                                 const at::Tensor& key_valid, KVCache* cache) {
+  return at::matmul(hidden(input_ids, positions, key_valid, cache), lm_weight().t());
+}
+
+}  // namespace handoff

@@ -1,0 +1,93 @@
+#pragma once
+// Llama/Qwen2-style decoder, read top to bottom: embedding → N × (RMSNorm → attention with RoPE/GQA →
+// residual, RMSNorm → SwiGLU MLP → residual) → RMSNorm → LM head. Parameter names follow Hugging Face
+// (model.layers.N.self_attn.q_proj.weight, …) because the module tree mirrors theirs.
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include "model/config.h"
+#include "model/kv_cache.h"
+
+namespace handoff {
+
+// libtorch 1.13 has no nn::RMSNorm.
+struct RMSNormImpl : torch::nn::Module {
+  RMSNormImpl(int64_t dim, double eps);
+  at::Tensor forward(const at::Tensor& x);
+  at::Tensor weight;
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+// Rotary position embedding tables (HF "rotate_half" convention), with Llama-3 frequency scaling.
+struct Rope {
+  Rope() = default;
+  explicit Rope(const ModelConfig& c);
+  // x: [B, H, T, hd]; positions: [B, T] int64.
+  at::Tensor apply(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) const;
+  std::pair<at::Tensor, at::Tensor> cos_sin(const at::Tensor& positions) const;  // each [B, 1, T, hd]
+  at::Tensor cos_table, sin_table;                                               // [max_pos, hd]
+};
+
+struct AttentionImpl : torch::nn::Module {
+  explicit AttentionImpl(const ModelConfig& c);
+  // x: [B, T, D]; bias: additive mask broadcastable to [B, 1, T, S]; cache layer may be null (no cache).
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                     const at::Tensor& bias, KVCache* cache, int64_t layer);
+  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  int64_t n_heads, n_kv, head_dim;
+  const Rope* rope = nullptr;
+};
+TORCH_MODULE(Attention);
+
+struct MlpImpl : torch::nn::Module {
+  explicit MlpImpl(const ModelConfig& c);
+  at::Tensor forward(const at::Tensor& x);
+  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+struct DecoderLayerImpl : torch::nn::Module {
+  explicit DecoderLayerImpl(const ModelConfig& c);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                     const at::Tensor& bias, KVCache* cache, int64_t layer);
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  Attention self_attn{nullptr};
+  Mlp mlp{nullptr};
+};
+TORCH_MODULE(DecoderLayer);
+
+struct BackboneImpl : torch::nn::Module {  // HF "model."
+  explicit BackboneImpl(const ModelConfig& c);
+  torch::nn::Embedding embed_tokens{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  RMSNorm norm{nullptr};
+};
+TORCH_MODULE(Backbone);
+
+struct CausalLMImpl : torch::nn::Module {
+  explicit CausalLMImpl(const ModelConfig& c);
+
+  // input_ids, positions: [B, T] int64. key_valid: [B, S] bool over all keys (cache + new), or undefined when
+  // every key is valid. With a cache, new keys are appended at cache->length and the cache advances by T.
+  // Returns logits [B, T, V].
+  at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& positions,
+                     const at::Tensor& key_valid = {}, KVCache* cache = nullptr);
+  // Hidden states before the LM head (for classifiers on the device's representation).
+  at::Tensor hidden(const at::Tensor& input_ids, const at::Tensor& positions,
+                    const at::Tensor& key_valid = {}, KVCache* cache = nullptr);
+  at::Tensor lm_weight() const;  // tied or untied LM head weight [V, D]
+  KVCache make_cache(int64_t batch, int64_t capacity) const;
+  at::Device device() const;
+
+  ModelConfig config;
+  Rope rope;
+  Backbone model{nullptr};
+  torch::nn::Linear lm_head{nullptr};  // null when tied
+};
+TORCH_MODULE(CausalLM);
+
+}  // namespace handoff

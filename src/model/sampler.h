@@ -1,0 +1,29 @@
+#pragma once
+// Batched generation with the KV cache: a whole group (G samples × prompts) decodes in one forward per token.
+#include <cstdint>
+#include <vector>
+
+#include "model/decoder.h"
+
+namespace handoff {
+
+struct SamplingOptions {
+  double temperature = 1.0;  // 0 → greedy (deterministic)
+  double top_p = 1.0;        // nucleus sampling mass, in (0, 1]
+  int64_t max_new_tokens = 64;
+  std::vector<int> stop_ids;  // a row ends after emitting one of these (the stop token is kept in its output)
+  bool use_cache = true;      // false: recompute the whole prefix every token (benchmarks and tests only)
+};
+
+struct Generation {
+  std::vector<std::vector<int>> tokens;  // generated tokens per row
+  std::vector<std::vector<float>>
+      logprobs;               // log π(token) under the model (temperature 1), per generated token
+  std::vector<bool> stopped;  // ended on a stop token (false: length limit)
+};
+
+// Each row has its own seed, so row i's sample does not depend on which other rows share the batch.
+Generation generate(CausalLM& model, const std::vector<std::vector<int>>& prompts,
+                    const SamplingOptions& opts, const std::vector<uint64_t>& seeds);
+
+}  // namespace handoff

@@ -1,0 +1,228 @@
+#include "rl/sft.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <torch/serialize.h>
+
+#include "common/atomic_file.h"
+#include "common/error.h"
+#include "io/checkpoint.h"
+#include "model/logprobs.h"
+#include "rl/lr_schedule.h"
+#include "rl/metrics_log.h"
+#include "tasks/task.h"
+#include "tokenizer/char_tokenizer.h"
+
+namespace handoff {
+
+nlohmann::json SftOptions::to_json() const {
+  return {{"task", task},
+          {"difficulties", difficulties},
+          {"steps", steps},
+          {"batch_size", batch_size},
+          {"lr", lr},
+          {"min_lr_ratio", min_lr_ratio},
+          {"warmup_steps", warmup_steps},
+          {"weight_decay", weight_decay},
+          {"grad_clip", grad_clip},
+          {"handoff_fraction", handoff_fraction},
+          {"seed", seed},
+          {"log_every", log_every},
+          {"checkpoint_every", checkpoint_every}};
+}
+
+SftOptions SftOptions::from_json(const nlohmann::json& j, const std::string& source) {
+  SftOptions o;
+  nlohmann::json known = o.to_json();
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (!known.contains(it.key()) && it.key() != "device")
+      throw Error(source + ": unknown SFT option '" + it.key() + "'");
+  try {
+    o.task = j.value("task", o.task);
+    o.difficulties = j.value("difficulties", o.difficulties);
+    o.steps = j.value("steps", o.steps);
+    o.batch_size = j.value("batch_size", o.batch_size);
+    o.lr = j.value("lr", o.lr);
+    o.min_lr_ratio = j.value("min_lr_ratio", o.min_lr_ratio);
+    o.warmup_steps = j.value("warmup_steps", o.warmup_steps);
+    o.weight_decay = j.value("weight_decay", o.weight_decay);
+    o.grad_clip = j.value("grad_clip", o.grad_clip);
+    o.handoff_fraction = j.value("handoff_fraction", o.handoff_fraction);
+    o.seed = j.value("seed", o.seed);
+    o.log_every = j.value("log_every", o.log_every);
+    o.checkpoint_every = j.value("checkpoint_every", o.checkpoint_every);
+    o.device = j.value("device", o.device);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(source + ": SFT option has the wrong type: " + e.what());
+  }
+  return o;
+}
+
+std::string sft_target(const std::string& solution, bool handoff, std::mt19937_64& rng) {
+  if (!handoff) return solution;
+  // Steps are the space-separated pieces before "Answer:"; keep a random number of them (0..all), so the
+  // format also covers calling for help early (the paper's learned early exit).
+  const auto answer_at = solution.rfind("Answer:");
+  std::string reasoning = answer_at == std::string::npos ? solution : solution.substr(0, answer_at);
+  std::vector<std::string> steps;
+  std::istringstream in(reasoning);
+  for (std::string s; in >> s;) steps.push_back(s);
+  std::uniform_int_distribution<size_t> pick(0, steps.size());
+  const size_t keep = pick(rng);
+  std::string out;
+  for (size_t i = 0; i < keep; ++i) out += steps[i] + " ";
+  return out + "<handoff>";
+}
+
+namespace {
+
+struct Batch {
+  std::vector<std::vector<int>> prompts, completions;
+  int64_t tokens = 0;
+};
+
+// The batch of step `step` depends only on (seed, step): a resumed run sees exactly the data it would have
+// seen.
+Batch make_batch(const Task& task, const Tokenizer& tok, const SftOptions& o, const std::vector<int>& mix,
+                 int64_t step) {
+  std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step) * 0xBF58476D1CE4E5B9ull +
+                      1);
+  std::uniform_int_distribution<size_t> pick(0, mix.size() - 1);
+  std::bernoulli_distribution handoff(o.handoff_fraction);
+  Batch b;
+  for (int64_t i = 0; i < o.batch_size; ++i) {
+    Problem p = task.sample(rng, mix[pick(rng)], Split::kTrain);
+    const std::string target = sft_target(task.solution(p), o.handoff_fraction > 0 && handoff(rng), rng);
+    b.prompts.push_back(tok.encode_query(p.prompt));
+    auto c = tok.encode(target);
+    c.push_back(tok.eos_id());
+    b.tokens += static_cast<int64_t>(b.prompts.back().size() + c.size());
+    b.completions.push_back(std::move(c));
+  }
+  return b;
+}
+
+std::string serialize_optimizer(torch::optim::AdamW& opt) {
+  std::ostringstream os;
+  torch::save(opt, os);
+  return os.str();
+}
+
+}  // namespace
+
+SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const std::string& out_dir,
+                  bool resume) {
+  if (o.steps <= 0 || o.batch_size <= 0) throw Error("SFT needs steps > 0 and batch_size > 0");
+  if (o.lr <= 0 || !std::isfinite(o.lr)) throw Error("SFT learning rate must be positive");
+  if (o.handoff_fraction < 0 || o.handoff_fraction > 1) throw Error("handoff_fraction must be in [0, 1]");
+  auto task = make_task(o.task);
+  std::vector<int> mix = o.difficulties;
+  if (mix.empty())
+    for (int d = task->min_difficulty(); d <= task->max_difficulty(); ++d) mix.push_back(d);
+  for (int d : mix)
+    if (d < task->min_difficulty() || d > task->max_difficulty())
+      throw Error("difficulty " + std::to_string(d) + " is outside " + task->name() + "'s range [" +
+                  std::to_string(task->min_difficulty()) + ", " + std::to_string(task->max_difficulty()) +
+                  "]");
+
+  CharTokenizer tok;
+  const std::string model_dir = out_dir + "/model";
+  make_dirs(out_dir);
+  CausalLM model{nullptr};
+  int64_t start_step = 0;
+  if (resume && file_exists(model_dir + "/trainer_state.json")) {
+    auto loaded = load_checkpoint(model_dir, o.device);
+    model = loaded.model;
+    auto state = nlohmann::json::parse(read_file(model_dir + "/trainer_state.json"));
+    start_step = state.at("step").get<int64_t>();
+  } else {
+    torch::manual_seed(o.seed);
+    auto cfg = model_config;
+    cfg.vocab_size = std::max<int64_t>(cfg.vocab_size, tok.vocab_size());
+    model = CausalLM(cfg);
+    model->to(at::Device(o.device));
+  }
+  model->train();
+
+  // Decay matrices only; norms and biases are not regularised.
+  std::vector<at::Tensor> decay, no_decay;
+  for (auto& p : model->parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay,
+                      std::make_unique<torch::optim::AdamWOptions>(
+                          torch::optim::AdamWOptions(o.lr).betas({0.9, 0.98}).weight_decay(o.weight_decay)));
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
+                                    torch::optim::AdamWOptions(o.lr).betas({0.9, 0.98}).weight_decay(0.0)));
+  torch::optim::AdamW opt(groups);
+  if (start_step > 0 && file_exists(model_dir + "/optimizer.pt")) {
+    std::istringstream is(read_file(model_dir + "/optimizer.pt"));
+    torch::load(opt, is);
+  }
+
+  MetricsLog log(out_dir + "/metrics.jsonl", start_step);
+  LrSchedule schedule{o.lr, o.warmup_steps, o.steps, o.min_lr_ratio};
+  auto save = [&](int64_t step) {
+    nlohmann::json state = {{"step", step}, {"kind", "sft"}, {"options", o.to_json()}};
+    save_checkpoint(
+        model_dir, model, tok,
+        {{"trainer_state.json", state.dump(2) + "\n"}, {"optimizer.pt", serialize_optimizer(opt)}});
+  };
+
+  SftResult res;
+  res.steps_done = start_step;
+  auto t0 = std::chrono::steady_clock::now();
+  int64_t tokens = 0;
+  double loss_acc = 0;
+  int64_t loss_n = 0;
+  for (int64_t step = start_step; step < o.steps; ++step) {
+    const double lr = schedule(step);
+    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    Batch b = make_batch(*task, tok, o, mix, step);
+    auto lp = completion_logprobs(model, b.prompts, b.completions);
+    auto loss = -(lp.token_logprobs.sum() / lp.mask.sum());
+    opt.zero_grad();
+    loss.backward();
+    if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
+    opt.step();
+    tokens += b.tokens;
+    loss_acc += loss.item<double>();
+    ++loss_n;
+    res.steps_done = step + 1;
+    const bool last = step + 1 == o.steps;
+    if ((step + 1) % o.log_every == 0 || last) {
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double done = static_cast<double>(step + 1 - start_step);
+      const double eta = secs / done * static_cast<double>(o.steps - step - 1);
+      res.final_loss = loss_acc / loss_n;
+      res.tokens_per_s = tokens / secs;
+      log.write({{"step", step + 1},
+                 {"loss", res.final_loss},
+                 {"lr", lr},
+                 {"tokens_per_s", res.tokens_per_s},
+                 {"steps_per_s", done / secs}});
+      if (!o.quiet)
+        std::fprintf(stderr,
+                     "sft %s step %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  %.1f steps/s  ETA %.0fs\n",
+                     o.task.c_str(), static_cast<long long>(step + 1), static_cast<long long>(o.steps),
+                     res.final_loss, lr, res.tokens_per_s, done / secs, eta);
+      loss_acc = 0;
+      loss_n = 0;
+    }
+    const bool interrupted = o.stop_at_step > 0 && step + 1 >= o.stop_at_step;
+    if ((o.checkpoint_every > 0 && (step + 1) % o.checkpoint_every == 0) || last || interrupted)
+      save(step + 1);
+    if (interrupted) break;
+  }
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (res.steps_done == start_step && start_step > 0 && !o.quiet)
+    std::fprintf(stderr, "sft: %s already finished %lld steps\n", model_dir.c_str(),
+                 static_cast<long long>(start_step));
+  return res;
+}
+
+}  // namespace handoff

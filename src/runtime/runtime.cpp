@@ -1,0 +1,59 @@
+#include "runtime/runtime.h"
+
+#include <dlfcn.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include <ATen/Parallel.h>
+
+namespace handoff {
+
+void configure_threads(int n) {
+  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(n);
+  using SetFn = void (*)(int);
+  if (auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
+}
+
+std::string blas_library() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    auto pos = line.find('/');
+    if (pos == std::string::npos) continue;
+    std::string path = line.substr(pos);
+    if (path.find("libblas") != std::string::npos || path.find("openblas") != std::string::npos ||
+        path.find("libmkl") != std::string::npos)
+      return path;
+  }
+  return "(no BLAS library mapped)";
+}
+
+std::string blas_threads_summary() {
+  std::string s = "ATen threads " + std::to_string(at::get_num_threads());
+  using GetFn = int (*)();
+  if (auto fn = reinterpret_cast<GetFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads")))
+    s += ", OpenBLAS threads " + std::to_string(fn());
+  using CfgFn = char* (*)();
+  if (auto fn = reinterpret_cast<CfgFn>(dlsym(RTLD_DEFAULT, "openblas_get_config")))
+    s += ", OpenBLAS " + std::string(fn());
+  return s;
+}
+
+double gemm_gflops(int n, double seconds) {
+  auto a = at::randn({n, n}), b = at::randn({n, n});
+  auto c = at::mm(a, b);  // warm-up
+  int reps = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  double elapsed = 0;
+  do {
+    at::mm_out(c, a, b);
+    ++reps;
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } while (elapsed < seconds);
+  return 2.0 * n * n * static_cast<double>(n) * reps / elapsed / 1e9;
+}
+
+}  // namespace handoff

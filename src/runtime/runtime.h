@@ -1,0 +1,20 @@
+#pragma once
+// Process-wide compute setup: thread pools (ATen's OpenMP and OpenBLAS's own pthreads), BLAS identity, GEMM
+// peak.
+#include <string>
+
+namespace handoff {
+
+// Sets ATen's intra-op threads and OpenBLAS's pthread pool to the same count (OpenBLAS ignores
+// at::set_num_threads; two pools of 2 on 2 cores oversubscribe). n <= 0 → number of cores.
+void configure_threads(int n);
+
+// The shared library that provides BLAS in this process (from /proc/self/maps), e.g.
+// ".../openblas-pthread/libblas.so.3".
+std::string blas_library();
+std::string blas_threads_summary();
+
+// Achieved GFLOP/s of a square fp32 GEMM of size n, repeated for about `seconds`.
+double gemm_gflops(int n, double seconds);
+
+}  // namespace handoff

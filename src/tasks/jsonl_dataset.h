@@ -1,0 +1,19 @@
+#pragma once
+// Real question/answer data in GSM8K's JSONL form, for evaluating checkpoints on it:
+//   {"question": "...", "answer": "worked solution lines\n#### 42"}
+// Each line becomes Problem{task, prompt = question, answer = the text after "####" with commas removed,
+// difficulty = the number of non-empty worked-solution lines before "####" (0 when there are none)}.
+// Its answers are checked with numeric_answers_equal (tasks/answer.h).
+#include <string>
+#include <vector>
+
+#include "tasks/task.h"
+
+namespace handoff {
+
+// Throws Error naming the file (and the 1-based line number where one applies) for a missing or unreadable
+// file, a file with no problems, a line that is not JSON, a missing or non-string "question"/"answer", or an
+// answer without "####" or with nothing after it. Blank lines are skipped.
+std::vector<Problem> load_jsonl_dataset(const std::string& path, const std::string& task_name = "gsm8k");
+
+}  // namespace handoff

@@ -1,0 +1,35 @@
+// Task-level helpers shared by every task: the train/test split and the registry of task names.
+#include "tasks/task.h"
+
+#include "common/error.h"
+#include "tasks/chain_task.h"
+#include "tasks/countdown_task.h"
+#include "tasks/wordmath_task.h"
+
+namespace handoff {
+
+Split split_of(const std::string& prompt) {
+  // FNV-1a 64: fixed constants, so the split is the same on every machine and in every run. Splitting by
+  // prompt (not by draw) keeps a test prompt out of training even when the generator repeats it.
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : prompt) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h % 8 == 0 ? Split::kTest : Split::kTrain;
+}
+
+std::vector<std::string> task_names() {
+  return {"chain", "countdown", "wordmath"};
+}
+
+std::unique_ptr<Task> make_task(const std::string& name) {
+  if (name == "chain") return std::make_unique<ChainTask>();
+  if (name == "countdown") return std::make_unique<CountdownTask>();
+  if (name == "wordmath") return std::make_unique<WordMathTask>();
+  std::string known;
+  for (const auto& n : task_names()) known += (known.empty() ? "" : ", ") + n;
+  throw Error("unknown task '" + name + "'", "known tasks: " + known);
+}
+
+}  // namespace handoff

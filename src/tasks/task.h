@@ -1,0 +1,41 @@
+#pragma once
+// A task: generator of problems with a difficulty knob, an exact verifier, and worked solutions for SFT.
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace handoff {
+
+enum class Split { kTrain, kTest };
+
+struct Problem {
+  std::string task;    // task name, e.g. "chain"
+  std::string prompt;  // the query text the model sees (the user message)
+  std::string answer;  // canonical final answer, e.g. "20"
+  int difficulty = 0;  // the knob it was sampled at
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual std::string name() const = 0;
+  virtual int min_difficulty() const = 0;
+  virtual int max_difficulty() const = 0;
+  // Deterministic given the rng state. Draws until the problem falls in `split` (disjoint by prompt hash).
+  virtual Problem sample(std::mt19937_64& rng, int difficulty, Split split) const = 0;
+  // Exact check of a final answer text (what follows "Answer:" in a completion, trimmed).
+  virtual bool verify(const Problem& problem, const std::string& answer_text) const = 0;
+  // Worked chain of thought ending in "Answer: X" (no EOS token).
+  virtual std::string solution(const Problem& problem) const = 0;
+};
+
+// Split membership by a stable hash of the prompt: about 1 in 8 prompts belongs to the test split.
+Split split_of(const std::string& prompt);
+
+// Names: "chain" (default), "countdown", "wordmath". Throws Error listing the known names otherwise.
+std::unique_ptr<Task> make_task(const std::string& name);
+std::vector<std::string> task_names();
+
+}  // namespace handoff

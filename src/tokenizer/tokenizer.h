@@ -1,0 +1,37 @@
+#pragma once
+// One tokenizer interface for the embedded character tokenizer and (later) byte-level BPE of real
+// checkpoints.
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace handoff {
+
+struct ChatMessage {
+  std::string role;  // "system" | "user" | "assistant"
+  std::string content;
+};
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  // Special tokens written literally in `text` (e.g. "<handoff>") become their ids.
+  virtual std::vector<int> encode(const std::string& text) const = 0;
+  virtual std::string decode(const std::vector<int>& ids, bool skip_special = false) const = 0;
+  virtual int vocab_size() const = 0;
+  virtual int pad_id() const = 0;
+  virtual int bos_id() const = 0;
+  virtual int eos_id() const = 0;
+  virtual int handoff_id() const = 0;
+  // Text of an HF-compatible tokenizer.json.
+  virtual std::string to_json() const = 0;
+  // Model input for a conversation, ending where the assistant's reply begins (the chat template).
+  virtual std::vector<int> encode_chat(const std::vector<ChatMessage>& messages) const = 0;
+  // Same, for a single user query: the form every task prompt takes.
+  std::vector<int> encode_query(const std::string& query) const { return encode_chat({{"user", query}}); }
+};
+
+// Reads DIR/tokenizer.json and returns the matching implementation; throws Error naming the file.
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir);
+
+}  // namespace handoff

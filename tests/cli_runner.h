@@ -1,0 +1,28 @@
+#pragma once
+// Runs the built `handoff` binary in a shell and captures its exit code and combined output.
+#include <sys/wait.h>
+#include <array>
+#include <cstdio>
+#include <string>
+
+namespace handoff::testing {
+
+struct CliResult {
+  int code = -1;
+  std::string output;
+};
+
+inline CliResult run_cli(const std::string& args) {
+  const std::string cmd = std::string(HANDOFF_BINARY) + " " + args + " 2>&1";
+  CliResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+}  // namespace handoff::testing
