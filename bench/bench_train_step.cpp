@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <random>
 
 #include "model/decoder.h"
 #include "model/logprobs.h"
@@ -79,6 +80,7 @@ int main(int argc, char** argv) {
   const double peak = gemm_gflops(1024, 2.0);
   std::printf("GEMM peak (1024^2 fp32, same run): %.1f GFLOP/s\n", peak);
   run("device d=64 L=2 (quick)", shape(64, 2, 4), 64, 14, 34, peak);
+  if (std::getenv("BENCH_ONLY_DEVICE")) return 0;
   run("cloud d=128 L=3 (quick)", shape(128, 3, 4), 64, 14, 34, peak);
   run("d=256 L=4", shape(256, 4, 4), 64, 14, 34, peak);
   run("d=512 L=4", shape(512, 4, 8), 32, 14, 34, peak);

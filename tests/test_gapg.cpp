@@ -1,5 +1,5 @@
 // GAPG (paper §3.3, Proposition 3.1): group advantages, their unbiasedness on a toy policy, and adaptive
-// prompt filtering under the budget ρ (paper §2, §3.3), on hand-made inputs.
+// prompt filtering under the budget ρ (paper §3.1, §3.3), on hand-made inputs.
 #include <gtest/gtest.h>
 
 #include <algorithm>

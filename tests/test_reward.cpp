@@ -1,4 +1,4 @@
-// Device response parsing (paper §1 grammar) and the hierarchical reward table (paper §3.2), on hand-made
+// Device response parsing (paper.md §1 grammar) and the hierarchical reward table (paper §3.2), on hand-made
 // inputs.
 #include <gtest/gtest.h>
 
@@ -161,7 +161,9 @@ TEST(ResponseTest, TotalOverArbitraryText) {
       EXPECT_TRUE(p.answer.empty());
       EXPECT_FALSE(p.well_formatted);
     }
-    if (p.well_formatted) EXPECT_TRUE(eos);
+    if (p.well_formatted) {
+      EXPECT_TRUE(eos);
+    }
   }
 }
 

@@ -342,7 +342,8 @@ TEST(TaskAnswer, NumericAnswersCompareByExactValue) {
 
 TEST(JsonlDataset, LoadsGsm8kTrain) {
   const std::string path = std::string(HANDOFF_SOURCE_DIR) + "/../shared/data/gsm8k/train.jsonl";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "GSM8K not present at " << path;
+  ASSERT_TRUE(std::filesystem::exists(path))
+      << "GSM8K not present at " << path << " (../shared must sit beside the checkout)";
   auto problems = load_jsonl_dataset(path);
   ASSERT_EQ(problems.size(), 7473u);
   EXPECT_EQ(problems[0].task, "gsm8k");

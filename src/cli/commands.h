@@ -8,5 +8,7 @@ namespace handoff::cli {
 void register_info(CLI::App& app);
 void register_sft(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_serve(CLI::App& app);
+void register_train(CLI::App& app);
 
 }  // namespace handoff::cli

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   handoff::cli::register_info(app);
   handoff::cli::register_sft(app);
   handoff::cli::register_eval(app);
+  handoff::cli::register_serve(app);
+  handoff::cli::register_train(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

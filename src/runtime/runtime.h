@@ -7,7 +7,7 @@ namespace handoff {
 
 // Sets ATen's intra-op threads and OpenBLAS's pthread pool to the same count (OpenBLAS ignores
 // at::set_num_threads; two pools of 2 on 2 cores oversubscribe). n <= 0 → number of cores.
-void configure_threads(int n);
+void configure_threads(int n);  // also tunes malloc for training (see runtime.cpp)
 
 // The shared library that provides BLAS in this process (from /proc/self/maps), e.g.
 // ".../openblas-pthread/libblas.so.3".

@@ -11,7 +11,7 @@ namespace handoff {
 
 namespace {
 
-// Redraws of numbers/tree allowed per problem before giving up (about 1 in 3 is rejected at n = 5).
+// Redraws of numbers/tree allowed per problem before giving up (targets over 999 are common at n = 5).
 constexpr int kMaxTreeAttempts = 1000;
 
 // A partial expression while the random tree is built: its value, its text, and its precedence

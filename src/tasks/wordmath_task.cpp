@@ -1,6 +1,8 @@
 #include "tasks/wordmath_task.h"
 
 #include <algorithm>
+#include <iterator>
+#include <optional>
 #include <vector>
 
 #include "common/error.h"

@@ -6,6 +6,8 @@
 // x2 / x3 / x(2..4), or "half" (only on even values), so each is one small operation a char model can learn;
 // every value stays in [1, 200]. The solution is rebuilt by matching each sentence of the prompt against the
 // templates, so a Problem needs nothing beyond its prompt.
+// Length: prompt + solution reach ~360 characters at difficulty 4 (~160 at 1), so with the char tokenizer
+// this task needs a context of 384+ positions; the 256-position tiny models fit only difficulty 1-2 (~230).
 #include "tasks/task.h"
 
 namespace handoff {

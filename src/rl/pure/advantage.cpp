@@ -1,4 +1,4 @@
-// Group advantages: paper §3.3 (GAPG, Proposition 3.1) and the GRPO / Dr. GRPO baselines of paper §5.
+// Group advantages: paper §3.3 (GAPG, Proposition 3.1) and the GRPO / Dr. GRPO baselines of paper.md §5.
 #include "rl/pure/advantage.h"
 
 #include <cmath>

@@ -1,6 +1,6 @@
 #pragma once
 // Group advantages: the weight of ∇log π(y_i|x) for each of the G responses to one prompt, from the group's
-// rewards alone. Paper §4 (paper §3.3, Proposition 3.1): GAPG; plus the GRPO and Dr. GRPO baselines.
+// rewards alone. Paper §3.3 (Proposition 3.1; paper.md §4): GAPG; plus the GRPO and Dr. GRPO baselines.
 //
 // Why GAPG has no division by the group's standard deviation: the std rescales every group to unit spread, so
 // a group whose best response is a local solve (α_a) and one whose best is a cloud call (α_c) push equally

@@ -1,4 +1,4 @@
-// Cloud-call budget across steps: paper §2 (ρ) and §3.3 (|D_b²| ≤ ρ|D_b¹|), with the remainder carried.
+// Cloud-call budget across steps: paper §3.1 (ρ) and §3.3 (|D_b²| ≤ ρ|D_b¹|), with the remainder carried.
 #include "rl/pure/budget.h"
 
 #include <algorithm>

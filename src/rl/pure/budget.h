@@ -1,6 +1,7 @@
 #pragma once
 // The cloud-call budget of adaptive prompt filtering: how many D² prompts ("all local samples failed, the
-// cloud is correct") one training step may keep. Paper §2 (ρ bounds calls relative to local answers) and §3.3
+// cloud is correct") one training step may keep. Paper §3.1 (ρ bounds calls relative to local answers) and
+// §3.3
 // (|D_b²| ≤ ρ · |D_b¹|).
 //
 // Strict mode (carry_remainder = false) is the paper's per-batch cap ⌊ρ·|D¹|⌋. feasibility.md ("The RL step
@@ -13,8 +14,8 @@
 
 namespace handoff {
 
-// ρ from a maximum call rate r = |D²| / (|D¹| + |D²|): ρ = r / (1 − r) (paper §2; r = 0.3 gives ρ = 3/7).
-// Throws Error unless 0 < r < 1.
+// ρ from a maximum call rate r = |D²| / (|D¹| + |D²|): ρ = r / (1 − r) (paper §3.1, paper.md §2; r = 0.3
+// gives ρ = 3/7). Throws Error unless 0 < r < 1.
 double budget_from_call_rate(double call_rate);
 
 class BudgetController {

@@ -1,4 +1,4 @@
-// Device response parser: paper §1 (grammar, hand-off marker) and §3.2 (format column of the reward).
+// Device response parser: paper.md §1 (grammar, hand-off marker) and §3.2 (format column of the reward).
 #include "rl/pure/response.h"
 
 #include <cctype>
@@ -79,7 +79,7 @@ ParsedResponse parse_response(std::string_view text, bool ended_with_eos) {
   ParsedResponse out;
   const std::string_view body = trim_right(text);
 
-  // 1. A call for help: the marker is the last thing the device wrote (paper §1).
+  // 1. A call for help: the marker is the last thing the device wrote (paper.md §1).
   if (const size_t marker = trailing_marker_length(body); marker > 0) {
     out.kind = ResponseKind::kHandoff;
     out.reasoning = std::string(trim(body.substr(0, body.size() - marker)));

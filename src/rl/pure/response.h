@@ -1,7 +1,7 @@
 #pragma once
 // One device response, classified: a local answer, a call for help (hand-off), or a format error.
-// Paper §1 (device grammar) and §3.2 (the reward's "well formatted" column). Shared by RL training and by
-// collaborative inference, so there is exactly one reading of what the device said.
+// See paper.md §1 (device grammar) and paper §3.2 (the reward's "well formatted" column). Shared by RL
+// training and by collaborative inference, so there is exactly one reading of what the device said.
 //
 // Grammar: reasoning text, then exactly one of `Answer: <answer>` or the hand-off marker `<handoff>`, then
 // EOS. The paper's phrase `<unknown> I need external assistance </unknown>` is accepted as an alias of the

@@ -1,4 +1,4 @@
-// Rewards: paper §3.2 (hierarchical reward table) and §5 (accuracy-only baseline reward).
+// Rewards: paper §3.2 (hierarchical reward table) and paper.md §5 (accuracy-only baseline).
 #include "rl/pure/reward.h"
 
 #include <cmath>
@@ -69,7 +69,7 @@ TaskTuningReward::TaskTuningReward(double format_bonus) : format_bonus_(format_b
   }
 }
 
-// Paper §5 "Task-Tuning Only": RL for accuracy, no cloud; a call for help earns nothing.
+// paper.md §5 "Task-Tuning Only": RL for accuracy, no cloud; a call for help earns nothing.
 double TaskTuningReward::operator()(const ParsedResponse& parsed, std::optional<bool> local_correct,
                                     std::optional<bool> /*cloud_correct*/) const {
   if (parsed.kind != ResponseKind::kLocalAnswer) return 0.0;

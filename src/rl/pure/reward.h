@@ -1,7 +1,7 @@
 #pragma once
 // Rewards for one device response. Paper §3.2: the collaboration-aware hierarchical reward, whose whole table
-// is HierarchicalReward::operator(); and the accuracy-only reward of the task-tuning / GRPO baselines (paper
-// §5).
+// is HierarchicalReward::operator(); and the accuracy-only reward of the task-tuning / GRPO baselines
+// (paper.md §5).
 #include <functional>
 #include <optional>
 #include <string>

@@ -1,0 +1,147 @@
+// `handoff serve`: an OpenAI-compatible HTTP endpoint for a checkpoint (the cloud model of the demo).
+// The HTTP layer (ModelServer) takes any Responder; today a LocalModelResponder. The collaborative endpoint
+// (`--device DIR --cloud URL`: the device model answers or hands off to the cloud) plugs in here as another
+// Responder, with no change to the server.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cloud/local_model_responder.h"
+#include "cloud/model_server.h"
+#include "common/error.h"
+#include "runtime/runtime.h"
+
+namespace handoff::cli {
+
+namespace {
+
+struct ServeArgs {
+  std::string model, model_name, host = "127.0.0.1", api_key_env;
+  int port = 8080, threads = 0, http_threads = 8;
+  int64_t max_tokens_limit = 1024, default_max_tokens = 128;
+  size_t max_body_bytes = 1 << 20;
+};
+
+// SIGINT/SIGTERM → a byte on this pipe (write() is async-signal-safe); a watcher thread reads it and calls
+// ModelServer::stop(), which is not safe inside a handler. A handler (not a blocked mask) because libraries
+// start threads (OpenBLAS) before main runs, and a signal may land on any of them.
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void on_stop_signal(int sig) {
+  const int saved = errno;
+  const char c = static_cast<char>(sig);
+  ssize_t ignored = write(g_signal_pipe[1], &c, 1);
+  (void)ignored;
+  errno = saved;
+}
+
+void install_stop_handlers() {
+  if (pipe(g_signal_pipe) != 0) throw Error("cannot create the signal pipe");
+  fcntl(g_signal_pipe[1], F_SETFL, O_NONBLOCK);
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// Blocks until a stop signal (→ server.stop(), returns true) or a 0 byte from main (→ false).
+bool wait_for_stop_signal(ModelServer& server) {
+  char c = 0;
+  ssize_t n;
+  do {
+    n = read(g_signal_pipe[0], &c, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1 || c == 0) return false;
+  signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
+  signal(SIGTERM, SIG_DFL);
+  std::fprintf(stderr, "handoff serve: %s received, finishing requests in flight\n",
+               c == SIGINT ? "SIGINT" : "SIGTERM");
+  server.stop();
+  return true;
+}
+
+}  // namespace
+
+void register_serve(CLI::App& app) {
+  auto a = std::make_shared<ServeArgs>();
+  auto* cmd = app.add_subcommand(
+      "serve", "Serve a checkpoint over an OpenAI-compatible HTTP API (/v1/chat/completions)");
+  cmd->add_option("--model", a->model, "Checkpoint directory to serve")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--model-name", a->model_name,
+                  "Model id clients send in \"model\" (default: the directory name)");
+  cmd->add_option("--host", a->host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--port", a->port, "Port to listen on (0 = any free port; the bound one is printed)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  cmd->add_option("--api-key-env", a->api_key_env,
+                  "Name of an environment variable holding the API key; requests then need 'Authorization: "
+                  "Bearer <key>'");
+  cmd->add_option("--max-tokens-limit", a->max_tokens_limit, "Largest max_tokens a request may ask for")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--default-max-tokens", a->default_max_tokens, "max_tokens of a request that sets none")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-body-bytes", a->max_body_bytes, "Largest request body (larger → 413)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
+  cmd->add_option("--http-threads", a->http_threads, "HTTP worker threads (model calls run one at a time)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->callback([a] {
+    install_stop_handlers();
+    configure_threads(a->threads);
+    ServerOptions so;
+    so.host = a->host;
+    so.port = a->port;
+    so.max_body_bytes = a->max_body_bytes;
+    so.http_threads = a->http_threads;
+    so.limits.max_tokens_limit = a->max_tokens_limit;
+    so.limits.default_max_tokens = std::min(a->default_max_tokens, a->max_tokens_limit);
+    if (!a->api_key_env.empty()) {
+      const char* key = std::getenv(a->api_key_env.c_str());
+      if (!key || !*key)
+        throw Error("--api-key-env " + a->api_key_env + ": the variable is not set or empty",
+                    "export " + a->api_key_env + "=<key> first");
+      so.api_key = key;
+    }
+
+    auto loaded = load_checkpoint(a->model);
+    std::string name = a->model_name;
+    if (name.empty()) {
+      auto dir = std::filesystem::absolute(a->model).lexically_normal();
+      if (!dir.has_filename()) dir = dir.parent_path();  // ".../model/" → ".../model"
+      name = dir.filename().string();
+    }
+    auto responder = std::make_shared<LocalModelResponder>(std::move(loaded), name);
+    std::fprintf(stderr, "handoff serve: model '%s' from %s (context %lld tokens), API key %s\n",
+                 name.c_str(), a->model.c_str(), static_cast<long long>(responder->context_length()),
+                 so.api_key.empty() ? "off" : ("required (from $" + a->api_key_env + ")").c_str());
+
+    ModelServer server(responder, so);
+    const int port = server.bind();
+    std::printf("listening on http://%s:%d\n", a->host.c_str(), port);
+    std::fflush(stdout);
+
+    std::thread watcher([&server] { wait_for_stop_signal(server); });
+    server.run();
+    const char zero = 0;  // wake the watcher if run() ended without a signal
+    ssize_t ignored = write(g_signal_pipe[1], &zero, 1);
+    (void)ignored;
+    watcher.join();
+    std::fprintf(stderr, "handoff serve: stopped\n");
+  });
+}
+
+}  // namespace handoff::cli

@@ -1,0 +1,198 @@
+#include "cloud/cloud_client.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <random>
+#include <thread>
+
+#include "common/error.h"
+
+namespace handoff {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool all_digits(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
+}
+
+struct ParsedUrl {
+  std::string scheme, host, path;
+  int port = 0;
+};
+
+ParsedUrl parse_base_url(const std::string& url) {
+  auto bad = [&](const std::string& why) {
+    return Error("cloud base URL '" + url + "' " + why,
+                 "expected http://host:port[/prefix], e.g. http://127.0.0.1:8080/v1");
+  };
+  ParsedUrl u;
+  const auto sep = url.find("://");
+  if (sep == std::string::npos) throw bad("has no scheme");
+  u.scheme = url.substr(0, sep);
+  std::transform(u.scheme.begin(), u.scheme.end(), u.scheme.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (u.scheme != "http" && u.scheme != "https") throw bad("must start with http:// or https://");
+  std::string rest = url.substr(sep + 3);
+  const auto slash = rest.find('/');
+  std::string authority = rest.substr(0, slash);
+  u.path = slash == std::string::npos ? "" : rest.substr(slash);
+  if (authority.find('@') != std::string::npos)
+    throw bad("must not carry credentials (use the API key variable)");
+  if (u.path.find_first_of("?#") != std::string::npos) throw bad("must not have a query or fragment");
+  while (!u.path.empty() && u.path.back() == '/') u.path.pop_back();
+  std::string port_text;
+  if (!authority.empty() && authority[0] == '[') {  // [IPv6]:port
+    const auto close = authority.find(']');
+    if (close == std::string::npos) throw bad("has an unterminated IPv6 address");
+    u.host = authority.substr(1, close - 1);
+    if (close + 1 < authority.size()) {
+      if (authority[close + 1] != ':') throw bad("has garbage after the IPv6 address");
+      port_text = authority.substr(close + 2);
+    }
+  } else {
+    const auto colon = authority.find(':');
+    u.host = authority.substr(0, colon);
+    if (colon != std::string::npos) port_text = authority.substr(colon + 1);
+  }
+  if (u.host.empty()) throw bad("has no host");
+  u.port = u.scheme == "https" ? 443 : 80;
+  if (!port_text.empty()) {
+    if (port_text.size() > 5 || !all_digits(port_text)) throw bad("has a bad port");
+    u.port = std::stoi(port_text);
+    if (u.port < 1 || u.port > 65535) throw bad("has a port outside 1..65535");
+  }
+  return u;
+}
+
+template <class SetFn>
+void set_timeout(double seconds, SetFn set) {
+  seconds = std::max(0.001, seconds);
+  const auto sec = static_cast<time_t>(seconds);
+  set(sec, static_cast<time_t>((seconds - static_cast<double>(sec)) * 1e6));
+}
+
+double backoff_seconds(const CloudClientOptions& o, int retry) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const double base = std::min(o.backoff_max_s, o.backoff_initial_s * std::pow(2.0, retry));
+  return base * (1.0 + 0.5 * std::uniform_real_distribution<double>(0.0, 1.0)(rng));
+}
+
+// Retry-After in seconds (the HTTP-date form is ignored), or a negative number.
+double retry_after_seconds(const httplib::Response& res) {
+  const std::string v = res.get_header_value("Retry-After");
+  if (v.empty() || !all_digits(v) || v.size() > 6) return -1;
+  return std::stod(v);
+}
+
+std::string describe_status(int status, const std::string& body) {
+  std::string s = "HTTP " + std::to_string(status);
+  const std::string msg = error_message_of(body);
+  if (!msg.empty()) s += ": " + msg;
+  return s;
+}
+
+}  // namespace
+
+CloudClient::CloudClient(CloudClientOptions opts) : opts_(std::move(opts)) {
+  const ParsedUrl u = parse_base_url(opts_.base_url);
+#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
+  if (u.scheme == "https")
+    throw Error("cloud base URL '" + opts_.base_url +
+                    "' needs TLS, but this build's cpp-httplib has no OpenSSL support",
+                "use http://, or build with CPPHTTPLIB_OPENSSL_SUPPORT and link libssl");
+#endif
+  const bool v6 = u.host.find(':') != std::string::npos;
+  origin_ = u.scheme + "://" + (v6 ? "[" + u.host + "]" : u.host) + ":" + std::to_string(u.port);
+  prefix_ = u.path.empty() ? "/v1" : u.path;
+  if (opts_.max_retries < 0) throw Error("cloud client: max_retries must be >= 0");
+  if (!opts_.api_key_env.empty()) {
+    const char* key = std::getenv(opts_.api_key_env.c_str());
+    if (!key || !*key)
+      throw Error(
+          "environment variable " + opts_.api_key_env + " (the cloud API key) is not set or empty",
+          "export " + opts_.api_key_env + "=<key>, or drop the API key option for a server without one");
+    api_key_ = key;
+  }
+}
+
+std::string CloudClient::endpoint(const std::string& path) const {
+  return origin_ + prefix_ + path;
+}
+
+CloudClient::Reply CloudClient::send(const std::string& method, const std::string& path,
+                                     const std::string& body, int max_attempts) const {
+  httplib::Headers headers = {{"Accept", "application/json"}};
+  if (!api_key_.empty()) headers.emplace("Authorization", "Bearer " + api_key_);
+  const std::string target = prefix_ + path;
+  std::string last_failure;
+  for (int attempt = 1; attempt <= max_attempts; ++attempt) {
+    httplib::Client cli(origin_);
+    set_timeout(opts_.connect_timeout_s, [&](time_t s, time_t us) { cli.set_connection_timeout(s, us); });
+    set_timeout(opts_.read_timeout_s, [&](time_t s, time_t us) { cli.set_read_timeout(s, us); });
+    set_timeout(opts_.read_timeout_s, [&](time_t s, time_t us) { cli.set_write_timeout(s, us); });
+    auto res =
+        method == "GET" ? cli.Get(target, headers) : cli.Post(target, headers, body, "application/json");
+    double wait = -1;
+    if (!res) {
+      last_failure = "no response (" + httplib::to_string(res.error()) + ")";
+    } else if (res->status == 429 || res->status >= 500) {
+      last_failure = describe_status(res->status, res->body);
+      wait = retry_after_seconds(*res);
+    } else {
+      return {res->status, res->body, attempt};
+    }
+    if (attempt == max_attempts) break;
+    const double backoff = backoff_seconds(opts_, attempt - 1);
+    std::this_thread::sleep_for(
+        std::chrono::duration<double>(wait >= 0 ? std::min(wait, opts_.backoff_max_s) : backoff));
+  }
+  throw Error(method + " " + endpoint(path) + " failed after " + std::to_string(max_attempts) +
+                  (max_attempts == 1 ? " attempt" : " attempts") + ": " + last_failure,
+              "is the cloud server running and reachable? (handoff serve prints the URL it listens on)");
+}
+
+ChatResult CloudClient::chat(const std::vector<ChatMessage>& messages, const ChatOptions& opts) const {
+  const auto t0 = Clock::now();
+  const Reply reply = send("POST", "/chat/completions", chat_request_json(opts_.model, messages, opts),
+                           1 + opts_.max_retries);
+  if (reply.status != 200)
+    throw Error("POST " + endpoint("/chat/completions") +
+                    " was refused: " + describe_status(reply.status, reply.body),
+                reply.status == 401
+                    ? "check the API key variable " +
+                          (opts_.api_key_env.empty() ? std::string("(none set)") : opts_.api_key_env)
+                    : "");
+  const ChatResponse r = parse_chat_response(reply.body);
+  ChatResult out;
+  out.content = r.content;
+  out.finish_reason = r.finish_reason;
+  out.model = r.model;
+  out.usage = r.usage;
+  out.attempts = reply.attempts;
+  out.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  return out;
+}
+
+std::vector<std::string> CloudClient::models() const {
+  const Reply reply = send("GET", "/models", "", 1 + opts_.max_retries);
+  if (reply.status != 200)
+    throw Error("GET " + endpoint("/models") + " was refused: " + describe_status(reply.status, reply.body));
+  return parse_models_response(reply.body);
+}
+
+bool CloudClient::healthy() const {
+  try {
+    return send("GET", "/models", "", 1).status == 200;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+}  // namespace handoff

@@ -1,0 +1,68 @@
+#pragma once
+// A client for any OpenAI-compatible API (our `handoff serve`, vLLM, llama.cpp server, OpenAI itself):
+// POST {base}/chat/completions and GET {base}/models with timeouts, retries with exponential backoff and
+// jitter on connection errors, 429 and 5xx, and the API key read from an environment variable (never logged,
+// never part of an error). Every failure — unreachable host, timeout, garbage or truncated body — is an
+// Error.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cloud/openai_types.h"
+
+namespace handoff {
+
+struct CloudClientOptions {
+  // http://host[:port][/prefix] or https://…; requests go to prefix + "/chat/completions", as with the OpenAI
+  // SDKs' base_url (e.g. https://api.openai.com/v1). Without a prefix, "/v1" is used.
+  std::string base_url;
+  std::string model;  // the "model" field of every request
+  std::string
+      api_key_env;  // name of the environment variable holding the key; empty → no Authorization header
+  double connect_timeout_s = 5.0;
+  double read_timeout_s = 120.0;   // per attempt: a slow generation must fit in it
+  int max_retries = 3;             // attempts after the first one
+  double backoff_initial_s = 0.5;  // wait before retry k: min(initial · 2^k, max) plus up to 50 % jitter
+  double backoff_max_s = 8.0;
+};
+
+struct ChatResult {
+  std::string content;
+  std::string finish_reason;  // "stop" | "length" | whatever the API says
+  std::string model;          // as reported by the API
+  Usage usage;
+  double latency_ms = 0;  // the whole call: every attempt and backoff
+  int attempts = 0;
+};
+
+class CloudClient {
+ public:
+  // Throws Error for a malformed base URL, an https URL without TLS support in this build, or a named
+  // key variable that is unset or empty.
+  explicit CloudClient(CloudClientOptions opts);
+
+  // Thread-safe: each call opens its own connection.
+  ChatResult chat(const std::vector<ChatMessage>& messages, const ChatOptions& opts = {}) const;
+  std::vector<std::string> models() const;
+  // One GET {base}/models attempt within the timeouts: true on HTTP 200.
+  bool healthy() const;
+
+  const CloudClientOptions& options() const { return opts_; }
+  std::string endpoint(const std::string& path) const;  // e.g. http://127.0.0.1:8080/v1/chat/completions
+
+ private:
+  struct Reply {
+    int status = 0;
+    std::string body;
+    int attempts = 0;
+  };
+  Reply send(const std::string& method, const std::string& path, const std::string& body,
+             int max_attempts) const;
+
+  CloudClientOptions opts_;
+  std::string origin_;  // scheme://host:port
+  std::string prefix_;  // "/v1"
+  std::string api_key_;
+};
+
+}  // namespace handoff

@@ -1,0 +1,105 @@
+#include "cloud/local_model_responder.h"
+
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+
+#include "common/error.h"
+#include "model/sampler.h"
+
+namespace handoff {
+
+LocalModelResponder::LocalModelResponder(LoadedModel model, std::string name)
+    : loaded_(std::move(model)), name_(std::move(name)), seed_rng_(std::random_device{}()) {
+  if (!loaded_.model || !loaded_.tokenizer)
+    throw Error("LocalModelResponder needs a loaded model and tokenizer");
+  loaded_.model->eval();
+}
+
+int64_t LocalModelResponder::context_length() const {
+  return loaded_.model->config.max_position_embeddings;
+}
+
+GenerationResult LocalModelResponder::respond(const ChatCompletionRequest& request) {
+  std::vector<int> prompt;
+  try {
+    prompt = loaded_.tokenizer->encode_chat(request.messages);
+  } catch (const Error& e) {
+    throw ApiError(400, std::string("the messages cannot be encoded for this model: ") + e.what(),
+                   "messages");
+  }
+  return generate_choices(prompt, request.params, "messages");
+}
+
+GenerationResult LocalModelResponder::respond(const CompletionRequest& request) {
+  // A text completion continues the raw prompt: <bos> + text, no chat template.
+  std::vector<int> prompt{loaded_.tokenizer->bos_id()};
+  try {
+    auto body = loaded_.tokenizer->encode(request.prompt);
+    prompt.insert(prompt.end(), body.begin(), body.end());
+  } catch (const Error& e) {
+    throw ApiError(400, std::string("the prompt cannot be encoded for this model: ") + e.what(), "prompt");
+  }
+  return generate_choices(prompt, request.params, "prompt");
+}
+
+GenerationResult LocalModelResponder::generate_choices(const std::vector<int>& prompt,
+                                                       const GenerationParams& params,
+                                                       const std::string& prompt_param) {
+  // Grad mode and the OpenMP thread count are thread-local, and this runs on an HTTP worker thread.
+  static thread_local const bool threads_ready = [] {
+    at::init_num_threads();
+    return true;
+  }();
+  (void)threads_ready;
+  c10::InferenceMode inference;
+
+  const int64_t context = context_length();
+  const int64_t prompt_tokens = static_cast<int64_t>(prompt.size());
+  if (prompt_tokens >= context)
+    throw ApiError(400,
+                   "This model's maximum context length is " + std::to_string(context) +
+                       " tokens; the prompt has " + std::to_string(prompt_tokens) + " tokens. Shorten the " +
+                       prompt_param + ".",
+                   prompt_param, "context_length_exceeded");
+
+  const Tokenizer& tok = *loaded_.tokenizer;
+  SamplingOptions opts;
+  opts.temperature = params.temperature;
+  opts.top_p = params.top_p;
+  opts.max_new_tokens = params.max_tokens;  // generate() also stops at the end of the context
+  opts.stop_ids = {tok.eos_id()};
+  const std::vector<std::vector<int>> prompts(static_cast<size_t>(params.n), prompt);
+  std::vector<uint64_t> seeds(prompts.size());
+
+  Generation gen;
+  {
+    std::lock_guard<std::mutex> lock(model_mutex_);
+    const uint64_t base = params.seed ? *params.seed : seed_rng_();
+    for (size_t i = 0; i < seeds.size(); ++i) seeds[i] = base + i;
+    gen = generate(loaded_.model, prompts, opts, seeds);
+  }
+
+  GenerationResult result;
+  result.prompt_tokens = prompt_tokens;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    Choice c;
+    c.index = static_cast<int>(i);
+    std::vector<int> visible = gen.tokens[i];
+    c.completion_tokens = static_cast<int64_t>(visible.size());  // tokens generated, EOS included
+    const bool eos = gen.stopped[i];
+    if (eos) visible.pop_back();
+    c.text = tok.decode(visible, /*skip_special=*/true);
+    c.finish_reason = eos ? "stop" : "length";
+    // Stop strings are applied to the finished text (generate() knows stop tokens, not strings).
+    size_t cut = std::string::npos;
+    for (const auto& s : params.stop) cut = std::min(cut, c.text.find(s));
+    if (cut != std::string::npos) {
+      c.text.resize(cut);
+      c.finish_reason = "stop";
+    }
+    result.choices.push_back(std::move(c));
+  }
+  return result;
+}
+
+}  // namespace handoff

@@ -1,0 +1,81 @@
+#include "collab/cloud_answers.h"
+
+#include <atomic>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "common/atomic_file.h"
+#include "common/error.h"
+
+namespace handoff {
+
+CloudAnswerCache::CloudAnswerCache(const CloudClient& client, std::string path, int64_t max_tokens)
+    : client_(client), path_(std::move(path)), max_tokens_(max_tokens) {
+  if (path_.empty() || !file_exists(path_)) return;
+  std::istringstream in(read_file(path_));
+  const std::string& model = client_.options().model;
+  for (std::string line; std::getline(in, line);) {
+    try {
+      auto j = nlohmann::json::parse(line);
+      if (j.at("model").get<std::string>() == model)
+        answers_[j.at("query").get<std::string>()] = {j.at("content").get<std::string>(),
+                                                      j.value("completion_tokens", int64_t{0})};
+    } catch (const std::exception&) {
+      // a torn last line after a crash: that answer is simply asked again
+    }
+  }
+}
+
+CloudAnswer CloudAnswerCache::ask(const std::string& query) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = answers_.find(query);
+    if (it != answers_.end()) return {it->second.first, true, 0.0, it->second.second};
+  }
+  ChatOptions o;
+  o.max_tokens = max_tokens_;
+  o.temperature = 0.0;  // the cloud is treated as deterministic
+  auto r = client_.chat({{"user", query}}, o);
+  std::lock_guard<std::mutex> lock(mu_);
+  ++calls_;
+  answers_[query] = {r.content, r.usage.completion_tokens};
+  if (!path_.empty()) {
+    std::ofstream out(path_, std::ios::app);
+    if (!out) throw Error("cannot append to the cloud answer cache " + path_);
+    out << nlohmann::json({{"model", client_.options().model},
+                           {"query", query},
+                           {"content", r.content},
+                           {"completion_tokens", r.usage.completion_tokens}})
+               .dump()
+        << "\n";
+  }
+  return {r.content, false, r.latency_ms, r.usage.completion_tokens};
+}
+
+std::vector<CloudAnswer> CloudAnswerCache::ask_all(const std::vector<std::string>& queries, int concurrency) {
+  std::vector<CloudAnswer> out(queries.size());
+  std::atomic<size_t> next{0};
+  std::string first_error;
+  std::mutex err_mu;
+  auto worker = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < queries.size();) {
+      try {
+        out[i] = ask(queries[i]);
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(err_mu);
+        if (first_error.empty()) first_error = e.what();
+        next = queries.size();  // stop handing out work
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < std::max(1, concurrency); ++t) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  if (!first_error.empty()) throw Error("cloud request failed: " + first_error);
+  return out;
+}
+
+}  // namespace handoff

@@ -1,0 +1,43 @@
+#pragma once
+// The cloud's answers to queries, cached on disk. The cloud LLM is fixed and treated as deterministic (paper
+// §4, "Cloud answers during training"), so each (cloud model, query) is asked once: a resumed or repeated
+// run, and every method of the demo sharing the cache, never pays twice.
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cloud/cloud_client.h"
+
+namespace handoff {
+
+struct CloudAnswer {
+  std::string content;  // the cloud's whole reply
+  bool cached = false;
+  double latency_ms = 0;
+  int64_t completion_tokens = 0;
+};
+
+class CloudAnswerCache {
+ public:
+  // `path` empty → memory only. Lines of the file: {"model", "query", "content", "completion_tokens"}.
+  CloudAnswerCache(const CloudClient& client, std::string path, int64_t max_tokens = 128);
+
+  CloudAnswer ask(const std::string& query);
+  // Asks every uncached query, `concurrency` requests in flight at a time; answers in input order.
+  std::vector<CloudAnswer> ask_all(const std::vector<std::string>& queries, int concurrency = 4);
+
+  int64_t calls_made() const { return calls_; }  // HTTP calls by this process (cache misses)
+  size_t size() const { return answers_.size(); }
+
+ private:
+  const CloudClient& client_;
+  std::string path_;
+  int64_t max_tokens_;
+  std::unordered_map<std::string, std::pair<std::string, int64_t>> answers_;  // query → (content, tokens)
+  std::mutex mu_;
+  int64_t calls_ = 0;
+};
+
+}  // namespace handoff

@@ -1,0 +1,63 @@
+#pragma once
+// Options of RL post-training: the method (GAPG or a baseline), rollout, reward weights, budget, optimiser.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "rl/pure/reward.h"
+
+namespace handoff {
+
+// The RL methods share one trainer; they differ in reward, advantage and filtering (paper §5):
+//   gapg          hierarchical reward, (r−r̄)/(G−1), adaptive prompt filtering under ρ       (ours, §3.2–3.3)
+//   collab-grpo   hierarchical reward, GRPO std-normalised advantage, no filtering ("Collaboration-Aware
+//   Tuning", v1) collab-drgrpo hierarchical reward, r−r̄ scaled like GAPG, no filtering ("Collaboration-Aware
+//   Tuning", v2) task-tuning   accuracy reward (a hand-off counts as wrong), r−r̄ scaled like GAPG
+//   ("Task-Tuning Only") grpo          accuracy reward, GRPO std-normalised advantage (reference)
+struct RlOptions {
+  std::string algo = "gapg";
+  std::string task = "chain";
+  std::vector<int> difficulties;  // empty → the task's range
+  int64_t prompt_pool = 2000;     // the fixed training set of prompts (the paper trains on a fixed dataset)
+  int64_t steps = 100;
+  int64_t prompts_per_step = 32;
+  int64_t group = 8;  // G
+  double temperature = 1.0;
+  double top_p = 1.0;
+  int64_t max_new_tokens = 64;
+  double lr = 5e-5;
+  double weight_decay = 0.0;
+  double grad_clip = 1.0;
+  double budget = 3.0 / 7.0;  // ρ: D² ≤ ρ·D¹ (the paper's ratio form; --max-call-rate r sets ρ = r/(1−r))
+  bool carry_remainder = true;
+  RewardWeights weights;
+  bool allow_any_order = false;
+  double format_bonus = 0.2;  // task-tuning/grpo: bonus for a well-formatted answer, as α_f
+  int64_t ppo_epochs = 1;     // > 1: reuse each batch with PPO-style clipped ratios
+  double clip_eps = 0.2;
+  double kl_coef = 0.0;  // > 0: k3 KL penalty to the initial model
+  uint64_t seed = 1;
+  int64_t log_every = 1;
+  int64_t checkpoint_every = 25;
+  int64_t stop_at_step = -1;  // stop with a checkpoint here, as if interrupted (tests)
+  std::string device = "cpu";
+  bool quiet = false;
+  // The cloud.
+  std::string cloud_url;
+  std::string cloud_model = "cloud";
+  std::string api_key_env;
+  std::string cloud_cache;  // empty → OUT/cloud_cache.jsonl
+  int cloud_concurrency = 4;
+  double cloud_timeout_s = 60.0;
+  int cloud_retries = 3;
+
+  nlohmann::json to_json() const;
+  static RlOptions from_json(const nlohmann::json& j, const std::string& source);  // unknown keys → Error
+  void validate() const;                                                           // throws Error
+};
+
+std::vector<std::string> rl_algo_names();
+
+}  // namespace handoff
