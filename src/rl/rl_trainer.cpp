@@ -69,6 +69,8 @@ struct Sample {
 RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::string& out_dir, bool resume) {
   o.validate();
   const MethodSpec method = method_of(o.algo);
+  const HierarchicalReward hier(o.weights, o.allow_any_order);  // rejects weights that break α_a > α_c > α_f
+  const TaskTuningReward accuracy(o.format_bonus);
   auto task = make_task(o.task);
   std::vector<int> diffs = o.difficulties;
   if (diffs.empty())
@@ -155,8 +157,6 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
                     {{"trainer_state.json", st.dump(2) + "\n"}, {"optimizer.pt", serialize_optimizer(opt)}});
   };
 
-  const HierarchicalReward hier(o.weights, o.allow_any_order);
-  const TaskTuningReward accuracy(o.format_bonus);
   const int64_t G = o.group, P = o.prompts_per_step;
   RlResult res;
   res.steps_done = start_step;

@@ -1,0 +1,265 @@
+// RL trainer end to end on tiny models with a real loopback cloud: steps run, metrics are logged, resume
+// equals an uninterrupted run, and bad input / a failing cloud give clear errors with the checkpoint intact.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+
+#include "cloud/local_model_responder.h"
+#include "cloud/model_server.h"
+#include "common/atomic_file.h"
+#include "common/error.h"
+#include "io/checkpoint.h"
+#include "rl/rl_trainer.h"
+#include "rl/sft.h"
+#include "tokenizer/char_tokenizer.h"
+
+using namespace handoff;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string tmp(const std::string& name) {
+  auto p = (fs::temp_directory_path() / ("handoff_rl_" + name)).string();
+  fs::remove_all(p);
+  return p;
+}
+
+std::string tiny_checkpoint(const std::string& name, int seed) {
+  const auto dir = tmp(name);
+  ModelConfig c;
+  c.vocab_size = 100;
+  c.hidden_size = 32;
+  c.intermediate_size = 64;
+  c.num_hidden_layers = 1;
+  c.num_attention_heads = 2;
+  c.num_key_value_heads = 2;
+  c.max_position_embeddings = 128;
+  torch::manual_seed(seed);
+  CausalLM m(c);
+  save_checkpoint(dir, m, CharTokenizer());
+  return dir;
+}
+
+// A responder that serves the tiny cloud model and fails (HTTP 500) once `fail_after` requests were served.
+class FlakyResponder : public Responder {
+ public:
+  FlakyResponder(std::shared_ptr<LocalModelResponder> inner, int fail_after)
+      : inner_(inner), fail_after_(fail_after) {}
+  std::vector<std::string> models() const override { return inner_->models(); }
+  GenerationResult respond(const ChatCompletionRequest& r) override {
+    const int n = served_++;
+    if (fail_after_ >= 0 && n >= fail_after_) throw Error("cloud model crashed (test)");
+    return inner_->respond(r);
+  }
+  GenerationResult respond(const CompletionRequest& r) override { return inner_->respond(r); }
+  std::atomic<int> served_{0};
+
+ private:
+  std::shared_ptr<LocalModelResponder> inner_;
+  int fail_after_;
+};
+
+struct Cloud {
+  std::shared_ptr<FlakyResponder> responder;
+  std::unique_ptr<ModelServer> server;
+  explicit Cloud(int fail_after = -1) {
+    static const std::string dir = tiny_checkpoint("cloud", 7);
+    auto inner = std::make_shared<LocalModelResponder>(load_checkpoint(dir), "cloud");
+    responder = std::make_shared<FlakyResponder>(inner, fail_after);
+    ServerOptions o;
+    o.port = 0;
+    o.log = [](const std::string&) {};
+    server = std::make_unique<ModelServer>(responder, o);
+    server->start();
+  }
+  std::string url() const { return server->url() + "/v1"; }
+};
+
+// A device that has seen a little SFT (chain, difficulty 1): it writes the format and is sometimes right, so
+// rewards differ within groups and the policy gradient is not zero. Trained once, shared by the tests.
+std::string sft_device() {
+  static const std::string dir = [] {
+    ModelConfig c;
+    c.vocab_size = 100;
+    c.hidden_size = 32;
+    c.intermediate_size = 64;
+    c.num_hidden_layers = 1;
+    c.num_attention_heads = 2;
+    c.num_key_value_heads = 2;
+    c.max_position_embeddings = 128;
+    SftOptions o;
+    o.difficulties = {1};
+    o.steps = 300;
+    o.batch_size = 16;
+    o.warmup_steps = 10;
+    o.handoff_fraction = 0.3;
+    o.checkpoint_every = 1000;
+    o.quiet = true;
+    const auto out = tmp("sft_device");
+    run_sft(c, o, out, false);
+    return out + "/model";
+  }();
+  return dir;
+}
+
+RlOptions tiny_opts(const std::string& cloud_url) {
+  RlOptions o;
+  o.algo = "gapg";
+  o.task = "chain";
+  o.difficulties = {1};
+  o.prompt_pool = 16;
+  o.steps = 4;
+  o.prompts_per_step = 4;
+  o.group = 4;
+  o.max_new_tokens = 24;  // room for "16+5=21 Answer: 21"
+  o.lr = 1e-3;
+  o.checkpoint_every = 100;
+  o.quiet = true;
+  o.cloud_url = cloud_url;
+  o.cloud_retries = 1;
+  o.cloud_timeout_s = 10;
+  return o;
+}
+
+std::vector<nlohmann::json> read_metrics(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  for (std::string l; std::getline(in, l);) out.push_back(nlohmann::json::parse(l));
+  return out;
+}
+
+}  // namespace
+
+TEST(RlTrainerTest, GapgStepsRunAndLogMetricsWithTheRealCloud) {
+  Cloud cloud;
+  const auto device = tiny_checkpoint("device", 1), out = tmp("run");
+  auto r = run_rl(tiny_opts(cloud.url()), device, out, false);
+  EXPECT_EQ(r.steps_done, 4);
+  auto m = read_metrics(out + "/metrics.jsonl");
+  ASSERT_EQ(m.size(), 4u);
+  for (const auto& line : m) {
+    for (const char* key : {"reward_mean", "acc_local", "call_rate", "d1", "d2_kept", "d2_candidates",
+                            "dropped", "kept_fraction", "loss", "tokens_per_s", "cloud_calls"})
+      EXPECT_TRUE(line.contains(key)) << key;
+    EXPECT_EQ(line["d1"].get<int>() + line["d2_candidates"].get<int>() + line["dropped"].get<int>() -
+                  (line["d2_candidates"].get<int>() - line["d2_kept"].get<int>()),
+              4);
+  }
+  // A random device never answers correctly, so every prompt is all-failed and the cloud was asked about it;
+  // the cache means a prompt is asked at most once (the pool has 16 prompts).
+  EXPECT_GT(m.back()["cloud_calls"].get<int64_t>(), 0);
+  EXPECT_LE(m.back()["cloud_calls"].get<int64_t>(), 16);
+  EXPECT_EQ(cloud.responder->served_.load(), m.back()["cloud_calls"].get<int>());
+  EXPECT_TRUE(fs::exists(out + "/model/trainer_state.json"));
+  EXPECT_TRUE(fs::exists(out + "/cloud_cache.jsonl"));
+  // A second run sharing the cache pays no new cloud call.
+  auto o = tiny_opts(cloud.url());
+  o.cloud_cache = out + "/cloud_cache.jsonl";
+  const int before = cloud.responder->served_.load();
+  run_rl(o, device, tmp("run2"), false);
+  EXPECT_EQ(cloud.responder->served_.load(), before);
+  fs::remove_all(out);
+  fs::remove_all(tmp("run2"));
+}
+
+TEST(RlTrainerTest, ResumeEqualsUninterruptedRun) {
+  Cloud cloud;
+  const auto device = sft_device(), a = tmp("full"), b = tmp("resumed");
+  for (const std::string algo : {"gapg", "collab-grpo"}) {
+    auto o = tiny_opts(cloud.url());
+    o.algo = algo;
+    run_rl(o, device, a, false);
+    o.stop_at_step = 2;
+    EXPECT_EQ(run_rl(o, device, b, false).steps_done, 2);
+    o.stop_at_step = -1;
+    EXPECT_EQ(run_rl(o, device, b, true).steps_done, 4);
+    auto ma = load_checkpoint(a + "/model"), mb = load_checkpoint(b + "/model");
+    auto pb = mb.model->named_parameters();
+    double max_diff = 0;
+    for (auto& p : ma.model->named_parameters())
+      max_diff = std::max(max_diff, (p.value() - pb[p.key()]).abs().max().item<double>());
+    EXPECT_LT(max_diff, 1e-6) << algo;
+    // And training moved the weights at all (collab-grpo keeps every group; GAPG's filter may keep none of a
+    // device this weak, so only the baseline is sure to have a non-zero gradient here).
+    if (algo == "collab-grpo") {
+      auto m0 = load_checkpoint(device);
+      auto p0 = m0.model->named_parameters();
+      double moved = 0;
+      for (auto& p : ma.model->named_parameters())
+        moved = std::max(moved, (p.value() - p0[p.key()]).abs().max().item<double>());
+      EXPECT_GT(moved, 0.0) << algo;
+    }
+    EXPECT_EQ(read_metrics(b + "/metrics.jsonl").size(), 4u);
+    fs::remove_all(a);
+    fs::remove_all(b);
+  }
+}
+
+TEST(RlTrainerTest, BadInputIsRejectedBeforeTraining) {
+  const auto device = tiny_checkpoint("device_bad", 3);
+  auto expect_error = [&](RlOptions o, const std::string& fragment) {
+    const auto out = tmp("bad");
+    try {
+      run_rl(o, device, out, false);
+      ADD_FAILURE() << "expected an error containing '" << fragment << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(out + "/model")) << fragment;
+    fs::remove_all(out);
+  };
+  // Nothing listens on port 9 of loopback (discard service is not running here).
+  auto o = tiny_opts("http://127.0.0.1:9/v1");
+  expect_error(o, "not reachable");
+  o = tiny_opts("");
+  expect_error(o, "needs a cloud");
+  o = tiny_opts("http://127.0.0.1:9/v1");
+  o.budget = 0;
+  expect_error(o, "budget");
+  o.budget = -0.5;
+  expect_error(o, "budget");
+  o = tiny_opts("http://127.0.0.1:9/v1");
+  o.group = 1;
+  expect_error(o, "at least 2");
+  o = tiny_opts("http://127.0.0.1:9/v1");
+  o.weights = {0.5, 2.0, 0.2};
+  expect_error(o, "alpha");
+  o = tiny_opts("http://127.0.0.1:9/v1");
+  o.algo = "ppo";
+  expect_error(o, "unknown RL algorithm");
+}
+
+TEST(RlTrainerTest, CloudFailingMidRunStopsCleanlyWithCheckpointIntact) {
+  Cloud cloud(/*fail_after=*/5);
+  const auto device = tiny_checkpoint("device_flaky", 4), out = tmp("flaky");
+  auto o = tiny_opts(cloud.url());
+  o.steps = 10;
+  o.checkpoint_every = 1;
+  try {
+    run_rl(o, device, out, false);
+    FAIL() << "expected the cloud failure to stop training";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("--resume"), std::string::npos) << msg;
+  }
+  auto st = nlohmann::json::parse(read_file(out + "/model/trainer_state.json"));
+  const int64_t saved = st["step"].get<int64_t>();
+  EXPECT_GE(saved, 0);
+  EXPECT_LT(saved, 10);
+  EXPECT_NO_THROW(load_checkpoint(out + "/model"));
+  EXPECT_EQ(static_cast<int64_t>(read_metrics(out + "/metrics.jsonl").size()), saved);
+  fs::remove_all(out);
+}
+
+TEST(RlTrainerTest, TaskTuningNeedsNoCloud) {
+  const auto device = tiny_checkpoint("device_tt", 5), out = tmp("tt");
+  auto o = tiny_opts("");
+  o.algo = "task-tuning";
+  o.steps = 2;
+  auto r = run_rl(o, device, out, false);
+  EXPECT_EQ(r.steps_done, 2);
+  EXPECT_EQ(r.cloud_calls, 0);
+  fs::remove_all(out);
+}
