@@ -6,6 +6,8 @@
 #include "cli_runner.h"
 #include "common/atomic_file.h"
 
+#include <nlohmann/json.hpp>
+
 using handoff::testing::run_cli;
 namespace fs = std::filesystem;
 
@@ -54,4 +56,59 @@ TEST(CliTest, InfoReportsBlasAndGemm) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "BLAS:")) << r.output;
   EXPECT_TRUE(contains(r.output, "GFLOP/s")) << r.output;
+}
+
+TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
+  const auto out = tmp("demo");
+  auto r = run_cli("demo --preset micro --fresh --threads 1 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "stage 6/6")) << r.output;
+  const std::string report = handoff::read_file(out + "/report.md");
+  for (const std::string method :
+       {"device-only (task-tuned)", "cloud-only", "naive offloading", "router (prompt classifier)",
+        "post-inference router", "confidence threshold", "oracle", "GAPG (ours)", "collab-grpo"})
+    EXPECT_TRUE(contains(report, method)) << method;
+  auto results = nlohmann::json::parse(handoff::read_file(out + "/results.json"));
+  EXPECT_GE(results["methods"].size(), 9u);
+  for (const auto& m : results["methods"]) {
+    EXPECT_GE(m["accuracy"].get<double>(), 0.0);
+    EXPECT_LE(m["call_rate"].get<double>(), 1.0);
+  }
+  for (const std::string svg :
+       {"accuracy_vs_call_rate.svg", "training_call_rate.svg", "training_reward.svg"}) {
+    const std::string s = handoff::read_file(out + "/" + svg);
+    EXPECT_EQ(s.rfind("<?xml", 0), 0u) << svg;
+    EXPECT_TRUE(contains(s, "</svg>")) << svg;
+  }
+  // Re-running reuses finished stages (no RL step runs again).
+  r = run_cli("demo --preset micro --threads 1 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "finished earlier, reused")) << r.output;
+  EXPECT_FALSE(contains(r.output, "gapg step 1/")) << r.output;
+  fs::remove_all(out);
+}
+
+TEST(CliTest, DemoWithMissingReferenceCheckpointSaysWhatToRun) {
+  auto preset =
+      nlohmann::json::parse(handoff::read_file(std::string(HANDOFF_SOURCE_DIR) + "/configs/quick.json"));
+  preset["demo"]["device_model"] = "/nonexistent/device-chain";
+  const auto path = tmp("missing.json");
+  handoff::write_file_atomic(path, preset.dump());
+  auto r = run_cli("demo --preset " + path + " --out " + tmp("demo_missing"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.output, "/nonexistent/device-chain")) << r.output;
+  EXPECT_TRUE(contains(r.output, "reproduce-models.sh")) << r.output;
+  fs::remove(path);
+}
+
+TEST(CliTest, ReferenceCheckpointsLoadAndEvaluate) {
+  for (const std::string name : {"device-chain", "cloud-chain"}) {
+    auto r = run_cli("eval --model " + std::string(HANDOFF_SOURCE_DIR) + "/models/" + name +
+                     " --difficulties 1 --n 4 --sample-temperature 0 --threads 1");
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_TRUE(contains(r.output, "| 1 | 4 |")) << r.output;
+  }
+  auto r = run_cli("eval --model " + tmp("nothing_here"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.output, "does not exist")) << r.output;
 }

@@ -14,7 +14,7 @@ struct SftArgs {
   std::string task = "chain", role = "device", preset = "quick", out, device = "cpu";
   int64_t steps = -1, batch_size = -1;
   double lr = -1, handoff_fraction = -1;
-  int64_t seed = -1;
+  int64_t seed = -1, stop_at_step = -1;
   int threads = 0;
   bool resume = false, quiet = false;
 };
@@ -38,6 +38,9 @@ void register_sft(CLI::App& app) {
   cmd->add_option("--handoff-fraction", a->handoff_fraction, "Fraction of items trained to end in <handoff>")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--seed", a->seed, "Seed of initialisation and data")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--stop-at-step", a->stop_at_step,
+                  "Stop (with a checkpoint) at this step while keeping the schedule of --steps")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--device", a->device, "cpu | cuda")->capture_default_str();
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
   cmd->add_flag("--resume", a->resume, "Continue from OUT/model's trainer state");
@@ -61,6 +64,7 @@ void register_sft(CLI::App& app) {
     if (a->handoff_fraction >= 0) opts.handoff_fraction = a->handoff_fraction;
     if (a->seed >= 0) opts.seed = static_cast<uint64_t>(a->seed);
     opts.device = a->device;
+    opts.stop_at_step = a->stop_at_step;
     opts.quiet = a->quiet;
     auto r = run_sft(model_cfg, opts, a->out, a->resume);
     std::printf("sft done: %lld steps, final loss %.4f, %.1f s, %.0f tokens/s → %s/model\n",

@@ -10,5 +10,6 @@ void register_sft(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_serve(CLI::App& app);
 void register_train(CLI::App& app);
+void register_demo(CLI::App& app);
 
 }  // namespace handoff::cli

@@ -1,0 +1,269 @@
+// `handoff demo`: the whole mission on the embedded default, stage by stage, into one run directory.
+//   1 base models (reference checkpoints, or SFT from scratch) → 2 `handoff serve` of the cloud model as a
+//   child process on 127.0.0.1 → 3 RL of every method (GAPG and the RL baselines) → 4 device and cloud
+//   verdicts on the validation and held-out test sets (cloud through HTTP, cached) → 5 routers calibrated on
+//   validation → 6 results.json + report.md. Finished stages are reused on a re-run; --fresh starts over.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <random>
+
+#include "cli/commands.h"
+#include "cli/preset.h"
+#include "cloud/serve_process.h"
+#include "common/atomic_file.h"
+#include "common/error.h"
+#include "eval/eval_set.h"
+#include "eval/methods_eval.h"
+#include "eval/report_writer.h"
+#include "io/checkpoint.h"
+#include "rl/pure/budget.h"
+#include "rl/rl_trainer.h"
+#include "rl/sft.h"
+#include "route/features.h"
+#include "route/linear_probe.h"
+#include "runtime/runtime.h"
+
+namespace handoff::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct DemoArgs {
+  std::string preset = "quick", out = "runs/demo";
+  bool fresh = false, from_scratch = false;
+  int threads = 0;
+};
+
+class Stages {
+ public:
+  explicit Stages(int n) : n_(n), t0_(std::chrono::steady_clock::now()) {}
+  void begin(const std::string& what) {
+    ++k_;
+    std::fprintf(stderr, "\n== stage %d/%d: %s (%.0f s elapsed)\n", k_, n_, what.c_str(), elapsed());
+    ts_ = std::chrono::steady_clock::now();
+  }
+  void end(nlohmann::json& times, const std::string& key) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts_).count();
+    times[key] = s;
+    std::fprintf(stderr, "   done in %.1f s\n", s);
+  }
+  double elapsed() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+
+ private:
+  int n_, k_ = 0;
+  std::chrono::steady_clock::time_point t0_, ts_;
+};
+
+std::string source_path(const std::string& rel) {
+#ifdef HANDOFF_SOURCE_DIR
+  if (file_exists(std::string(HANDOFF_SOURCE_DIR) + "/" + rel))
+    return std::string(HANDOFF_SOURCE_DIR) + "/" + rel;
+#endif
+  return rel;
+}
+
+bool rl_finished(const std::string& dir, int64_t steps) {
+  const auto st = dir + "/model/trainer_state.json";
+  if (!file_exists(st)) return false;
+  return nlohmann::json::parse(read_file(st)).value("step", int64_t{0}) >= steps;
+}
+
+std::string base_model(const nlohmann::json& demo, const nlohmann::json& preset, const std::string& role,
+                       const DemoArgs& a, const std::string& task) {
+  const bool scratch = a.from_scratch || demo.value("from_scratch", false);
+  if (!scratch) {
+    const std::string ref = source_path(demo.at(role + "_model").get<std::string>());
+    if (!file_exists(ref + "/model.safetensors"))
+      throw Error("reference checkpoint " + ref + " is missing or incomplete",
+                  "run scripts/reproduce-models.sh, or `handoff demo --from-scratch`");
+    load_checkpoint(ref);  // validates config, weights and tokenizer now, with a clear error
+    return ref;
+  }
+  const std::string out = a.out + "/base-" + role;
+  const auto& section = preset.at(role);
+  auto cfg = ModelConfig::from_json(section.at("model"), "preset/" + role + "/model");
+  auto opts = SftOptions::from_json(section.at("sft"), "preset/" + role + "/sft");
+  opts.task = task;
+  run_sft(cfg, opts, out, /*resume=*/true);
+  return out + "/model";
+}
+
+}  // namespace
+
+void register_demo(CLI::App& app) {
+  auto a = std::make_shared<DemoArgs>();
+  auto* cmd = app.add_subcommand("demo", "Run the whole mission on the embedded default and write a report");
+  cmd->add_option("--preset", a->preset,
+                  "quick (≤ 15 min from reference models) | full | micro (seconds, tests)")
+      ->capture_default_str();
+  cmd->add_option("--out", a->out, "Run directory")->capture_default_str();
+  cmd->add_flag("--fresh", a->fresh, "Delete the run directory first");
+  cmd->add_flag("--from-scratch", a->from_scratch, "Train the base models too instead of using models/");
+  cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
+  cmd->callback([a] {
+    configure_threads(a->threads);
+    auto preset = load_preset(a->preset);
+    if (!preset.contains("demo")) throw Error("preset '" + a->preset + "' has no 'demo' section");
+    const auto& demo = preset["demo"];
+    const std::string task_name = preset.value("task", std::string("chain"));
+    auto task = make_task(task_name);
+    if (a->fresh) fs::remove_all(a->out);
+    make_dirs(a->out);
+    nlohmann::json times = nlohmann::json::object();
+    Stages stages(6);
+
+    stages.begin("base models");
+    const std::string device_dir = base_model(demo, preset, "device", *a, task_name);
+    const std::string cloud_dir = base_model(demo, preset, "cloud", *a, task_name);
+    std::fprintf(stderr, "   device %s, cloud %s\n", device_dir.c_str(), cloud_dir.c_str());
+    stages.end(times, "base_models");
+
+    stages.begin("cloud server (handoff serve, child process on 127.0.0.1)");
+    ServeProcess server({"--model", cloud_dir, "--model-name", "cloud", "--threads", "1"},
+                        a->out + "/serve.log");
+    const std::string cloud_url = server.url() + "/v1";
+    std::fprintf(stderr, "   cloud at %s (pid %d)\n", cloud_url.c_str(), static_cast<int>(server.pid()));
+    stages.end(times, "serve");
+
+    const double rate = demo.value("max_call_rate", 0.3);
+    RlOptions base = preset.contains("rl") ? RlOptions::from_json(preset["rl"], "preset/rl") : RlOptions{};
+    base.task = task_name;
+    base.budget = budget_from_call_rate(rate);
+    base.cloud_url = cloud_url;
+    base.cloud_model = "cloud";
+    base.cloud_cache = a->out + "/cloud_cache.jsonl";
+    stages.begin("RL post-training of every method");
+    std::map<std::string, std::string> trained;
+    for (const auto& algo : demo.at("algos").get<std::vector<std::string>>()) {
+      RlOptions o = base;
+      o.algo = algo;
+      const std::string dir = a->out + "/rl-" + algo;
+      if (!rl_finished(dir, o.steps)) {
+        std::fprintf(stderr, "   --- %s (%lld steps)\n", algo.c_str(), static_cast<long long>(o.steps));
+        run_rl(o, device_dir, dir, /*resume=*/true);
+      } else {
+        std::fprintf(stderr, "   --- %s: finished earlier, reused\n", algo.c_str());
+      }
+      trained[algo] = dir + "/model";
+    }
+    stages.end(times, "rl");
+
+    stages.begin("verdicts on the validation and held-out test sets");
+    std::vector<int> diffs = base.difficulties;
+    if (diffs.empty())
+      for (int d = task->min_difficulty(); d <= task->max_difficulty(); ++d) diffs.push_back(d);
+    const int64_t n_test = demo.value("test_per_difficulty", 50),
+                  n_val = demo.value("val_per_difficulty", 50);
+    auto test = make_eval_set(*task, diffs, n_test, 20261123, Split::kTest);
+    auto val = make_eval_set(*task, diffs, n_val, 777, Split::kTrain);
+    CloudClientOptions co;
+    co.base_url = cloud_url;
+    co.model = "cloud";
+    CloudClient client(co);
+    CloudAnswerCache cache(client, a->out + "/cloud_cache.jsonl");
+    auto cloud_test = cloud_verdicts(cache, *task, test), cloud_val = cloud_verdicts(cache, *task, val);
+    const int64_t max_new = base.max_new_tokens;
+    std::map<std::string, DeviceVerdicts> dev_test;
+    for (const auto& [algo, dir] : trained) {
+      auto m = load_checkpoint(dir);
+      dev_test[algo] = device_verdicts(m.model, *m.tokenizer, *task, test, max_new);
+    }
+    auto tt = load_checkpoint(trained.count("task-tuning") ? trained["task-tuning"] : device_dir);
+    auto tt_val = device_verdicts(tt.model, *tt.tokenizer, *task, val, max_new);
+    const DeviceVerdicts& tt_test =
+        trained.count("task-tuning") ? dev_test["task-tuning"] : dev_test.begin()->second;
+    stages.end(times, "verdicts");
+
+    stages.begin("baselines and routers (calibrated on validation to the call rate)");
+    std::vector<MethodRow> rows;
+    std::vector<uint8_t> none(test.size(), 0), all(test.size(), 1);
+    {
+      DeviceVerdicts no_handoff = tt_test;
+      std::fill(no_handoff.handoff.begin(), no_handoff.handoff.end(),
+                0);  // a hand-off it emits is simply wrong
+      rows.push_back(routed("device-only (task-tuned)", no_handoff, cloud_test, test, none));
+      rows.push_back(routed("cloud-only", no_handoff, cloud_test, test, all));
+      rows.back().device_tokens = 0;
+    }
+    std::mt19937_64 rng(5);
+    std::vector<double> rnd_val(val.size()), rnd_test(test.size());
+    for (auto& v : rnd_val) v = std::uniform_real_distribution<double>(0, 1)(rng);
+    for (auto& v : rnd_test) v = std::uniform_real_distribution<double>(0, 1)(rng);
+    // Prompt router: frozen task-tuned device features + logistic head, trained to predict its failures.
+    std::vector<std::string> val_q, test_q;
+    for (const auto& p : val) val_q.push_back(p.prompt);
+    for (const auto& p : test) test_q.push_back(p.prompt);
+    auto fail_labels =
+        torch::tensor(std::vector<float>(tt_val.local_correct.begin(), tt_val.local_correct.end()));
+    fail_labels = 1 - fail_labels;
+    LinearProbe prompt_probe, post_probe;
+    prompt_probe.fit(pooled_features(tt.model, *tt.tokenizer, val_q), fail_labels);
+    post_probe.fit(pooled_features(tt.model, *tt.tokenizer, val_q, tt_val.text), fail_labels);
+    auto to_vec = [](const at::Tensor& t) {
+      return std::vector<double>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+    };
+    auto pr_val = to_vec(prompt_probe.predict(pooled_features(tt.model, *tt.tokenizer, val_q)));
+    auto pr_test = to_vec(prompt_probe.predict(pooled_features(tt.model, *tt.tokenizer, test_q)));
+    auto po_val = to_vec(post_probe.predict(pooled_features(tt.model, *tt.tokenizer, val_q, tt_val.text)));
+    auto po_test = to_vec(post_probe.predict(pooled_features(tt.model, *tt.tokenizer, test_q, tt_test.text)));
+    std::vector<double> conf_val, conf_test, oracle_test;
+    for (float v : tt_val.mean_logprob) conf_val.push_back(-v);
+    for (float v : tt_test.mean_logprob) conf_test.push_back(-v);
+    for (auto c : tt_test.local_correct) oracle_test.push_back(c ? 0.0 : 1.0);
+    struct Router {
+      std::string name;
+      const std::vector<double>* val;
+      const std::vector<double>* test;
+    };
+    const std::vector<Router> routers = {{"task-tuning & naive offloading (random)", &rnd_val, &rnd_test},
+                                         {"task-tuning & router (prompt classifier)", &pr_val, &pr_test},
+                                         {"task-tuning & post-inference router", &po_val, &po_test},
+                                         {"task-tuning & confidence threshold", &conf_val, &conf_test}};
+    nlohmann::json curves = nlohmann::json::object();
+    for (const auto& r : routers) {
+      rows.push_back(
+          routed(r.name, tt_test, cloud_test, test, above(*r.test, calibrate_threshold(*r.val, rate))));
+      for (double x = 0.0; x <= 0.61; x += 0.1) {
+        auto row = routed(r.name, tt_test, cloud_test, test, above(*r.test, calibrate_threshold(*r.val, x)));
+        curves[r.name].push_back({{"call_rate", row.call_rate()}, {"accuracy", row.accuracy()}});
+      }
+    }
+    {
+      std::vector<uint8_t> wrong(test.size());
+      for (size_t i = 0; i < test.size(); ++i) wrong[i] = !tt_test.local_correct[i];
+      rows.push_back(
+          routed("oracle router (hands off exactly the device's errors)", tt_test, cloud_test, test, wrong));
+    }
+    for (const auto& [algo, dir] : trained) {
+      if (algo == "task-tuning") continue;
+      const std::string name =
+          algo == "gapg" ? "GAPG (ours): the device decides" : algo + ": the device decides";
+      rows.push_back(self_routed(name, dev_test[algo], cloud_test, test));
+    }
+    stages.end(times, "routers");
+
+    stages.begin("report");
+    ReportInputs in;
+    in.rows = rows;
+    in.curves = curves;
+    in.times = times;
+    in.call_rate_target = rate;
+    in.preset = a->preset;
+    in.task = task_name;
+    in.device_model = device_dir;
+    in.cloud_model = cloud_dir;
+    for (const auto& [algo, dir] : trained)
+      in.metrics_files[algo] = fs::path(dir).parent_path().string() + "/metrics.jsonl";
+    write_report(in, a->out);
+    stages.end(times, "report");
+    std::fprintf(stderr, "\nreport: %s/report.md (total %.0f s)\n", a->out.c_str(), stages.elapsed());
+  });
+}
+
+}  // namespace handoff::cli

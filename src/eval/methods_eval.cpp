@@ -1,0 +1,106 @@
+#include "eval/methods_eval.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "collab/device_run.h"
+#include "common/error.h"
+
+namespace handoff {
+
+CloudVerdicts cloud_verdicts(CloudAnswerCache& cloud, const Task& task, const std::vector<Problem>& items) {
+  std::vector<std::string> queries;
+  for (const auto& p : items) queries.push_back(p.prompt);
+  auto answers = cloud.ask_all(queries);
+  CloudVerdicts v;
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto parsed = parse_response(answers[i].content, true);
+    v.correct.push_back(parsed.kind == ResponseKind::kLocalAnswer && task.verify(items[i], parsed.answer));
+    v.tokens.push_back(answers[i].completion_tokens);
+  }
+  return v;
+}
+
+DeviceVerdicts device_verdicts(CausalLM& model, const Tokenizer& tok, const Task& task,
+                               const std::vector<Problem>& items, int64_t max_new_tokens) {
+  std::vector<std::string> queries;
+  std::vector<uint64_t> seeds;
+  for (size_t i = 0; i < items.size(); ++i) {
+    queries.push_back(items[i].prompt);
+    seeds.push_back(i);
+  }
+  model->eval();
+  auto outs = run_device(model, tok, queries, device_sampling(tok, 0.0, max_new_tokens), seeds);
+  DeviceVerdicts d;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& o = outs[i];
+    d.local_correct.push_back(o.parsed.kind == ResponseKind::kLocalAnswer &&
+                              task.verify(items[i], o.parsed.answer));
+    d.handoff.push_back(o.parsed.kind == ResponseKind::kHandoff);
+    double s = 0;
+    for (float lp : o.logprobs) s += lp;
+    d.mean_logprob.push_back(o.logprobs.empty() ? 0.f : static_cast<float>(s / o.logprobs.size()));
+    d.tokens.push_back(static_cast<int64_t>(o.tokens.size()));
+    d.text.push_back(o.text);
+  }
+  return d;
+}
+
+double MethodRow::accuracy() const {
+  return correct.empty() ? 0.0 : std::accumulate(correct.begin(), correct.end(), 0.0) / correct.size();
+}
+double MethodRow::call_rate() const {
+  return called.empty() ? 0.0 : std::accumulate(called.begin(), called.end(), 0.0) / called.size();
+}
+
+static MethodRow combine(const std::string& name, const DeviceVerdicts& d, const CloudVerdicts& c,
+                         const std::vector<Problem>& items, const std::vector<uint8_t>& call,
+                         bool device_ran) {
+  MethodRow r;
+  r.method = name;
+  double dt = 0, ct = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    r.called.push_back(call[i]);
+    r.correct.push_back(call[i] ? c.correct[i] : d.local_correct[i]);
+    r.difficulty.push_back(items[i].difficulty);
+    if (device_ran) dt += static_cast<double>(d.tokens[i]);
+    if (call[i]) ct += static_cast<double>(c.tokens[i]);
+  }
+  r.device_tokens = items.empty() ? 0 : dt / items.size();
+  r.cloud_tokens = items.empty() ? 0 : ct / items.size();
+  return r;
+}
+
+MethodRow self_routed(const std::string& name, const DeviceVerdicts& d, const CloudVerdicts& c,
+                      const std::vector<Problem>& items) {
+  return combine(name, d, c, items, d.handoff, true);
+}
+
+MethodRow routed(const std::string& name, const DeviceVerdicts& d, const CloudVerdicts& c,
+                 const std::vector<Problem>& items, const std::vector<uint8_t>& route) {
+  if (route.size() != items.size()) throw Error("routed: one decision per item is required");
+  std::vector<uint8_t> call(items.size());
+  for (size_t i = 0; i < items.size(); ++i) call[i] = route[i] || d.handoff[i];
+  return combine(name, d, c, items, call, true);
+}
+
+double calibrate_threshold(std::vector<double> val_scores, double rate) {
+  if (val_scores.empty()) throw Error("calibrate_threshold: no validation scores");
+  if (rate <= 0) return std::numeric_limits<double>::infinity();
+  if (rate >= 1) return -std::numeric_limits<double>::infinity();
+  std::sort(val_scores.begin(), val_scores.end(), std::greater<double>());
+  // rate < 1, so k ≤ n − 1. Items strictly above the (k+1)-th largest score are handed off: the top k,
+  // fewer when scores tie.
+  const size_t k = static_cast<size_t>(std::floor(rate * val_scores.size()));
+  return val_scores[k];
+}
+
+std::vector<uint8_t> above(const std::vector<double>& scores, double threshold) {
+  std::vector<uint8_t> out;
+  for (double s : scores) out.push_back(s > threshold);
+  return out;
+}
+
+}  // namespace handoff

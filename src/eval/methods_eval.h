@@ -1,0 +1,51 @@
+#pragma once
+// Every method of the comparison on one held-out set (paper §5 rows + practitioners' routers).
+// Cloud answers come once per item through the real HTTP cloud (cached); a method is then its hand-off
+// decisions: accuracy = mean(called ? cloud correct : device's local answer correct).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "collab/cloud_answers.h"
+#include "io/checkpoint.h"
+#include "tasks/task.h"
+
+namespace handoff {
+
+struct CloudVerdicts {
+  std::vector<uint8_t> correct;
+  std::vector<int64_t> tokens;
+};
+CloudVerdicts cloud_verdicts(CloudAnswerCache& cloud, const Task& task, const std::vector<Problem>& items);
+
+struct DeviceVerdicts {
+  std::vector<uint8_t> local_correct, handoff;
+  std::vector<float> mean_logprob;  // of the greedy completion
+  std::vector<int64_t> tokens;
+  std::vector<std::string> text;
+};
+DeviceVerdicts device_verdicts(CausalLM& model, const Tokenizer& tok, const Task& task,
+                               const std::vector<Problem>& items, int64_t max_new_tokens);
+
+struct MethodRow {
+  std::string method;
+  std::vector<uint8_t> correct, called;
+  std::vector<int> difficulty;
+  double device_tokens = 0, cloud_tokens = 0;  // per query
+  double accuracy() const;
+  double call_rate() const;
+};
+
+// The model decides itself (GAPG, collaboration-aware tuning): its own <handoff>s go to the cloud.
+MethodRow self_routed(const std::string& name, const DeviceVerdicts& d, const CloudVerdicts& c,
+                      const std::vector<Problem>& items);
+// A router on top of a device: hand off where route[i] (or where the device itself handed off).
+MethodRow routed(const std::string& name, const DeviceVerdicts& d, const CloudVerdicts& c,
+                 const std::vector<Problem>& items, const std::vector<uint8_t>& route);
+// Threshold so that about `rate` of `val_scores` lie above it (ties broken toward fewer calls).
+double calibrate_threshold(std::vector<double> val_scores, double rate);
+std::vector<uint8_t> above(const std::vector<double>& scores, double threshold);
+
+}  // namespace handoff

@@ -1,0 +1,29 @@
+#pragma once
+// The demo's outputs: results.json (every method's numbers), report.md (table + plots), SVG plots
+// (accuracy vs cloud-call rate for every method; GAPG training curves).
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "eval/methods_eval.h"
+
+namespace handoff {
+
+struct ReportInputs {
+  std::vector<MethodRow> rows;  // must include "device-only (task-tuned)" and "cloud-only"
+  nlohmann::json curves;        // router name → [{call_rate, accuracy}]
+  nlohmann::json times;         // stage → seconds
+  double call_rate_target = 0.3;
+  std::string preset, task, device_model, cloud_model;
+  std::map<std::string, std::string> metrics_files;  // algo → metrics.jsonl
+};
+
+void write_report(const ReportInputs& in, const std::string& out_dir);
+
+// Percentile bootstrap 95 % interval of a 0/1 mean, deterministic by seed.
+std::pair<double, double> bootstrap_ci(const std::vector<uint8_t>& values, int resamples = 1000,
+                                       uint64_t seed = 7);
+
+}  // namespace handoff
