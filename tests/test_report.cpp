@@ -1,0 +1,171 @@
+// Evaluation metrics on hand-made result sets: gap recovered, threshold calibration, bootstrap coverage, SVG.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+#include <random>
+
+#include "common/atomic_file.h"
+#include "eval/methods_eval.h"
+#include "eval/report_writer.h"
+#include "eval/svg_plot.h"
+
+using namespace handoff;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Minimal XML well-formedness: balanced, properly nested tags; attributes quoted; no raw '<' or '&' in text.
+bool well_formed_xml(const std::string& s, std::string* why) {
+  std::vector<std::string> stack;
+  size_t i = 0;
+  if (s.rfind("<?xml", 0) == 0) i = s.find("?>") + 2;
+  while (i < s.size()) {
+    if (s[i] == '&') {
+      auto semi = s.find(';', i);
+      if (semi == std::string::npos || semi - i > 6) return *why = "raw & at " + std::to_string(i), false;
+      i = semi + 1;
+      continue;
+    }
+    if (s[i] != '<') {
+      ++i;
+      continue;
+    }
+    auto end = s.find('>', i);
+    if (end == std::string::npos) return *why = "unclosed tag", false;
+    std::string tag = s.substr(i + 1, end - i - 1);
+    if (tag.find('<') != std::string::npos) return *why = "'<' inside a tag", false;
+    size_t quotes = std::count(tag.begin(), tag.end(), '"');
+    if (quotes % 2) return *why = "unbalanced quotes in <" + tag + ">", false;
+    if (tag[0] == '/') {
+      if (stack.empty() || stack.back() != tag.substr(1))
+        return *why = "mismatched </" + tag.substr(1) + ">", false;
+      stack.pop_back();
+    } else if (tag.back() != '/') {
+      stack.push_back(tag.substr(0, tag.find_first_of(" \n")));
+    }
+    i = end + 1;
+  }
+  if (!stack.empty()) return *why = "unclosed <" + stack.back() + ">", false;
+  return true;
+}
+
+MethodRow row(const std::string& name, int n, int correct, int called) {
+  MethodRow r;
+  r.method = name;
+  for (int i = 0; i < n; ++i) {
+    r.correct.push_back(i < correct);
+    r.called.push_back(i < called);
+    r.difficulty.push_back(1 + i % 2);
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST(ReportTest, GapRecoveredAndTableFromHandMadeRows) {
+  const auto dir = (fs::temp_directory_path() / "handoff_report_test").string();
+  fs::remove_all(dir);
+  make_dirs(dir);
+  ReportInputs in;
+  in.rows = {row("device-only (task-tuned)", 100, 40, 0), row("cloud-only", 100, 90, 100),
+             row("GAPG (ours)", 100, 65, 30), row("weird <&> method", 100, 30, 10)};
+  in.times = {{"rl", 12.5}};
+  write_report(in, dir);
+  auto res = nlohmann::json::parse(read_file(dir + "/results.json"));
+  ASSERT_EQ(res["methods"].size(), 4u);
+  EXPECT_NEAR(res["methods"][2]["gap_recovered"].get<double>(), 0.5, 1e-9);  // (0.65 − 0.40) / (0.90 − 0.40)
+  EXPECT_NEAR(res["methods"][3]["gap_recovered"].get<double>(), -0.2, 1e-9);
+  EXPECT_NEAR(res["methods"][2]["call_rate"].get<double>(), 0.3, 1e-9);
+  const std::string md = read_file(dir + "/report.md");
+  EXPECT_NE(md.find("| GAPG (ours) | 0.650 |"), std::string::npos) << md;
+  std::string why;
+  const std::string svg = read_file(dir + "/accuracy_vs_call_rate.svg");
+  EXPECT_TRUE(well_formed_xml(svg, &why)) << why;
+  EXPECT_NE(svg.find("weird &lt;&amp;&gt; method"), std::string::npos);
+  // No gap (cloud no better than device): gap recovered is reported as n/a, not a division by zero.
+  in.rows[1] = row("cloud-only", 100, 40, 100);
+  write_report(in, dir);
+  res = nlohmann::json::parse(read_file(dir + "/results.json"));
+  EXPECT_TRUE(res["methods"][2]["gap_recovered"].is_null());
+  fs::remove_all(dir);
+}
+
+TEST(ReportTest, SvgIsWellFormedWithEverySeries) {
+  PlotSpec p;
+  p.title = "a < b & c";
+  p.x_label = "x";
+  p.y_label = "y";
+  p.hline = 0.3;
+  p.hline_label = "budget";
+  p.series = {
+      {"first", {0, 1, 2}, {0.1, 0.5, 0.2}, true}, {"second", {1}, {0.7}, false}, {"empty", {}, {}, true}};
+  const auto svg = line_plot(p);
+  std::string why;
+  EXPECT_TRUE(well_formed_xml(svg, &why)) << why;
+  for (const char* name : {"first", "second", "empty", "a &lt; b &amp; c", "budget"})
+    EXPECT_NE(svg.find(name), std::string::npos) << name;
+  std::string broken = svg.substr(0, svg.size() - 8);
+  EXPECT_FALSE(well_formed_xml(broken, &why));  // the checker itself can fail
+}
+
+TEST(CalibrationTest, ThresholdHitsTheTargetRate) {
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> normal;
+  std::vector<double> val(10000), test(10000);
+  for (auto& v : val) v = normal(rng);
+  for (auto& v : test) v = normal(rng);
+  for (double rate : {0.1, 0.3, 0.5}) {
+    const double thr = calibrate_threshold(val, rate);
+    auto on_val = above(val, thr);
+    const double got_val = std::accumulate(on_val.begin(), on_val.end(), 0.0) / val.size();
+    EXPECT_LE(got_val, rate + 1e-12);
+    EXPECT_GE(got_val, rate - 1.0 / val.size() - 1e-12);
+    auto on_test = above(test, thr);  // a fresh sample of the same distribution: within sampling error
+    EXPECT_NEAR(std::accumulate(on_test.begin(), on_test.end(), 0.0) / test.size(), rate, 0.02);
+  }
+  // Ties: never more than the rate.
+  std::vector<double> tied(100, 1.0);
+  auto on = above(tied, calibrate_threshold(tied, 0.3));
+  EXPECT_LE(std::accumulate(on.begin(), on.end(), 0.0), 30.0);
+  EXPECT_EQ(std::accumulate(on.begin(), on.end(), 0.0), 0.0);
+  EXPECT_TRUE(std::isinf(calibrate_threshold(val, 0.0)));
+}
+
+TEST(BootstrapTest, IntervalCoversTheKnownMeanWithTheRightWidth) {
+  std::mt19937_64 rng(11);
+  std::bernoulli_distribution coin(0.3);
+  int covered = 0;
+  double width = 0;
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<uint8_t> v(200);
+    for (auto& x : v) x = coin(rng);
+    auto [lo, hi] = bootstrap_ci(v, 500, trial);
+    covered += lo <= 0.3 && 0.3 <= hi;
+    width += (hi - lo) / 200;
+  }
+  EXPECT_GE(covered, 180);  // nominal 95 %
+  const double expected = 2 * 1.96 * std::sqrt(0.3 * 0.7 / 200);
+  EXPECT_NEAR(width, expected, 0.2 * expected);
+}
+
+TEST(MethodsEvalTest, RoutingCombinesDeviceAndCloudVerdicts) {
+  std::vector<Problem> items(4);
+  for (int i = 0; i < 4; ++i) items[i].difficulty = i + 1;
+  DeviceVerdicts d;
+  d.local_correct = {1, 0, 1, 0};
+  d.handoff = {0, 0, 0, 1};
+  d.tokens = {10, 10, 10, 4};
+  CloudVerdicts c;
+  c.correct = {1, 1, 0, 1};
+  c.tokens = {20, 20, 20, 20};
+  auto self = self_routed("self", d, c, items);
+  EXPECT_EQ(self.correct, (std::vector<uint8_t>{1, 0, 1, 1}));
+  EXPECT_DOUBLE_EQ(self.call_rate(), 0.25);
+  EXPECT_DOUBLE_EQ(self.cloud_tokens, 5.0);
+  auto r = routed("router", d, c, items, {0, 1, 1, 0});
+  EXPECT_EQ(r.correct,
+            (std::vector<uint8_t>{1, 1, 0, 1}));  // the device's own hand-off still goes to the cloud
+  EXPECT_DOUBLE_EQ(r.call_rate(), 0.75);
+}
