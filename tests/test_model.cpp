@@ -188,3 +188,21 @@ TEST(LogprobsTest, MatchSamplerLogprobs) {
   lp.token_logprobs.sum().backward();
   EXPECT_GT(m->model->embed_tokens->weight.grad().abs().sum().item<double>(), 0.0);
 }
+
+TEST(SamplerTest, HandoffKnobForcesTheTokenAboveItsThreshold) {
+  torch::manual_seed(8);
+  CausalLM m(tiny_config());
+  m->eval();
+  SamplingOptions o;
+  o.temperature = 0;
+  o.max_new_tokens = 6;
+  auto plain = generate(m, {{1, 5, 6}}, o, {0});
+  o.boost_token = 3;
+  o.boost_threshold = 0.0;  // any probability reaches it: the token is emitted at once
+  o.stop_ids = {3};
+  auto forced = generate(m, {{1, 5, 6}}, o, {0});
+  EXPECT_EQ(forced.tokens[0], std::vector<int>{3});
+  o.boost_threshold = 1.1;  // unreachable: no change from plain greedy
+  o.stop_ids = {};
+  EXPECT_EQ(generate(m, {{1, 5, 6}}, o, {0}).tokens, plain.tokens);
+}

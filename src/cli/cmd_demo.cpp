@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "eval/eval_set.h"
 #include "eval/methods_eval.h"
+#include "eval/pure/calibration.h"
 #include "eval/report_writer.h"
 #include "io/checkpoint.h"
 #include "rl/pure/budget.h"
@@ -227,10 +228,11 @@ void register_demo(CLI::App& app) {
                                          {"task-tuning & confidence threshold", &conf_val, &conf_test}};
     nlohmann::json curves = nlohmann::json::object();
     for (const auto& r : routers) {
-      rows.push_back(
-          routed(r.name, tt_test, cloud_test, test, above(*r.test, calibrate_threshold(*r.val, rate))));
+      rows.push_back(routed(r.name, tt_test, cloud_test, test,
+                            eval::route_above(*r.test, eval::calibrate_threshold(*r.val, rate))));
       for (double x = 0.0; x <= 0.61; x += 0.1) {
-        auto row = routed(r.name, tt_test, cloud_test, test, above(*r.test, calibrate_threshold(*r.val, x)));
+        auto row = routed(r.name, tt_test, cloud_test, test,
+                          eval::route_above(*r.test, eval::calibrate_threshold(*r.val, x)));
         curves[r.name].push_back({{"call_rate", row.call_rate()}, {"accuracy", row.accuracy()}});
       }
     }
@@ -245,6 +247,17 @@ void register_demo(CLI::App& app) {
       const std::string name =
           algo == "gapg" ? "GAPG (ours): the device decides" : algo + ": the device decides";
       rows.push_back(self_routed(name, dev_test[algo], cloud_test, test));
+      if (algo == "gapg") {
+        // The deployment knob: the same model, handing off wherever its own P(<handoff>) reaches a threshold
+        // calibrated on validation to the call-rate target.
+        auto m = load_checkpoint(dir);
+        const double thr = calibrate_handoff_threshold(m.model, *m.tokenizer, *task, val, max_new, rate);
+        auto d = device_verdicts(m.model, *m.tokenizer, *task, test, max_new, thr);
+        char label[160];
+        std::snprintf(label, sizeof label, "GAPG (ours) + hand-off threshold %.3g calibrated to the rate",
+                      thr);
+        rows.push_back(self_routed(label, d, cloud_test, test));
+      }
     }
     stages.end(times, "routers");
 

@@ -5,12 +5,16 @@
 namespace handoff {
 
 SamplingOptions device_sampling(const Tokenizer& tok, double temperature, int64_t max_new_tokens,
-                                double top_p) {
+                                double top_p, double handoff_threshold) {
   SamplingOptions o;
   o.temperature = temperature;
   o.top_p = top_p;
   o.max_new_tokens = max_new_tokens;
   o.stop_ids = {tok.eos_id(), tok.handoff_id()};
+  if (handoff_threshold <= 1.0) {
+    o.boost_token = tok.handoff_id();
+    o.boost_threshold = handoff_threshold;
+  }
   return o;
 }
 

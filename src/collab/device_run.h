@@ -21,8 +21,9 @@ struct DeviceOutput {
 };
 
 // Device decoding stops at EOS or at <handoff> (the marker ends the device's turn by the grammar).
+// handoff_threshold ≤ 1: also hand off wherever P(<handoff>) reaches it (the deployment knob of sampler.h).
 SamplingOptions device_sampling(const Tokenizer& tok, double temperature, int64_t max_new_tokens,
-                                double top_p = 1.0);
+                                double top_p = 1.0, double handoff_threshold = 1.1);
 
 std::vector<DeviceOutput> run_device(CausalLM& model, const Tokenizer& tok,
                                      const std::vector<std::string>& queries, const SamplingOptions& opts,

@@ -24,7 +24,8 @@ CloudVerdicts cloud_verdicts(CloudAnswerCache& cloud, const Task& task, const st
 }
 
 DeviceVerdicts device_verdicts(CausalLM& model, const Tokenizer& tok, const Task& task,
-                               const std::vector<Problem>& items, int64_t max_new_tokens) {
+                               const std::vector<Problem>& items, int64_t max_new_tokens,
+                               double handoff_threshold) {
   std::vector<std::string> queries;
   std::vector<uint64_t> seeds;
   for (size_t i = 0; i < items.size(); ++i) {
@@ -32,7 +33,8 @@ DeviceVerdicts device_verdicts(CausalLM& model, const Tokenizer& tok, const Task
     seeds.push_back(i);
   }
   model->eval();
-  auto outs = run_device(model, tok, queries, device_sampling(tok, 0.0, max_new_tokens), seeds);
+  auto outs = run_device(model, tok, queries,
+                         device_sampling(tok, 0.0, max_new_tokens, 1.0, handoff_threshold), seeds);
   DeviceVerdicts d;
   for (size_t i = 0; i < items.size(); ++i) {
     const auto& o = outs[i];
@@ -46,6 +48,26 @@ DeviceVerdicts device_verdicts(CausalLM& model, const Tokenizer& tok, const Task
     d.text.push_back(o.text);
   }
   return d;
+}
+
+double calibrate_handoff_threshold(CausalLM& model, const Tokenizer& tok, const Task& task,
+                                   const std::vector<Problem>& items, int64_t max_new_tokens, double rate) {
+  auto call_rate = [&](double thr) {
+    auto d = device_verdicts(model, tok, task, items, max_new_tokens, thr);
+    return std::accumulate(d.handoff.begin(), d.handoff.end(), 0.0) / std::max<size_t>(1, items.size());
+  };
+  double lo = std::log(1e-4), hi = std::log(1.0);  // low threshold → many calls; high → few
+  double best = 1.0;
+  for (int it = 0; it < 10; ++it) {
+    const double mid = 0.5 * (lo + hi);
+    if (call_rate(std::exp(mid)) > rate) {
+      lo = mid;
+    } else {
+      hi = mid;
+      best = std::exp(mid);
+    }
+  }
+  return best;
 }
 
 double MethodRow::accuracy() const {
@@ -84,23 +106,6 @@ MethodRow routed(const std::string& name, const DeviceVerdicts& d, const CloudVe
   std::vector<uint8_t> call(items.size());
   for (size_t i = 0; i < items.size(); ++i) call[i] = route[i] || d.handoff[i];
   return combine(name, d, c, items, call, true);
-}
-
-double calibrate_threshold(std::vector<double> val_scores, double rate) {
-  if (val_scores.empty()) throw Error("calibrate_threshold: no validation scores");
-  if (rate <= 0) return std::numeric_limits<double>::infinity();
-  if (rate >= 1) return -std::numeric_limits<double>::infinity();
-  std::sort(val_scores.begin(), val_scores.end(), std::greater<double>());
-  // rate < 1, so k ≤ n − 1. Items strictly above the (k+1)-th largest score are handed off: the top k,
-  // fewer when scores tie.
-  const size_t k = static_cast<size_t>(std::floor(rate * val_scores.size()));
-  return val_scores[k];
-}
-
-std::vector<uint8_t> above(const std::vector<double>& scores, double threshold) {
-  std::vector<uint8_t> out;
-  for (double s : scores) out.push_back(s > threshold);
-  return out;
 }
 
 }  // namespace handoff

@@ -27,7 +27,12 @@ struct DeviceVerdicts {
   std::vector<std::string> text;
 };
 DeviceVerdicts device_verdicts(CausalLM& model, const Tokenizer& tok, const Task& task,
-                               const std::vector<Problem>& items, int64_t max_new_tokens);
+                               const std::vector<Problem>& items, int64_t max_new_tokens,
+                               double handoff_threshold = 1.1);
+// The hand-off threshold (sampler.h's knob) at which the model's greedy call rate on `items` is closest to
+// `rate` from below (bisection on a log scale; the call rate falls as the threshold rises).
+double calibrate_handoff_threshold(CausalLM& model, const Tokenizer& tok, const Task& task,
+                                   const std::vector<Problem>& items, int64_t max_new_tokens, double rate);
 
 struct MethodRow {
   std::string method;
@@ -44,8 +49,5 @@ MethodRow self_routed(const std::string& name, const DeviceVerdicts& d, const Cl
 // A router on top of a device: hand off where route[i] (or where the device itself handed off).
 MethodRow routed(const std::string& name, const DeviceVerdicts& d, const CloudVerdicts& c,
                  const std::vector<Problem>& items, const std::vector<uint8_t>& route);
-// Threshold so that about `rate` of `val_scores` lie above it (ties broken toward fewer calls).
-double calibrate_threshold(std::vector<double> val_scores, double rate);
-std::vector<uint8_t> above(const std::vector<double>& scores, double threshold);
 
 }  // namespace handoff

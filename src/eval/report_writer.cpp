@@ -8,24 +8,11 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
-#include "eval/svg_plot.h"
+#include "eval/pure/bootstrap.h"
+#include "eval/pure/metrics.h"
+#include "eval/pure/svg_plot.h"
 
 namespace handoff {
-
-std::pair<double, double> bootstrap_ci(const std::vector<uint8_t>& values, int resamples, uint64_t seed) {
-  if (values.empty()) return {0, 0};
-  std::mt19937_64 rng(seed);
-  std::vector<double> means;
-  const size_t n = values.size();
-  for (int b = 0; b < resamples; ++b) {
-    size_t s = 0;
-    for (size_t i = 0; i < n; ++i) s += values[rng() % n];
-    means.push_back(static_cast<double>(s) / n);
-  }
-  std::sort(means.begin(), means.end());
-  return {means[static_cast<size_t>(0.025 * (resamples - 1))],
-          means[static_cast<size_t>(0.975 * (resamples - 1))]};
-}
 
 namespace {
 
@@ -54,7 +41,7 @@ void write_report(const ReportInputs& in, const std::string& out_dir) {
   const MethodRow* dev = find_row(in.rows, "device-only");
   const MethodRow* cld = find_row(in.rows, "cloud-only");
   if (!dev || !cld) throw Error("write_report: the device-only and cloud-only rows are required");
-  const double a_dev = dev->accuracy(), a_cloud = cld->accuracy(), gap = a_cloud - a_dev;
+  const double a_dev = dev->accuracy(), a_cloud = cld->accuracy();
 
   nlohmann::json results = {{"preset", in.preset},
                             {"task", in.task},
@@ -78,12 +65,12 @@ void write_report(const ReportInputs& in, const std::string& out_dir) {
       "| method | accuracy | 95 % CI | cloud-call rate | gap recovered | device tokens/query | cloud "
       "tokens/query |\n";
   md += "|---|---|---|---|---|---|---|\n";
-  Series points;
-  points.lines = false;
-  std::vector<Series> method_points;
+  std::vector<eval::Series> method_points;
   for (const auto& r : in.rows) {
-    auto [lo, hi] = bootstrap_ci(r.correct);
-    const double rec = gap > 0 ? (r.accuracy() - a_dev) / gap : std::nan("");
+    const auto ci = eval::bootstrap_mean_ci(r.correct);
+    const double lo = ci.lo, hi = ci.hi;
+    const auto g = eval::gap_recovered(r.accuracy(), a_dev, a_cloud);
+    const double rec = g.defined ? g.value : std::nan("");
     std::snprintf(buf, sizeof buf, "| %s | %.3f | [%.3f, %.3f] | %.3f | %s | %.1f | %.1f |\n",
                   r.method.c_str(), r.accuracy(), lo, hi, r.call_rate(),
                   std::isnan(rec) ? "n/a" : (std::to_string(rec).substr(0, 5)).c_str(), r.device_tokens,
@@ -109,7 +96,14 @@ void write_report(const ReportInputs& in, const std::string& out_dir) {
          {"device_tokens_per_query", r.device_tokens},
          {"cloud_tokens_per_query", r.cloud_tokens},
          {"by_difficulty", per_diff}});
-    method_points.push_back({r.method, {r.call_rate()}, {r.accuracy()}, false});
+    eval::Series pt;
+    pt.name = r.method;
+    pt.x = {r.call_rate()};
+    pt.y = {r.accuracy()};
+    pt.y_lo = {lo};
+    pt.y_hi = {hi};
+    pt.lines = false;
+    method_points.push_back(pt);
   }
   // Call rate per difficulty of the self-routing methods: does the device call on hard items and answer easy
   // ones?
@@ -133,12 +127,13 @@ void write_report(const ReportInputs& in, const std::string& out_dir) {
   }
 
   // Plot 1: accuracy vs call rate, every method as a point, router sweeps as curves.
-  PlotSpec acc;
+  eval::PlotSpec acc;
   acc.title = "Accuracy vs cloud-call rate (held-out test)";
   acc.x_label = "cloud-call rate";
   acc.y_label = "accuracy";
   for (auto it = in.curves.begin(); it != in.curves.end(); ++it) {
-    Series s{it.key() + " (sweep)", {}, {}, true};
+    eval::Series s;
+    s.name = it.key() + " (sweep)";
     for (const auto& p : it.value()) {
       s.x.push_back(p["call_rate"].get<double>());
       s.y.push_back(p["accuracy"].get<double>());
@@ -146,25 +141,26 @@ void write_report(const ReportInputs& in, const std::string& out_dir) {
     acc.series.push_back(s);
   }
   for (auto& s : method_points) acc.series.push_back(s);
-  write_file_atomic(out_dir + "/accuracy_vs_call_rate.svg", line_plot(acc));
+  write_file_atomic(out_dir + "/accuracy_vs_call_rate.svg", eval::line_plot(acc));
   md += "\n![accuracy vs call rate](accuracy_vs_call_rate.svg)\n";
 
   // Plot 2–3: training curves (sampled call rate vs budget, reward).
-  PlotSpec calls, reward;
+  eval::PlotSpec calls, reward;
   calls.title = "Sampled hand-off rate during RL";
   calls.x_label = reward.x_label = "RL step";
   calls.y_label = "hand-off rate (sampled)";
-  calls.hline = in.call_rate_target;
-  calls.hline_label = "budget";
+  calls.hline = eval::ReferenceLine{in.call_rate_target, "budget"};
   reward.title = "Mean reward during RL";
   reward.y_label = "reward (mean of samples)";
-  PlotSpec kept;
+  eval::PlotSpec kept;
   kept.title = "GAPG: kept-prompt fraction and local accuracy";
   kept.x_label = "RL step";
   kept.y_label = "fraction";
   for (const auto& [algo, path] : in.metrics_files) {
-    Series c{algo, {}, {}, true}, r{algo, {}, {}, true};
-    Series kf{"kept fraction", {}, {}, true}, acc_l{"local accuracy (sampled)", {}, {}, true};
+    eval::Series c, r, kf, acc_l;
+    c.name = r.name = algo;
+    kf.name = "kept fraction";
+    acc_l.name = "local accuracy (sampled)";
     for (const auto& l : read_jsonl(path)) {
       const double step = l.value("step", 0.0);
       c.x.push_back(step);
@@ -185,9 +181,9 @@ void write_report(const ReportInputs& in, const std::string& out_dir) {
       kept.series.push_back(acc_l);
     }
   }
-  write_file_atomic(out_dir + "/training_call_rate.svg", line_plot(calls));
-  write_file_atomic(out_dir + "/training_reward.svg", line_plot(reward));
-  write_file_atomic(out_dir + "/training_gapg.svg", line_plot(kept));
+  write_file_atomic(out_dir + "/training_call_rate.svg", eval::line_plot(calls));
+  write_file_atomic(out_dir + "/training_reward.svg", eval::line_plot(reward));
+  write_file_atomic(out_dir + "/training_gapg.svg", eval::line_plot(kept));
   md +=
       "\n## Training curves\n\n![call rate](training_call_rate.svg)\n\n![reward](training_reward.svg)\n\n"
       "![GAPG](training_gapg.svg)\n\n## Wall time per stage (s)\n\n| stage | seconds |\n|---|---|\n";

@@ -36,6 +36,15 @@ at::Tensor pick_tokens(const at::Tensor& logits, const SamplingOptions& opts,
   return order.defined() ? order.gather(1, idx.unsqueeze(1)).squeeze(1) : idx;
 }
 
+// The deployment knob (sampler.h): where P(boost_token) ≥ boost_threshold, that token wins.
+at::Tensor pick_with_boost(const at::Tensor& logits, const SamplingOptions& opts,
+                           std::vector<std::mt19937_64>& rngs) {
+  auto next = pick_tokens(logits, opts, rngs);
+  if (opts.boost_token < 0) return next;
+  auto p = at::softmax(logits.to(at::kFloat), -1).select(1, opts.boost_token);
+  return at::where(p >= opts.boost_threshold, at::full_like(next, opts.boost_token), next);
+}
+
 }  // namespace
 
 Generation generate(CausalLM& model, const std::vector<std::vector<int>>& prompts,
@@ -102,7 +111,7 @@ Generation generate(CausalLM& model, const std::vector<std::vector<int>>& prompt
   int64_t remaining = B;
   at::Tensor all_ids = input, all_pos = positions;
   for (int64_t t = 0; t < steps && remaining > 0; ++t) {
-    auto next = pick_tokens(logits, opts, rngs);
+    auto next = pick_with_boost(logits, opts, rngs);
     auto lp = at::log_softmax(logits.to(at::kFloat), -1).gather(1, next.unsqueeze(1)).squeeze(1);
     auto next_cpu = next.to(at::kCPU).contiguous();
     auto lp_cpu = lp.to(at::kCPU).contiguous();
