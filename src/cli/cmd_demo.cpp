@@ -257,6 +257,13 @@ void register_demo(CLI::App& app) {
         std::snprintf(label, sizeof label, "GAPG (ours) + hand-off threshold %.3g calibrated to the rate",
                       thr);
         rows.push_back(self_routed(label, d, cloud_test, test));
+        // The same knob swept: GAPG's own accuracy-vs-call-rate curve.
+        for (double t : {0.02, 0.05, 0.1, 0.2, 0.35, 0.5}) {
+          auto row = self_routed("sweep", device_verdicts(m.model, *m.tokenizer, *task, test, max_new, t),
+                                 cloud_test, test);
+          curves["GAPG (ours) + hand-off threshold"].push_back(
+              {{"call_rate", row.call_rate()}, {"accuracy", row.accuracy()}, {"threshold", t}});
+        }
       }
     }
     stages.end(times, "routers");
