@@ -1,5 +1,5 @@
-// The demo report on hand-made result sets (gap recovered, escaping, n/a without a gap) and routing accounting.
-// Bootstrap, calibration and SVG themselves are tested in test_eval_pure.cpp.
+// The demo report on hand-made result sets (gap recovered, escaping, n/a without a gap) and routing
+// accounting. Bootstrap, calibration and SVG themselves are tested in test_eval_pure.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
