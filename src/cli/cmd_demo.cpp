@@ -156,9 +156,7 @@ void register_demo(CLI::App& app) {
     stages.end(times, "rl");
 
     stages.begin("verdicts on the validation and held-out test sets");
-    std::vector<int> diffs = base.difficulties;
-    if (diffs.empty())
-      for (int d = task->min_difficulty(); d <= task->max_difficulty(); ++d) diffs.push_back(d);
+    const std::vector<int> diffs = resolve_difficulties(*task, base.difficulties);
     const int64_t n_test = demo.value("test_per_difficulty", 50),
                   n_val = demo.value("val_per_difficulty", 50);
     auto test = make_eval_set(*task, diffs, n_test, 20261123, Split::kTest);

@@ -50,11 +50,7 @@ void register_eval(CLI::App& app) {
     o.sample_temperature = a->temperature;
     o.max_new_tokens = a->max_new_tokens;
     o.seed = static_cast<uint64_t>(a->seed);
-    for (int d : o.difficulties)
-      if (d < task->min_difficulty() || d > task->max_difficulty())
-        throw Error("difficulty " + std::to_string(d) + " is outside " + task->name() + "'s range [" +
-                    std::to_string(task->min_difficulty()) + ", " + std::to_string(task->max_difficulty()) +
-                    "]");
+    o.difficulties = resolve_difficulties(*task, o.difficulties);
     auto stats = evaluate_base(loaded.model, *loaded.tokenizer, *task, o);
     std::printf("%s on %s (held-out split, %lld per difficulty, sampled at T=%.2f)\n\n%s", a->model.c_str(),
                 task->name().c_str(), static_cast<long long>(a->n), a->temperature,

@@ -10,9 +10,7 @@ namespace handoff {
 
 std::vector<DifficultyStats> evaluate_base(CausalLM& model, const Tokenizer& tok, const Task& task,
                                            const BaseEvalOptions& opts) {
-  std::vector<int> diffs = opts.difficulties;
-  if (diffs.empty())
-    for (int d = task.min_difficulty(); d <= task.max_difficulty(); ++d) diffs.push_back(d);
+  const std::vector<int> diffs = resolve_difficulties(task, opts.difficulties);
   auto problems = make_eval_set(task, diffs, opts.n_per_difficulty, opts.seed);
   std::vector<std::string> queries;
   std::vector<uint64_t> seeds;

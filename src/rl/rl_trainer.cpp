@@ -72,12 +72,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   const HierarchicalReward hier(o.weights, o.allow_any_order);  // rejects weights that break α_a > α_c > α_f
   const TaskTuningReward accuracy(o.format_bonus);
   auto task = make_task(o.task);
-  std::vector<int> diffs = o.difficulties;
-  if (diffs.empty())
-    for (int d = task->min_difficulty(); d <= task->max_difficulty(); ++d) diffs.push_back(d);
-  for (int d : diffs)
-    if (d < task->min_difficulty() || d > task->max_difficulty())
-      throw Error("difficulty " + std::to_string(d) + " is outside " + task->name() + "'s range");
+  const std::vector<int> diffs = resolve_difficulties(*task, o.difficulties);
 
   // The cloud: reachable before any training starts, or a clear error now.
   std::unique_ptr<CloudClient> client;

@@ -121,14 +121,7 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
   if (o.lr <= 0 || !std::isfinite(o.lr)) throw Error("SFT learning rate must be positive");
   if (o.handoff_fraction < 0 || o.handoff_fraction > 1) throw Error("handoff_fraction must be in [0, 1]");
   auto task = make_task(o.task);
-  std::vector<int> mix = o.difficulties;
-  if (mix.empty())
-    for (int d = task->min_difficulty(); d <= task->max_difficulty(); ++d) mix.push_back(d);
-  for (int d : mix)
-    if (d < task->min_difficulty() || d > task->max_difficulty())
-      throw Error("difficulty " + std::to_string(d) + " is outside " + task->name() + "'s range [" +
-                  std::to_string(task->min_difficulty()) + ", " + std::to_string(task->max_difficulty()) +
-                  "]");
+  const std::vector<int> mix = resolve_difficulties(*task, o.difficulties);
 
   CharTokenizer tok;
   const std::string model_dir = out_dir + "/model";

@@ -1,6 +1,8 @@
 // Task-level helpers shared by every task: the train/test split and the registry of task names.
 #include "tasks/task.h"
 
+#include "tasks/sampling.h"
+
 #include "common/error.h"
 #include "tasks/chain_task.h"
 #include "tasks/countdown_task.h"
@@ -30,6 +32,14 @@ std::unique_ptr<Task> make_task(const std::string& name) {
   std::string known;
   for (const auto& n : task_names()) known += (known.empty() ? "" : ", ") + n;
   throw Error("unknown task '" + name + "'", "known tasks: " + known);
+}
+
+std::vector<int> resolve_difficulties(const Task& task, const std::vector<int>& requested) {
+  std::vector<int> out = requested;
+  if (out.empty())
+    for (int d = task.min_difficulty(); d <= task.max_difficulty(); ++d) out.push_back(d);
+  for (int d : out) check_difficulty(task, d);
+  return out;
 }
 
 }  // namespace handoff

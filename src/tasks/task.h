@@ -34,6 +34,10 @@ class Task {
 // Split membership by a stable hash of the prompt: about 1 in 8 prompts belongs to the test split.
 Split split_of(const std::string& prompt);
 
+// The difficulties to use: `requested`, each checked against the task's range (Error naming the range), or
+// the task's whole range when `requested` is empty.
+std::vector<int> resolve_difficulties(const Task& task, const std::vector<int>& requested);
+
 // Names: "chain" (default), "countdown", "wordmath". Throws Error listing the known names otherwise.
 std::unique_ptr<Task> make_task(const std::string& name);
 std::vector<std::string> task_names();
