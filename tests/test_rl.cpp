@@ -13,6 +13,7 @@
 #include "io/checkpoint.h"
 #include "rl/rl_trainer.h"
 #include "rl/sft.h"
+#include "tiny_model.h"
 #include "tokenizer/char_tokenizer.h"
 
 using namespace handoff;
@@ -28,14 +29,7 @@ std::string tmp(const std::string& name) {
 
 std::string tiny_checkpoint(const std::string& name, int seed) {
   const auto dir = tmp(name);
-  ModelConfig c;
-  c.vocab_size = 100;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 1;
-  c.num_attention_heads = 2;
-  c.num_key_value_heads = 2;
-  c.max_position_embeddings = 128;
+  const ModelConfig c = handoff::testing::tiny_model_config();
   torch::manual_seed(seed);
   CausalLM m(c);
   save_checkpoint(dir, m, CharTokenizer());
@@ -81,14 +75,7 @@ struct Cloud {
 // rewards differ within groups and the policy gradient is not zero. Trained once, shared by the tests.
 std::string sft_device() {
   static const std::string dir = [] {
-    ModelConfig c;
-    c.vocab_size = 100;
-    c.hidden_size = 32;
-    c.intermediate_size = 64;
-    c.num_hidden_layers = 1;
-    c.num_attention_heads = 2;
-    c.num_key_value_heads = 2;
-    c.max_position_embeddings = 128;
+    const ModelConfig c = handoff::testing::tiny_model_config();
     SftOptions o;
     o.difficulties = {1};
     o.steps = 300;

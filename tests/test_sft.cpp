@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "io/checkpoint.h"
 #include "rl/sft.h"
+#include "tiny_model.h"
 
 using namespace handoff;
 namespace fs = std::filesystem;
@@ -16,15 +17,7 @@ namespace fs = std::filesystem;
 namespace {
 
 ModelConfig tiny() {
-  ModelConfig c;
-  c.vocab_size = 100;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 1;
-  c.num_attention_heads = 2;
-  c.num_key_value_heads = 2;
-  c.max_position_embeddings = 128;
-  return c;
+  return handoff::testing::tiny_model_config();
 }
 
 SftOptions opts(int64_t steps) {
