@@ -525,7 +525,11 @@ struct SlowResponder : Responder {
     std::this_thread::sleep_for(std::chrono::milliseconds(400));
     GenerationResult r;
     r.prompt_tokens = 1;
-    r.choices.push_back({0, "done", "stop", 1});
+    Choice c;
+    c.text = "done";
+    c.finish_reason = "stop";
+    c.completion_tokens = 1;
+    r.choices.push_back(c);
     return r;
   }
 };

@@ -1,10 +1,13 @@
-// `handoff eval`: a model alone on the held-out split, per difficulty.
+// `handoff eval`: a model alone on the held-out split, per difficulty; with --cloud, also the collaborative
+// system (device + real cloud over HTTP): its accuracy and cloud-call rate.
 #include <cstdio>
 
+#include "cli/cloud_flags.h"
 #include "cli/commands.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "eval/base_eval.h"
+#include "eval/collab_eval.h"
 #include "runtime/runtime.h"
 
 namespace handoff::cli {
@@ -17,6 +20,8 @@ struct EvalArgs {
   double temperature = 1.0;
   int64_t seed = 1234;
   int threads = 0;
+  CloudFlags cloud;
+  CollabFlags collab;
 };
 }  // namespace
 
@@ -37,11 +42,21 @@ void register_eval(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--max-new-tokens", a->max_new_tokens, "Generation limit")->check(CLI::Range(1, 4096));
   cmd->add_option("--seed", a->seed, "Seed of the evaluation set")->capture_default_str();
-  cmd->add_option("--json", a->json_out, "Also write the results as JSON to this file");
+  cmd->add_option(
+      "--json", a->json_out,
+      "Also write the results as JSON to this file (with --cloud: {\"device\": …, \"collaborative\": …})");
   cmd->add_option("--device", a->device, "cpu | cuda")->capture_default_str();
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
+  add_cloud_flags(cmd, a->cloud, /*required=*/false)
+      ->description(
+          "Also evaluate the collaborative system: the device's hand-offs go to this OpenAI-compatible cloud "
+          "(e.g. http://127.0.0.1:8080/v1)");
+  add_collab_flags(cmd, a->collab);
   cmd->callback([a] {
     configure_threads(a->threads);
+    // An unreachable cloud is an error before any evaluation work.
+    std::shared_ptr<const CloudClient> cloud;
+    if (!a->cloud.url.empty()) cloud = make_cloud_client(a->cloud);
     auto task = make_task(a->task);
     auto loaded = load_checkpoint(a->model, a->device);
     BaseEvalOptions o;
@@ -55,7 +70,20 @@ void register_eval(CLI::App& app) {
     std::printf("%s on %s (held-out split, %lld per difficulty, sampled at T=%.2f)\n\n%s", a->model.c_str(),
                 task->name().c_str(), static_cast<long long>(a->n), a->temperature,
                 base_eval_table(stats).c_str());
-    if (!a->json_out.empty()) write_file_atomic(a->json_out, base_eval_json(stats).dump(2) + "\n");
+    nlohmann::json out = base_eval_json(stats);
+    if (cloud) {
+      CollabOptions co;
+      co.max_new_tokens = a->max_new_tokens;
+      apply_collab_flags(a->collab, co);
+      auto device = std::make_shared<LoadedModel>(std::move(loaded));
+      Collaborator collab(device, cloud, co);
+      auto cstats = evaluate_collab(collab, *task, o.difficulties, a->n, o.seed);
+      std::printf("\ncollaborative: device %s + cloud %s (model '%s'), greedy device decisions\n\n%s",
+                  a->model.c_str(), a->cloud.url.c_str(), cloud->options().model.c_str(),
+                  collab_eval_table(cstats).c_str());
+      out = {{"device", out}, {"collaborative", collab_eval_json(cstats)}};
+    }
+    if (!a->json_out.empty()) write_file_atomic(a->json_out, out.dump(2) + "\n");
   });
 }
 

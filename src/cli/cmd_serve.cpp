@@ -1,7 +1,6 @@
-// `handoff serve`: an OpenAI-compatible HTTP endpoint for a checkpoint (the cloud model of the demo).
-// The HTTP layer (ModelServer) takes any Responder; today a LocalModelResponder. The collaborative endpoint
-// (`--device DIR --cloud URL`: the device model answers or hands off to the cloud) plugs in here as another
-// Responder, with no change to the server.
+// `handoff serve`: an OpenAI-compatible HTTP endpoint. `--model DIR` serves one checkpoint (the cloud model
+// of the demo: LocalModelResponder); `--device DIR --cloud URL` serves the collaborative system (the device
+// answers or hands off to the cloud: CollabResponder). Same HTTP layer (ModelServer) for both.
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -12,9 +11,11 @@
 #include <filesystem>
 #include <thread>
 
+#include "cli/cloud_flags.h"
 #include "cli/commands.h"
 #include "cloud/local_model_responder.h"
 #include "cloud/model_server.h"
+#include "collab/collab_responder.h"
 #include "common/error.h"
 #include "runtime/runtime.h"
 
@@ -23,10 +24,12 @@ namespace handoff::cli {
 namespace {
 
 struct ServeArgs {
-  std::string model, model_name, host = "127.0.0.1", api_key_env;
+  std::string model, device, model_name, host = "127.0.0.1", api_key_env;
   int port = 8080, threads = 0, http_threads = 8;
   int64_t max_tokens_limit = 1024, default_max_tokens = 128;
   size_t max_body_bytes = 1 << 20;
+  CloudFlags cloud;
+  CollabFlags collab;
 };
 
 // SIGINT/SIGTERM → a byte on this pipe (write() is async-signal-safe); a watcher thread reads it and calls
@@ -73,10 +76,20 @@ bool wait_for_stop_signal(ModelServer& server) {
 void register_serve(CLI::App& app) {
   auto a = std::make_shared<ServeArgs>();
   auto* cmd = app.add_subcommand(
-      "serve", "Serve a checkpoint over an OpenAI-compatible HTTP API (/v1/chat/completions)");
-  cmd->add_option("--model", a->model, "Checkpoint directory to serve")
-      ->required()
-      ->check(CLI::ExistingDirectory);
+      "serve",
+      "Serve a checkpoint (--model) or the collaborative device+cloud system (--device, --cloud) over an "
+      "OpenAI-compatible HTTP API (/v1/chat/completions)");
+  auto* model_opt =
+      cmd->add_option("--model", a->model, "Checkpoint directory to serve")->check(CLI::ExistingDirectory);
+  auto* device_opt = cmd->add_option("--device", a->device,
+                                     "Device checkpoint: serve collaborative inference (needs --cloud); each "
+                                     "reply says who answered (\"handoff\" field, x-handoff-by header)")
+                         ->check(CLI::ExistingDirectory)
+                         ->excludes(model_opt);
+  auto* cloud_opt = add_cloud_flags(cmd, a->cloud, /*required=*/false);
+  device_opt->needs(cloud_opt);
+  cloud_opt->needs(device_opt);
+  add_collab_flags(cmd, a->collab);
   cmd->add_option("--model-name", a->model_name,
                   "Model id clients send in \"model\" (default: the directory name)");
   cmd->add_option("--host", a->host, "Address to listen on")->capture_default_str();
@@ -117,17 +130,36 @@ void register_serve(CLI::App& app) {
       so.api_key = key;
     }
 
-    auto loaded = load_checkpoint(a->model);
+    if (a->model.empty() && a->device.empty())
+      throw Error("serve needs --model DIR (one model) or --device DIR --cloud URL (collaborative)");
+    const std::string& dir_arg = a->model.empty() ? a->device : a->model;
     std::string name = a->model_name;
     if (name.empty()) {
-      auto dir = std::filesystem::absolute(a->model).lexically_normal();
+      auto dir = std::filesystem::absolute(dir_arg).lexically_normal();
       if (!dir.has_filename()) dir = dir.parent_path();  // ".../model/" → ".../model"
       name = dir.filename().string();
     }
-    auto responder = std::make_shared<LocalModelResponder>(std::move(loaded), name);
-    std::fprintf(stderr, "handoff serve: model '%s' from %s (context %lld tokens), API key %s\n",
-                 name.c_str(), a->model.c_str(), static_cast<long long>(responder->context_length()),
-                 so.api_key.empty() ? "off" : ("required (from $" + a->api_key_env + ")").c_str());
+    std::shared_ptr<Responder> responder;
+    const std::string key_note = so.api_key.empty() ? "off" : ("required (from $" + a->api_key_env + ")");
+    if (a->device.empty()) {
+      auto local = std::make_shared<LocalModelResponder>(load_checkpoint(a->model), name);
+      std::fprintf(stderr, "handoff serve: model '%s' from %s (context %lld tokens), API key %s\n",
+                   name.c_str(), a->model.c_str(), static_cast<long long>(local->context_length()),
+                   key_note.c_str());
+      responder = local;
+    } else {
+      auto cloud = make_cloud_client(a->cloud);  // fails here, before listening, if the cloud is unreachable
+      CollabOptions co;
+      apply_collab_flags(a->collab, co);
+      auto collab = std::make_shared<Collaborator>(std::make_shared<LoadedModel>(load_checkpoint(a->device)),
+                                                   cloud, co);
+      std::fprintf(
+          stderr,
+          "handoff serve: collaborative '%s' (device %s, cloud %s model '%s', fallback %s), API key %s\n",
+          name.c_str(), a->device.c_str(), a->cloud.url.c_str(), cloud->options().model.c_str(),
+          co.fallback ? "on" : "off", key_note.c_str());
+      responder = std::make_shared<CollabResponder>(collab, name);
+    }
 
     ModelServer server(responder, so);
     const int port = server.bind();

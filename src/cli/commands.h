@@ -11,5 +11,6 @@ void register_eval(CLI::App& app);
 void register_serve(CLI::App& app);
 void register_train(CLI::App& app);
 void register_demo(CLI::App& app);
+void register_ask(CLI::App& app);
 
 }  // namespace handoff::cli

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   handoff::cli::register_info(app);
   handoff::cli::register_sft(app);
   handoff::cli::register_eval(app);
+  handoff::cli::register_ask(app);
   handoff::cli::register_serve(app);
   handoff::cli::register_train(app);
   handoff::cli::register_demo(app);

@@ -124,6 +124,8 @@ struct ModelServer::Impl {
     const GenerationResult result = responder->respond(request);
     const std::string id = next_id(id_prefix);
     const int64_t created = unix_seconds();
+    const std::string by = handoff_header(result);
+    if (!by.empty()) res.set_header("x-handoff-by", by);
     if (request.params.stream) {
       // The whole completion is generated first and then sent as events (no token-by-token streaming yet).
       res.set_header("Cache-Control", "no-cache");

@@ -239,17 +239,41 @@ std::string sse_event(const json& j) {
   return "data: " + dump(j) + "\n\n";
 }
 
+json handoff_json(const HandoffInfo& h) {
+  json j = {{"answered_by", h.answered_by},   {"called_cloud", h.called_cloud},
+            {"device_text", h.device_text},   {"device_tokens", h.device_tokens},
+            {"cloud_tokens", h.cloud_tokens}, {"device_ms", h.device_ms},
+            {"cloud_ms", h.cloud_ms}};
+  if (!h.cloud_error.empty()) j["cloud_error"] = h.cloud_error;
+  return j;
+}
+
+void add_handoff(json& choice, const Choice& c) {
+  if (c.handoff) choice["handoff"] = handoff_json(*c.handoff);
+}
+
 }  // namespace
+
+std::string handoff_header(const GenerationResult& r) {
+  std::string out;
+  for (const auto& c : r.choices) {
+    if (!c.handoff) return "";
+    out += (out.empty() ? "" : ",") + c.handoff->answered_by;
+  }
+  return out;
+}
 
 std::string chat_completion_json(const std::string& id, int64_t created, const std::string& model,
                                  const GenerationResult& r) {
   json j = envelope(id, "chat.completion", created, model);
   json choices = json::array();
-  for (const auto& c : r.choices)
+  for (const auto& c : r.choices) {
     choices.push_back({{"index", c.index},
                        {"message", {{"role", "assistant"}, {"content", c.text}}},
                        {"logprobs", nullptr},
                        {"finish_reason", c.finish_reason}});
+    add_handoff(choices.back(), c);
+  }
   j["choices"] = std::move(choices);
   j["usage"] = usage_json(r.usage());
   return dump(j);
@@ -259,9 +283,11 @@ std::string text_completion_json(const std::string& id, int64_t created, const s
                                  const GenerationResult& r) {
   json j = envelope(id, "text_completion", created, model);
   json choices = json::array();
-  for (const auto& c : r.choices)
+  for (const auto& c : r.choices) {
     choices.push_back(
         {{"index", c.index}, {"text", c.text}, {"logprobs", nullptr}, {"finish_reason", c.finish_reason}});
+    add_handoff(choices.back(), c);
+  }
   j["choices"] = std::move(choices);
   j["usage"] = usage_json(r.usage());
   return dump(j);
@@ -270,18 +296,19 @@ std::string text_completion_json(const std::string& id, int64_t created, const s
 std::string chat_completion_sse(const std::string& id, int64_t created, const std::string& model,
                                 const GenerationResult& r) {
   std::string out;
-  auto chunk = [&](int index, json delta, json finish) {
+  auto chunk = [&](const Choice& c, json delta, json finish) {
     json j = envelope(id, "chat.completion.chunk", created, model);
-    j["choices"] = json::array({{{"index", index},
+    j["choices"] = json::array({{{"index", c.index},
                                  {"delta", std::move(delta)},
                                  {"logprobs", nullptr},
-                                 {"finish_reason", std::move(finish)}}});
+                                 {"finish_reason", finish}}});
+    if (!finish.is_null()) add_handoff(j["choices"][0], c);  // who answered rides on the finish chunk
     out += sse_event(j);
   };
   for (const auto& c : r.choices) {
-    chunk(c.index, {{"role", "assistant"}, {"content", ""}}, nullptr);
-    if (!c.text.empty()) chunk(c.index, {{"content", c.text}}, nullptr);
-    chunk(c.index, json::object(), c.finish_reason);
+    chunk(c, {{"role", "assistant"}, {"content", ""}}, nullptr);
+    if (!c.text.empty()) chunk(c, {{"content", c.text}}, nullptr);
+    chunk(c, json::object(), c.finish_reason);
   }
   return out + "data: [DONE]\n\n";
 }
@@ -296,6 +323,7 @@ std::string text_completion_sse(const std::string& id, int64_t created, const st
                                    {"text", last ? "" : c.text},
                                    {"logprobs", nullptr},
                                    {"finish_reason", last ? json(c.finish_reason) : json(nullptr)}}});
+      if (last) add_handoff(j["choices"][0], c);
       out += sse_event(j);
     }
   }

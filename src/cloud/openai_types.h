@@ -64,11 +64,23 @@ struct Usage {
   int64_t prompt_tokens = 0, completion_tokens = 0, total_tokens = 0;
 };
 
+// The collaborative endpoint's account of one choice (sent as the choice's "handoff" object, and the
+// `x-handoff-by` header): who answered, and what each side spent.
+struct HandoffInfo {
+  std::string answered_by;  // "device" | "cloud" | "device-fallback"
+  bool called_cloud = false;
+  std::string device_text;  // the device's own completion (its reasoning, ending in the marker on a hand-off)
+  int64_t device_tokens = 0, cloud_tokens = 0;
+  double device_ms = 0, cloud_ms = 0;
+  std::string cloud_error;  // why the cloud's answer is missing (fallback answers only)
+};
+
 struct Choice {
   int index = 0;
   std::string text;
   std::string finish_reason;  // "stop" | "length"
   int64_t completion_tokens = 0;
+  std::optional<HandoffInfo> handoff;  // collaborative endpoint only
 };
 
 // What a Responder produced for one request; the server wraps it in a chat or text completion object.
@@ -88,6 +100,8 @@ std::string chat_completion_sse(const std::string& id, int64_t created, const st
                                 const GenerationResult& r);
 std::string text_completion_sse(const std::string& id, int64_t created, const std::string& model,
                                 const GenerationResult& r);
+// "device,cloud,…": the x-handoff-by header value, one entry per choice; "" when no choice has HandoffInfo.
+std::string handoff_header(const GenerationResult& r);
 std::string models_json(const std::vector<std::string>& models, int64_t created);
 
 // Client side: what a caller may set; unset fields are left out of the request so the API's defaults apply.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/error.h"
+
 namespace handoff {
 
 SamplingOptions device_sampling(const Tokenizer& tok, double temperature, int64_t max_new_tokens,
@@ -21,16 +23,26 @@ SamplingOptions device_sampling(const Tokenizer& tok, double temperature, int64_
 std::vector<DeviceOutput> run_device(CausalLM& model, const Tokenizer& tok,
                                      const std::vector<std::string>& queries, const SamplingOptions& opts,
                                      const std::vector<uint64_t>& seeds, int64_t max_batch) {
-  std::vector<DeviceOutput> out(queries.size());
-  for (size_t start = 0; start < queries.size(); start += static_cast<size_t>(max_batch)) {
-    const size_t end = std::min(queries.size(), start + static_cast<size_t>(max_batch));
-    std::vector<std::vector<int>> prompts;
+  std::vector<std::vector<int>> prompts;
+  prompts.reserve(queries.size());
+  for (const auto& q : queries) prompts.push_back(tok.encode_query(q));
+  return run_device_prompts(model, tok, std::move(prompts), opts, seeds, max_batch);
+}
+
+std::vector<DeviceOutput> run_device_prompts(CausalLM& model, const Tokenizer& tok,
+                                             std::vector<std::vector<int>> prompts,
+                                             const SamplingOptions& opts, const std::vector<uint64_t>& seeds,
+                                             int64_t max_batch) {
+  if (seeds.size() != prompts.size()) throw Error("run_device: one seed per prompt is required");
+  std::vector<DeviceOutput> out(prompts.size());
+  for (size_t start = 0; start < prompts.size(); start += static_cast<size_t>(max_batch)) {
+    const size_t end = std::min(prompts.size(), start + static_cast<size_t>(max_batch));
+    std::vector<std::vector<int>> chunk(prompts.begin() + start, prompts.begin() + end);
     std::vector<uint64_t> chunk_seeds(seeds.begin() + start, seeds.begin() + end);
-    for (size_t i = start; i < end; ++i) prompts.push_back(tok.encode_query(queries[i]));
-    auto gen = generate(model, prompts, opts, chunk_seeds);
+    auto gen = generate(model, chunk, opts, chunk_seeds);
     for (size_t i = start; i < end; ++i) {
       auto& o = out[i];
-      o.prompt_tokens = std::move(prompts[i - start]);
+      o.prompt_tokens = std::move(prompts[i]);
       o.tokens = std::move(gen.tokens[i - start]);
       o.logprobs = std::move(gen.logprobs[i - start]);
       o.ended_with_eos = !o.tokens.empty() && o.tokens.back() == tok.eos_id();

@@ -28,5 +28,10 @@ SamplingOptions device_sampling(const Tokenizer& tok, double temperature, int64_
 std::vector<DeviceOutput> run_device(CausalLM& model, const Tokenizer& tok,
                                      const std::vector<std::string>& queries, const SamplingOptions& opts,
                                      const std::vector<uint64_t>& seeds, int64_t max_batch = 256);
+// Same, for prompts already encoded (e.g. a whole conversation through the chat template).
+std::vector<DeviceOutput> run_device_prompts(CausalLM& model, const Tokenizer& tok,
+                                             std::vector<std::vector<int>> prompts,
+                                             const SamplingOptions& opts, const std::vector<uint64_t>& seeds,
+                                             int64_t max_batch = 256);
 
 }  // namespace handoff

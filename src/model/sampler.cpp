@@ -3,6 +3,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
+#include <limits>
 #include <random>
 
 #include "common/error.h"
@@ -39,7 +40,12 @@ at::Tensor pick_tokens(const at::Tensor& logits, const SamplingOptions& opts,
 // The deployment knob (sampler.h): where P(boost_token) ≥ boost_threshold, that token wins.
 at::Tensor pick_with_boost(const at::Tensor& logits, const SamplingOptions& opts,
                            std::vector<std::mt19937_64>& rngs) {
-  auto next = pick_tokens(logits, opts, rngs);
+  at::Tensor masked = logits;
+  if (!opts.banned_ids.empty()) {
+    masked = logits.clone();
+    for (int id : opts.banned_ids) masked.select(1, id).fill_(-std::numeric_limits<float>::infinity());
+  }
+  auto next = pick_tokens(masked, opts, rngs);
   if (opts.boost_token < 0) return next;
   auto p = at::softmax(logits.to(at::kFloat), -1).select(1, opts.boost_token);
   return at::where(p >= opts.boost_threshold, at::full_like(next, opts.boost_token), next);
@@ -53,6 +59,9 @@ Generation generate(CausalLM& model, const std::vector<std::vector<int>>& prompt
   if (seeds.size() != prompts.size()) throw Error("generate: one seed per prompt is required");
   if (opts.top_p <= 0.0 || opts.top_p > 1.0) throw Error("top_p must be in (0, 1]");
   if (opts.temperature < 0.0) throw Error("temperature must be >= 0");
+  for (int id : opts.banned_ids)
+    if (id < 0 || id >= model->config.vocab_size)
+      throw Error("generate: banned token id " + std::to_string(id) + " is outside the vocabulary");
   Generation gen;
   gen.tokens.resize(B);
   gen.logprobs.resize(B);
@@ -112,6 +121,7 @@ Generation generate(CausalLM& model, const std::vector<std::vector<int>>& prompt
   at::Tensor all_ids = input, all_pos = positions;
   for (int64_t t = 0; t < steps && remaining > 0; ++t) {
     auto next = pick_with_boost(logits, opts, rngs);
+    // log π under the unmasked model: a banned token's mass is the model's, not the decoding rule's.
     auto lp = at::log_softmax(logits.to(at::kFloat), -1).gather(1, next.unsqueeze(1)).squeeze(1);
     auto next_cpu = next.to(at::kCPU).contiguous();
     auto lp_cpu = lp.to(at::kCPU).contiguous();

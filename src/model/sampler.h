@@ -17,6 +17,9 @@ struct SamplingOptions {
   // (temperature 1). Used to set a hand-off model's call rate at serving time; off when boost_token < 0.
   int boost_token = -1;
   double boost_threshold = 1.1;
+  // Tokens never emitted (their logits are masked before picking). Collaborative inference uses it to get the
+  // device's own answer when the cloud fails after a hand-off (the --fallback path).
+  std::vector<int> banned_ids;
 };
 
 struct Generation {

@@ -1,0 +1,70 @@
+#include "cli/cloud_flags.h"
+
+#include "common/error.h"
+
+namespace handoff::cli {
+
+CLI::Option* add_cloud_flags(CLI::App* cmd, CloudFlags& f, bool required) {
+  auto* url = cmd->add_option("--cloud", f.url,
+                              "OpenAI-compatible base URL of the cloud, e.g. http://127.0.0.1:8080/v1");
+  if (required) url->required();
+  cmd->add_option("--cloud-model", f.model, "Model name sent to the cloud (default: the one it lists)");
+  cmd->add_option("--cloud-api-key-env", f.api_key_env,
+                  "Environment variable holding the cloud's API key (the key itself is never printed)");
+  cmd->add_option("--cloud-timeout", f.timeout_s, "Seconds to wait for one cloud reply")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--cloud-retries", f.retries, "Retries on connection errors, 429 and 5xx")
+      ->check(CLI::Range(0, 10))
+      ->capture_default_str();
+  return url;
+}
+
+std::shared_ptr<const CloudClient> make_cloud_client(const CloudFlags& f) {
+  CloudClientOptions co;
+  co.base_url = f.url;
+  co.model = f.model;
+  co.api_key_env = f.api_key_env;
+  co.read_timeout_s = f.timeout_s;
+  co.max_retries = f.retries;
+  auto client = std::make_shared<CloudClient>(co);
+  std::vector<std::string> models;
+  try {
+    models = client->models();
+  } catch (const Error& e) {
+    throw Error("cannot reach the cloud at " + f.url + ": " + e.what());
+  }
+  if (!f.model.empty()) return client;
+  if (models.size() != 1) {
+    std::string names;
+    for (const auto& m : models) names += (names.empty() ? "" : ", ") + m;
+    throw Error("the cloud at " + f.url + " serves " + std::to_string(models.size()) + " models (" + names +
+                    "); say which",
+                "pass --cloud-model NAME");
+  }
+  co.model = models.front();
+  return std::make_shared<CloudClient>(co);
+}
+
+void add_collab_flags(CLI::App* cmd, CollabFlags& f) {
+  cmd->add_flag("--fallback", f.fallback,
+                "When the cloud fails after a hand-off, answer on the device (flagged as device-fallback) "
+                "instead of failing");
+  cmd->add_flag("--forward-reasoning", f.forward_reasoning,
+                "Send the device's reasoning before the hand-off to the cloud too (default: the query only)");
+  cmd->add_option("--handoff-threshold", f.handoff_threshold,
+                  "Also hand off wherever P(<handoff>) reaches this (≤ 1; default off)")
+      ->check(CLI::Range(0.0, 1.1));
+  cmd->add_option("--cloud-max-tokens", f.cloud_max_tokens, "max_tokens of a request to the cloud")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+}
+
+void apply_collab_flags(const CollabFlags& f, CollabOptions& o) {
+  o.fallback = f.fallback;
+  o.forward_reasoning = f.forward_reasoning;
+  o.handoff_threshold = f.handoff_threshold;
+  o.cloud_max_tokens = f.cloud_max_tokens;
+}
+
+}  // namespace handoff::cli

@@ -1,0 +1,36 @@
+#pragma once
+// The flags every command that talks to a cloud shares (`ask`, collaborative `serve`, `eval --cloud`), and
+// the one way they become a CloudClient: the model name, when not given, is asked of the cloud itself.
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "cloud/cloud_client.h"
+#include "collab/collaborator.h"
+
+namespace handoff::cli {
+
+struct CloudFlags {
+  std::string url, model, api_key_env;
+  double timeout_s = 60.0;
+  int retries = 2;
+};
+
+// Adds --cloud (required when `required`), --cloud-model, --cloud-api-key-env, --cloud-timeout,
+// --cloud-retries.
+CLI::Option* add_cloud_flags(CLI::App* cmd, CloudFlags& f, bool required);
+
+// A client for f.url. Without --cloud-model, GET /models must list exactly one model (else an Error that
+// names them). An unreachable cloud is an Error here, before any work starts.
+std::shared_ptr<const CloudClient> make_cloud_client(const CloudFlags& f);
+
+struct CollabFlags {
+  bool fallback = false, forward_reasoning = false;
+  double handoff_threshold = 1.1;
+  int64_t cloud_max_tokens = 256;
+};
+void add_collab_flags(CLI::App* cmd, CollabFlags& f);
+void apply_collab_flags(const CollabFlags& f, CollabOptions& o);
+
+}  // namespace handoff::cli

@@ -1,0 +1,190 @@
+#include "collab/collaborator.h"
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include <c10/core/InferenceMode.h>
+
+#include "common/error.h"
+
+namespace handoff {
+
+namespace {
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+std::string answered_by_name(AnsweredBy who) {
+  switch (who) {
+    case AnsweredBy::kDevice:
+      return "device";
+    case AnsweredBy::kCloud:
+      return "cloud";
+    case AnsweredBy::kDeviceFallback:
+      return "device-fallback";
+  }
+  return "device";
+}
+
+Collaborator::Collaborator(std::shared_ptr<LoadedModel> device, std::shared_ptr<const CloudClient> cloud,
+                           CollabOptions opts)
+    : device_(std::move(device)), cloud_(std::move(cloud)), opts_(opts) {
+  if (!device_ || !device_->model || !device_->tokenizer)
+    throw Error("Collaborator needs a loaded device model");
+  if (!cloud_) throw Error("Collaborator needs a cloud client");
+  if (device_->tokenizer->handoff_id() < 0)
+    throw Error("the device model's tokenizer has no <handoff> token, so it can never call the cloud",
+                "add it with `handoff add-token --model DIR --out DIR2` and post-train with `handoff train`");
+  device_->model->eval();
+}
+
+std::vector<ChatMessage> Collaborator::cloud_messages(const std::vector<ChatMessage>& query,
+                                                      const std::string& reasoning,
+                                                      const CollabOptions& opts) {
+  // Paper.md §1: the cloud sees the original query; forwarding the device's partial reasoning is an option.
+  std::vector<ChatMessage> messages = query;
+  if (opts.forward_reasoning && !reasoning.empty()) {
+    for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
+      if (it->role != "user") continue;
+      it->content += "\nPartial work by a smaller model (may be wrong): " + reasoning;
+      break;
+    }
+  }
+  return messages;
+}
+
+CollabResult Collaborator::answer(const std::string& query, uint64_t seed) {
+  return answer({{{"user", query}}}, {seed}, opts_, 1).front();
+}
+
+std::vector<CollabResult> Collaborator::answer(const std::vector<std::vector<ChatMessage>>& queries,
+                                               const std::vector<uint64_t>& seeds, const CollabOptions& opts,
+                                               int cloud_concurrency) {
+  if (seeds.size() != queries.size()) throw Error("Collaborator::answer: one seed per query is required");
+  const Tokenizer& tok = *device_->tokenizer;
+  std::vector<std::vector<int>> prompts;
+  prompts.reserve(queries.size());
+  for (const auto& q : queries) prompts.push_back(tok.encode_chat(q));
+  const int64_t context = device_context();
+  for (const auto& p : prompts)
+    if (static_cast<int64_t>(p.size()) >= context)
+      throw Error("the query has " + std::to_string(p.size()) + " tokens; the device model's context is " +
+                  std::to_string(context));
+
+  std::vector<CollabResult> results(queries.size());
+  std::vector<DeviceOutput> outs;
+  {
+    // Worker threads of the HTTP server: grad mode is thread-local, OpenMP needs its per-thread setup.
+    static thread_local const bool threads_ready = [] {
+      at::init_num_threads();
+      return true;
+    }();
+    (void)threads_ready;
+    c10::InferenceMode inference;
+    std::lock_guard<std::mutex> lock(device_mutex_);
+    const auto t0 = std::chrono::steady_clock::now();
+    outs = run_device_prompts(
+        device_->model, tok, prompts,
+        device_sampling(tok, opts.temperature, opts.max_new_tokens, opts.top_p, opts.handoff_threshold),
+        seeds);
+    // A batch finishes together: every query in it waited the whole decode.
+    const double ms = ms_since(t0);
+    for (auto& r : results) r.device_ms = ms;
+  }
+
+  std::vector<size_t> to_cloud;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    auto& r = results[i];
+    const auto& o = outs[i];
+    r.device_text = o.text;
+    r.device_kind = o.parsed.kind;
+    r.device_prompt_tokens = static_cast<int64_t>(o.prompt_tokens.size());
+    r.device_tokens = static_cast<int64_t>(o.tokens.size());
+    if (o.parsed.kind == ResponseKind::kHandoff) {
+      r.called_cloud = true;
+      to_cloud.push_back(i);
+    } else {
+      // A local answer, or a format error: the device's reply stands (no answer to extract in the latter).
+      r.answered_by = AnsweredBy::kDevice;
+      r.text = o.text;
+      r.answer = o.parsed.kind == ResponseKind::kLocalAnswer ? o.parsed.answer : "";
+      r.finish_reason = o.ended_with_eos ? "stop" : "length";
+    }
+  }
+
+  // Hand-offs go to the cloud, a few at a time (each call is a blocking HTTP round trip).
+  std::vector<std::string> errors(queries.size());
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t k; (k = next.fetch_add(1)) < to_cloud.size();) {
+      const size_t i = to_cloud[k];
+      auto& r = results[i];
+      const auto t0 = std::chrono::steady_clock::now();
+      try {
+        ChatOptions co;
+        co.max_tokens = opts.cloud_max_tokens;
+        co.temperature = 0.0;  // the cloud is treated as deterministic (paper §4), as in training
+        auto reply = cloud_->chat(cloud_messages(queries[i], outs[i].parsed.reasoning, opts), co);
+        r.answered_by = AnsweredBy::kCloud;
+        r.text = reply.content;
+        auto parsed = parse_response(reply.content, true);
+        r.answer = parsed.kind == ResponseKind::kLocalAnswer ? parsed.answer : "";
+        r.cloud_prompt_tokens = reply.usage.prompt_tokens;
+        r.cloud_tokens = reply.usage.completion_tokens;
+        r.finish_reason = reply.finish_reason.empty() ? "stop" : reply.finish_reason;
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+      r.cloud_ms = ms_since(t0);
+    }
+  };
+  {
+    std::vector<std::thread> threads;
+    const size_t n = std::min<size_t>(to_cloud.size(), static_cast<size_t>(std::max(1, cloud_concurrency)));
+    for (size_t t = 0; t < n; ++t) threads.emplace_back(worker);
+    for (auto& t : threads) t.join();
+  }
+
+  std::vector<size_t> failed;
+  for (size_t i : to_cloud)
+    if (!errors[i].empty()) failed.push_back(i);
+  if (failed.empty()) return results;
+  if (!opts.fallback)
+    throw Error(
+        "the device handed off and the cloud failed: " + errors[failed.front()],
+        "check the cloud URL and model, or pass --fallback to answer on the device when the cloud fails");
+
+  // Fallback: the device's own best answer, decoded again with the hand-off token banned, flagged as such.
+  std::vector<std::vector<int>> retry_prompts;
+  std::vector<uint64_t> retry_seeds;
+  for (size_t i : failed) {
+    retry_prompts.push_back(prompts[i]);
+    retry_seeds.push_back(seeds[i]);
+  }
+  SamplingOptions so = device_sampling(tok, opts.temperature, opts.max_new_tokens, opts.top_p);
+  so.banned_ids = {tok.handoff_id()};
+  std::vector<DeviceOutput> retry;
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    c10::InferenceMode inference;
+    std::lock_guard<std::mutex> lock(device_mutex_);
+    retry = run_device_prompts(device_->model, tok, std::move(retry_prompts), so, retry_seeds);
+  }
+  const double ms = ms_since(t0);
+  for (size_t k = 0; k < failed.size(); ++k) {
+    auto& r = results[failed[k]];
+    const auto& o = retry[k];
+    r.answered_by = AnsweredBy::kDeviceFallback;
+    r.cloud_error = errors[failed[k]];
+    r.text = o.text;
+    r.answer = o.parsed.kind == ResponseKind::kLocalAnswer ? o.parsed.answer : "";
+    r.device_tokens += static_cast<int64_t>(o.tokens.size());
+    r.finish_reason = o.ended_with_eos ? "stop" : "length";
+    r.device_ms += ms;
+  }
+  return results;
+}
+
+}  // namespace handoff

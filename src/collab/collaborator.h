@@ -1,0 +1,81 @@
+#pragma once
+// Collaborative inference: the device model answers a query; where its response ends in a hand-off
+// (paper.md §1), the query goes to the cloud and the cloud's reply is the answer. The one place that turns a
+// device completion into a final answer and says who gave it — used by `handoff ask`, the collaborative
+// endpoint of `handoff serve` and `handoff eval --cloud`.
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cloud/cloud_client.h"
+#include "collab/device_run.h"
+#include "io/checkpoint.h"
+
+namespace handoff {
+
+struct CollabOptions {
+  double temperature = 0.0;  // device decoding (0 = greedy: the deployed policy's decision)
+  double top_p = 1.0;
+  int64_t max_new_tokens = 96;     // device generation limit
+  double handoff_threshold = 1.1;  // ≤ 1: the deployment knob of sampler.h (more hand-offs as it falls)
+  int64_t cloud_max_tokens = 256;  // max_tokens of the cloud request
+  // Paper.md §1: the cloud sees the original query only. With this on, the device's reasoning before the
+  // hand-off is appended to the last user message (reviewers asked for it; measure whether it helps).
+  bool forward_reasoning = false;
+  // When the cloud fails (down, timeout, garbage): false → the failure is an Error for this query;
+  // true → the device answers itself (decoded again with <handoff> banned) and the result is flagged.
+  bool fallback = false;
+};
+
+enum class AnsweredBy { kDevice, kCloud, kDeviceFallback };
+std::string answered_by_name(AnsweredBy who);  // "device" | "cloud" | "device-fallback"
+
+struct CollabResult {
+  AnsweredBy answered_by = AnsweredBy::kDevice;
+  std::string text;    // the final reply shown to the user (device completion or cloud reply)
+  std::string answer;  // the final answer extracted by the shared parser; "" when there is none
+  std::string finish_reason = "stop";  // "length" when the answering side hit its token limit
+  std::string device_text;  // what the device generated (its reasoning, ending in the marker on a hand-off)
+  ResponseKind device_kind = ResponseKind::kFormatError;
+  int64_t device_prompt_tokens = 0, device_tokens = 0;  // device tokens incl. a fallback decode
+  int64_t cloud_prompt_tokens = 0, cloud_tokens = 0;
+  double device_ms = 0, cloud_ms = 0;
+  bool called_cloud = false;  // the device handed off (whether or not the cloud then succeeded)
+  std::string cloud_error;    // set when the cloud failed and the fallback answered
+};
+
+class Collaborator {
+ public:
+  // `device` must have a tokenizer with a hand-off token; `cloud` is any OpenAI-compatible client.
+  Collaborator(std::shared_ptr<LoadedModel> device, std::shared_ptr<const CloudClient> cloud,
+               CollabOptions opts);
+
+  // Queries are conversations (a single user message for `handoff ask`). One result per query, in order; the
+  // device decodes them as one batch, hand-offs go to the cloud `cloud_concurrency` at a time. Throws Error
+  // when the cloud fails and fallback is off. Thread-safe (device decoding is serialised).
+  std::vector<CollabResult> answer(const std::vector<std::vector<ChatMessage>>& queries,
+                                   const std::vector<uint64_t>& seeds, int cloud_concurrency = 4) {
+    return answer(queries, seeds, opts_, cloud_concurrency);
+  }
+  // Same, with per-call options (the collaborative endpoint's request temperature and max_tokens).
+  std::vector<CollabResult> answer(const std::vector<std::vector<ChatMessage>>& queries,
+                                   const std::vector<uint64_t>& seeds, const CollabOptions& opts,
+                                   int cloud_concurrency = 4);
+  CollabResult answer(const std::string& query, uint64_t seed = 0);
+
+  const Tokenizer& device_tokenizer() const { return *device_->tokenizer; }
+  int64_t device_context() const { return device_->model->config.max_position_embeddings; }
+  const CollabOptions& options() const { return opts_; }
+
+ private:
+  static std::vector<ChatMessage> cloud_messages(const std::vector<ChatMessage>& query,
+                                                 const std::string& reasoning, const CollabOptions& opts);
+  std::shared_ptr<LoadedModel> device_;
+  std::shared_ptr<const CloudClient> cloud_;
+  CollabOptions opts_;
+  std::mutex device_mutex_;
+};
+
+}  // namespace handoff

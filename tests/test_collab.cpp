@@ -1,0 +1,336 @@
+// Collaborative inference over real loopback HTTP: the reference device model answers easy chain queries
+// itself and hands forced queries to the reference cloud model served by our server; the collaborative
+// endpoint says who answered; a cloud that is down or returns garbage gives 502 (or the flagged device
+// fallback); `handoff ask` and `handoff eval --cloud` end to end.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <httplib.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_runner.h"
+#include "cloud/local_model_responder.h"
+#include "cloud/model_server.h"
+#include "collab/collab_responder.h"
+#include "collab/collaborator.h"
+#include "common/error.h"
+#include "eval/eval_set.h"
+#include "runtime/runtime.h"
+#include "tasks/task.h"
+
+using namespace handoff;
+using json = nlohmann::json;
+using handoff::testing::run_cli;
+
+namespace {
+
+const std::string kDevice = std::string(HANDOFF_SOURCE_DIR) + "/models/device-chain";
+const std::string kCloud = std::string(HANDOFF_SOURCE_DIR) + "/models/cloud-chain";
+const char* kKeyVar = "HANDOFF_TEST_COLLAB_KEY";
+const char* kKey = "sk-collab-91be27d4";
+
+int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+// The reference cloud model behind our OpenAI-compatible server on an ephemeral port.
+struct CloudServer {
+  std::unique_ptr<ModelServer> server;
+  explicit CloudServer(const std::string& api_key = "") {
+    ServerOptions o;
+    o.port = 0;
+    o.api_key = api_key;
+    o.log = [](const std::string&) {};
+    server = std::make_unique<ModelServer>(
+        std::make_shared<LocalModelResponder>(load_checkpoint(kCloud), "cloud"), o);
+    server->start();
+  }
+  std::string base() const { return server->url() + "/v1"; }
+};
+
+std::shared_ptr<const CloudClient> client_for(const std::string& base, int retries = 1,
+                                              double timeout_s = 30) {
+  CloudClientOptions c;
+  c.base_url = base;
+  c.model = "cloud";
+  c.max_retries = retries;
+  c.backoff_initial_s = 0.01;
+  c.connect_timeout_s = 1;
+  c.read_timeout_s = timeout_s;
+  return std::make_shared<CloudClient>(c);
+}
+
+std::shared_ptr<LoadedModel> device_model() {
+  return std::make_shared<LoadedModel>(load_checkpoint(kDevice));
+}
+
+// Held-out chain problems of one difficulty (the same generator `handoff eval` uses).
+std::vector<Problem> problems(int difficulty, int n) {
+  auto task = make_task("chain");
+  return make_eval_set(*task, {difficulty}, n, 99);
+}
+
+CollabOptions forced_handoff() {
+  CollabOptions o;
+  o.handoff_threshold = 0.0;  // P(<handoff>) ≥ 0 always: every query goes to the cloud
+  return o;
+}
+
+class CollabTest : public ::testing::Test {
+ protected:
+  void SetUp() override { configure_threads(1); }
+};
+
+std::string chat(const std::string& query) {
+  return json({{"model", "collab"},
+               {"messages", {{{"role", "user"}, {"content", query}}}},
+               {"temperature", 0.0},
+               {"max_tokens", 96}})
+      .dump();
+}
+
+}  // namespace
+
+TEST_F(CollabTest, DeviceAnswersEasyQueriesItselfAndForcedHandoffsGetTheCloudsAnswer) {
+  CloudServer cloud;
+  auto task = make_task("chain");
+  const auto items = problems(1, 8);
+  std::vector<std::vector<ChatMessage>> queries;
+  for (const auto& p : items) queries.push_back({{"user", p.prompt}});
+  const std::vector<uint64_t> seeds(items.size(), 0);
+
+  Collaborator local(device_model(), client_for(cloud.base()), CollabOptions{});
+  auto r = local.answer(queries, seeds);
+  int by_device = 0, correct = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    by_device += r[i].answered_by == AnsweredBy::kDevice && !r[i].called_cloud;
+    correct += task->verify(items[i], r[i].answer);
+    if (!r[i].called_cloud) {
+      EXPECT_EQ(r[i].cloud_tokens, 0);
+    }
+  }
+  // The reference device solves 99 % of difficulty 1 greedily and almost never hands off there.
+  EXPECT_GE(by_device, 7);
+  EXPECT_GE(correct, 7);
+
+  Collaborator forced(device_model(), client_for(cloud.base()), forced_handoff());
+  auto f = forced.answer(queries, seeds);
+  int cloud_correct = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    EXPECT_TRUE(f[i].called_cloud);
+    EXPECT_EQ(f[i].answered_by, AnsweredBy::kCloud);
+    EXPECT_EQ(f[i].device_kind, ResponseKind::kHandoff);
+    EXPECT_GT(f[i].cloud_tokens, 0);
+    EXPECT_GT(f[i].cloud_ms, 0.0);
+    cloud_correct += task->verify(items[i], f[i].answer);
+  }
+  EXPECT_GE(cloud_correct, 7);  // the reference cloud: 96 % at difficulty 1
+
+  // What the cloud received is the original query only (paper.md §1): the same reply as asking it directly.
+  auto direct = client_for(cloud.base())->chat({{"user", items[0].prompt}}, [] {
+    ChatOptions o;
+    o.temperature = 0.0;
+    o.max_tokens = 256;
+    return o;
+  }());
+  EXPECT_EQ(f[0].text, direct.content);
+}
+
+TEST_F(CollabTest, CollaborativeEndpointSaysWhoAnsweredInAFieldAndAHeader) {
+  CloudServer cloud;
+  const auto items = problems(1, 1);
+  for (const bool force : {false, true}) {
+    SCOPED_TRACE(force ? "forced hand-off" : "device answers");
+    auto collab = std::make_shared<Collaborator>(device_model(), client_for(cloud.base()),
+                                                 force ? forced_handoff() : CollabOptions{});
+    ServerOptions so;
+    so.port = 0;
+    so.log = [](const std::string&) {};
+    ModelServer endpoint(std::make_shared<CollabResponder>(collab, "collab"), so);
+    endpoint.start();
+    httplib::Client cli(endpoint.url());
+    auto res = cli.Post("/v1/chat/completions", chat(items[0].prompt), "application/json");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    const std::string who = force ? "cloud" : "device";
+    EXPECT_EQ(res->get_header_value("x-handoff-by"), who);
+    auto j = json::parse(res->body);
+    const auto& h = j["choices"][0]["handoff"];
+    EXPECT_EQ(h["answered_by"], who);
+    EXPECT_EQ(h["called_cloud"], force);
+    EXPECT_EQ(j["choices"][0]["message"]["content"].get<std::string>().find("Answer:") != std::string::npos,
+              true);
+    if (force) {
+      EXPECT_GT(h["cloud_tokens"].get<int64_t>(), 0);
+      // usage counts both sides' generated tokens
+      EXPECT_EQ(j["usage"]["completion_tokens"].get<int64_t>(),
+                h["device_tokens"].get<int64_t>() + h["cloud_tokens"].get<int64_t>());
+    } else {
+      EXPECT_EQ(h["cloud_tokens"], 0);
+    }
+
+    // The text completion route and streaming carry the same account.
+    auto text =
+        cli.Post("/v1/completions",
+                 json({{"model", "collab"}, {"prompt", items[0].prompt}, {"temperature", 0.0}}).dump(),
+                 "application/json");
+    ASSERT_TRUE(text);
+    ASSERT_EQ(text->status, 200) << text->body;
+    EXPECT_EQ(text->get_header_value("x-handoff-by"), who);
+    EXPECT_EQ(json::parse(text->body)["choices"][0]["handoff"]["answered_by"], who);
+    auto body = json::parse(chat(items[0].prompt));
+    body["stream"] = true;
+    auto stream = cli.Post("/v1/chat/completions", body.dump(), "application/json");
+    ASSERT_TRUE(stream);
+    EXPECT_EQ(stream->get_header_value("x-handoff-by"), who);
+    EXPECT_NE(stream->body.find("\"answered_by\":\"" + who + "\""), std::string::npos);
+    endpoint.stop();
+  }
+}
+
+TEST_F(CollabTest, ACloudThatIsDownGives502OrTheFlaggedDeviceFallback) {
+  const auto items = problems(2, 1);
+  const std::string dead = "http://127.0.0.1:" + std::to_string(free_port()) + "/v1";
+  for (const bool fallback : {false, true}) {
+    SCOPED_TRACE(fallback ? "fallback" : "no fallback");
+    CollabOptions o = forced_handoff();
+    o.fallback = fallback;
+    auto collab = std::make_shared<Collaborator>(device_model(), client_for(dead, 0), o);
+    if (!fallback) {
+      try {
+        collab->answer(items[0].prompt);
+        ADD_FAILURE() << "a hand-off to a dead cloud must fail without --fallback";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("cloud failed"), std::string::npos) << e.what();
+      }
+    } else {
+      auto r = collab->answer(items[0].prompt);
+      EXPECT_EQ(r.answered_by, AnsweredBy::kDeviceFallback);
+      EXPECT_TRUE(r.called_cloud);
+      EXPECT_FALSE(r.cloud_error.empty());
+      EXPECT_EQ(r.text.find("<handoff>"), std::string::npos);  // the retry cannot hand off again
+      EXPECT_FALSE(r.answer.empty()) << r.text;                // ... and gives its own answer
+    }
+    ServerOptions so;
+    so.port = 0;
+    so.log = [](const std::string&) {};
+    ModelServer endpoint(std::make_shared<CollabResponder>(collab, "collab"), so);
+    endpoint.start();
+    httplib::Client cli(endpoint.url());
+    auto res = cli.Post("/v1/chat/completions", chat(items[0].prompt), "application/json");
+    ASSERT_TRUE(res);
+    if (!fallback) {
+      EXPECT_EQ(res->status, 502) << res->body;
+      EXPECT_EQ(json::parse(res->body)["error"]["code"], "cloud_unavailable");
+    } else {
+      EXPECT_EQ(res->status, 200) << res->body;
+      EXPECT_EQ(res->get_header_value("x-handoff-by"), "device-fallback");
+      EXPECT_TRUE(json::parse(res->body)["choices"][0]["handoff"].contains("cloud_error"));
+    }
+    endpoint.stop();
+  }
+}
+
+TEST_F(CollabTest, ACloudReturningGarbageIsAnErrorNotACrash) {
+  httplib::Server garbage;
+  garbage.Post("/v1/chat/completions", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("{\"choices\": [{\"message\": 17", "application/json");  // truncated, wrong type
+  });
+  const int port = garbage.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { garbage.listen_after_bind(); });
+  while (!garbage.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const auto items = problems(1, 1);
+  Collaborator collab(device_model(), client_for("http://127.0.0.1:" + std::to_string(port) + "/v1", 0),
+                      forced_handoff());
+  try {
+    collab.answer(items[0].prompt);
+    ADD_FAILURE() << "garbage from the cloud must be an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cloud failed"), std::string::npos) << e.what();
+  }
+  garbage.stop();
+  t.join();
+}
+
+TEST_F(CollabTest, AskPrintsTheAnswerAndWhoGaveItAndNeverTheKey) {
+  setenv(kKeyVar, kKey, 1);
+  CloudServer cloud(kKey);
+  const auto items = problems(1, 1);
+  const std::string common = "--device " + kDevice + " --cloud " + cloud.base() + " --cloud-api-key-env " +
+                             kKeyVar + " '" + items[0].prompt + "'";
+  auto local = run_cli("ask " + common + " -v");
+  EXPECT_EQ(local.code, 0) << local.output;
+  EXPECT_NE(local.output.find("answered by: device"), std::string::npos) << local.output;
+  EXPECT_NE(local.output.find("answer: " + items[0].answer), std::string::npos) << local.output;
+
+  auto forced = run_cli("ask " + common + " --handoff-threshold 0 --json");
+  EXPECT_EQ(forced.code, 0) << forced.output;
+  auto j = json::parse(forced.output.substr(forced.output.find('{')));
+  EXPECT_EQ(j["answered_by"], "cloud");
+  EXPECT_TRUE(j["called_cloud"].get<bool>());
+  for (const auto& out : {local.output, forced.output}) EXPECT_EQ(out.find(kKey), std::string::npos);
+
+  // A wrong key: refused by the cloud, a clear error, the key still not printed.
+  setenv(kKeyVar, "sk-wrong-000", 1);
+  auto refused = run_cli("ask " + common + " --handoff-threshold 0");
+  EXPECT_NE(refused.code, 0);
+  EXPECT_NE(refused.output.find("401"), std::string::npos) << refused.output;
+  EXPECT_EQ(refused.output.find("sk-wrong-000"), std::string::npos) << refused.output;
+  unsetenv(kKeyVar);
+}
+
+TEST_F(CollabTest, AskAndEvalRefuseAnUnreachableCloudBeforeAnyWork) {
+  const std::string dead = "http://127.0.0.1:" + std::to_string(free_port()) + "/v1";
+  auto ask = run_cli("ask --device " + kDevice + " --cloud " + dead + " --cloud-retries 0 '1+2'");
+  EXPECT_NE(ask.code, 0);
+  EXPECT_NE(ask.output.find("cannot reach the cloud"), std::string::npos) << ask.output;
+  auto eval = run_cli("eval --model " + kDevice + " --cloud " + dead + " --cloud-retries 0 --n 2");
+  EXPECT_NE(eval.code, 0);
+  EXPECT_NE(eval.output.find("cannot reach the cloud"), std::string::npos) << eval.output;
+  auto serve = run_cli("serve --device " + kDevice + " --port 0");  // --device needs --cloud
+  EXPECT_NE(serve.code, 0);
+  EXPECT_NE(serve.output.find("--cloud"), std::string::npos) << serve.output;
+}
+
+TEST_F(CollabTest, EvalWithCloudReportsCollaborativeAccuracyAndCallRate) {
+  CloudServer cloud;
+  const std::string json_path = ::testing::TempDir() + "collab_eval_" + std::to_string(getpid()) + ".json";
+  auto r =
+      run_cli("eval --model " + kDevice + " --cloud " + cloud.base() +
+              " --n 6 --difficulties 1,8 --sample-temperature 0 --threads 1 --handoff-threshold 0 --json " +
+              json_path);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("collaborative"), std::string::npos) << r.output;
+  std::ifstream in(json_path);
+  auto j = json::parse(in);
+  const auto& rows = j["collaborative"];
+  ASSERT_EQ(rows.size(), 3u);  // difficulty 1, 8, all
+  const auto& all = rows[2];
+  EXPECT_EQ(all["difficulty"], "all");
+  EXPECT_EQ(all["n"], 12);
+  EXPECT_DOUBLE_EQ(all["call_rate"].get<double>(), 1.0);  // forced: every query handed off
+  // With every query on the cloud, accuracy is the cloud's (0.96 / 0.91 at difficulties 1 / 8).
+  EXPECT_GE(all["accuracy"].get<double>(), 0.75);
+  EXPECT_TRUE(j["device"].is_array());
+  std::remove(json_path.c_str());
+}
