@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 
 void save_checkpoint(const std::string& dir, CausalLM& model, const Tokenizer& tokenizer,
                      const std::vector<std::pair<std::string, std::string>>& extra_files) {
-  const std::string tmp = dir + ".tmp", old = dir + ".old";
+  const std::string tmp = dir + ".tmp";
   std::error_code ec;
   fs::remove_all(tmp, ec);
   make_dirs(tmp);
@@ -25,14 +25,20 @@ void save_checkpoint(const std::string& dir, CausalLM& model, const Tokenizer& t
   write_safetensors(tmp + "/model.safetensors", tensors, {{"format", "pt"}});
   write_file_atomic(tmp + "/tokenizer.json", tokenizer.to_json() + "\n");
   for (const auto& [name, bytes] : extra_files) write_file_atomic(tmp + "/" + name, bytes);
+  publish_directory(tmp, dir);
+}
+
+void publish_directory(const std::string& tmp, const std::string& dir) {
   // Swap directories: the previous checkpoint survives until the new one is complete.
+  const std::string old = dir + ".old";
+  std::error_code ec;
   fs::remove_all(old, ec);
   if (fs::exists(dir)) fs::rename(dir, old);
   fs::rename(tmp, dir);
   fs::remove_all(old, ec);
 }
 
-void load_weights(CausalLM& model, const std::string& dir) {
+std::vector<std::unique_ptr<SafetensorsFile>> open_weight_files(const std::string& dir) {
   std::vector<std::unique_ptr<SafetensorsFile>> files;
   const std::string single = dir + "/model.safetensors", index = dir + "/model.safetensors.index.json";
   if (file_exists(single)) {
@@ -44,19 +50,29 @@ void load_weights(CausalLM& model, const std::string& dir) {
     } catch (const std::exception& e) {
       throw Error(index + ": not valid JSON: " + e.what());
     }
-    if (!j.contains("weight_map") || !j["weight_map"].is_object()) throw Error(index + ": no weight_map");
+    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+      throw Error(index + ": no weight_map");
     std::set<std::string> shards;
-    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it)
+    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+      if (!it.value().is_string())
+        throw Error(index + ": weight_map entry for " + it.key() + " is not a file name");
       shards.insert(it.value().get<std::string>());
+    }
     for (const auto& s : shards) {
       if (!file_exists(dir + "/" + s))
-        throw Error(index + " names shard " + s + ", which is missing from " + dir);
+        throw Error(index + " names shard " + s + ", which is missing from " + dir,
+                    "download every shard listed in the index");
       files.push_back(std::make_unique<SafetensorsFile>(dir + "/" + s));
     }
   } else {
     throw Error("no model.safetensors (or model.safetensors.index.json) in " + dir,
                 "is this a checkpoint directory? train one with `handoff sft`");
   }
+  return files;
+}
+
+void load_weights(CausalLM& model, const std::string& dir) {
+  const auto files = open_weight_files(dir);
   torch::NoGradGuard no_grad;
   std::vector<std::string> missing;
   for (auto& p : model->named_parameters()) {
@@ -68,6 +84,12 @@ void load_weights(CausalLM& model, const std::string& dir) {
       continue;
     }
     auto t = src->tensor(p.key());
+    const bool vocab_rows = p.key() == "model.embed_tokens.weight" || p.key() == "lm_head.weight";
+    if (vocab_rows && t.dim() == 2 && p.value().dim() == 2 && t.size(0) != p.value().size(0))
+      throw Error(src->path() + ": tensor " + p.key() + " has " + std::to_string(t.size(0)) +
+                      " rows but config.json has vocab_size " + std::to_string(p.value().size(0)),
+                  "config.json and the weights do not belong together; fix vocab_size or use the matching "
+                  "weights");
     if (t.sizes() != p.value().sizes()) {
       std::ostringstream os;
       os << src->path() << ": tensor " << p.key() << " has shape " << t.sizes() << " but config.json implies "
@@ -100,9 +122,11 @@ LoadedModel load_checkpoint(const std::string& dir, const std::string& device) {
   out.tokenizer = load_tokenizer(dir);
   auto cfg = ModelConfig::from_json(j, cfg_path);
   if (out.tokenizer->vocab_size() > cfg.vocab_size)
-    throw Error(dir + ": tokenizer has " + std::to_string(out.tokenizer->vocab_size()) +
-                    " tokens but the model's vocab_size is " + std::to_string(cfg.vocab_size),
-                "tokenizer.json and config.json do not belong together");
+    throw Error(
+        dir + "/tokenizer.json has " + std::to_string(out.tokenizer->vocab_size()) +
+            " tokens but the embedding has only " + std::to_string(cfg.vocab_size) + " rows (vocab_size in " +
+            cfg_path + ")",
+        "tokenizer.json and the model do not belong together; to add a token, use `handoff add-token`");
   out.model = CausalLM(cfg);
   load_weights(out.model, dir);
   out.model->to(at::Device(device));

@@ -3,6 +3,7 @@
 // tokenizer.json. Saving is atomic at the directory level: a checkpoint is complete or absent.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "model/decoder.h"
 #include "tokenizer/tokenizer.h"
@@ -25,5 +26,13 @@ LoadedModel load_checkpoint(const std::string& dir, const std::string& device = 
 
 // The weights of `model` from a safetensors file set; throws Error listing missing tensors / bad shapes.
 void load_weights(CausalLM& model, const std::string& dir);
+
+class SafetensorsFile;
+// The weight files of checkpoint DIR, opened and validated: model.safetensors, or every shard named in
+// model.safetensors.index.json. Throws Error naming the missing or corrupt file.
+std::vector<std::unique_ptr<SafetensorsFile>> open_weight_files(const std::string& dir);
+
+// Makes the complete directory TMP appear as DIR: the previous DIR survives (as DIR.old) until the rename.
+void publish_directory(const std::string& tmp, const std::string& dir);
 
 }  // namespace handoff

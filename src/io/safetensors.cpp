@@ -107,6 +107,9 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
       uint64_t numel = 1;
       for (auto d : e.shape) {
         if (d < 0) throw Error(where + ": negative dimension");
+        // A crafted shape must not wrap around to a byte count that happens to match the offsets.
+        if (d > 0 && numel > (uint64_t{1} << 62) / static_cast<uint64_t>(d))
+          throw Error(where + ": shape has more elements than any file can hold");
         numel *= static_cast<uint64_t>(d);
       }
       if (e.end < e.begin || e.end > data_size)
