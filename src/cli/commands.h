@@ -12,5 +12,6 @@ void register_serve(CLI::App& app);
 void register_train(CLI::App& app);
 void register_demo(CLI::App& app);
 void register_ask(CLI::App& app);
+void register_add_token(CLI::App& app);
 
 }  // namespace handoff::cli

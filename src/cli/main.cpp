@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   handoff::cli::register_serve(app);
   handoff::cli::register_train(app);
   handoff::cli::register_demo(app);
+  handoff::cli::register_add_token(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
