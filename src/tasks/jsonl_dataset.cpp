@@ -1,11 +1,14 @@
 #include "tasks/jsonl_dataset.h"
 
+#include <cstdlib>
 #include <fstream>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "tasks/answer.h"
+#include "tasks/math_answer.h"
 
 namespace handoff {
 
@@ -24,12 +27,11 @@ int count_solution_lines(const std::string& worked) {
   return n;
 }
 
-}  // namespace
-
-std::vector<Problem> load_jsonl_dataset(const std::string& path, const std::string& task_name) {
+// Calls `each(where, object)` for every non-blank line of a JSONL file; `where` is "path:line".
+void for_each_json_line(const std::string& path,
+                        const std::function<void(const std::string&, const nlohmann::json&)>& each) {
   std::ifstream in(path);
   if (!in) throw Error("cannot open dataset " + path, "check the path");
-  std::vector<Problem> out;
   std::string line;
   int line_no = 0;
   while (std::getline(in, line)) {
@@ -45,10 +47,27 @@ std::vector<Problem> load_jsonl_dataset(const std::string& path, const std::stri
     }
     if (!j.is_object())
       throw Error(where + ": line is not a JSON object", "each line must be one JSON object");
-    for (const char* field : {"question", "answer"})
-      if (!j.contains(field) || !j[field].is_string())
-        throw Error(where + ": missing or non-string field \"" + field + "\"",
-                    "each line needs string fields \"question\" and \"answer\"");
+    each(where, j);
+  }
+  if (in.bad()) throw Error("error while reading dataset " + path);
+}
+
+void require_strings(const std::string& where, const nlohmann::json& j,
+                     std::initializer_list<const char*> fields) {
+  std::string all;
+  for (const char* f : fields) all += std::string(all.empty() ? "" : " and ") + "\"" + f + "\"";
+  for (const char* field : fields)
+    if (!j.contains(field) || !j[field].is_string())
+      throw Error(where + ": missing or non-string field \"" + field + "\"",
+                  "each line needs string fields " + all);
+}
+
+}  // namespace
+
+std::vector<Problem> load_jsonl_dataset(const std::string& path, const std::string& task_name) {
+  std::vector<Problem> out;
+  for_each_json_line(path, [&](const std::string& where, const nlohmann::json& j) {
+    require_strings(where, j, {"question", "answer"});
     const std::string answer = j["answer"].get<std::string>();
     size_t mark = answer.rfind("####");
     if (mark == std::string::npos)
@@ -60,8 +79,38 @@ std::vector<Problem> load_jsonl_dataset(const std::string& path, const std::stri
       throw Error(where + ": nothing after \"####\"", "put the final answer after '####'");
     out.push_back(Problem{task_name, j["question"].get<std::string>(), final_answer,
                           count_solution_lines(answer.substr(0, mark))});
-  }
-  if (in.bad()) throw Error("error while reading dataset " + path);
+  });
+  if (out.empty()) throw Error("dataset " + path + " has no problems", "expected one JSON object per line");
+  return out;
+}
+
+std::vector<Problem> load_math_jsonl(const std::string& path, const std::string& task_name) {
+  std::vector<Problem> out;
+  for_each_json_line(path, [&](const std::string& where, const nlohmann::json& j) {
+    require_strings(where, j, {"problem", "solution"});
+    std::string answer;
+    if (j.contains("answer") && j["answer"].is_string()) {
+      answer = trim(j["answer"].get<std::string>());
+    } else if (auto boxed = last_boxed(j["solution"].get<std::string>())) {
+      answer = trim(*boxed);
+    } else {
+      throw Error(where + ": solution has no \\boxed{...} answer (or its braces never close)",
+                  "MATH solutions end with the final answer in \\boxed{}");
+    }
+    if (answer.empty()) throw Error(where + ": the \\boxed{} answer is empty");
+    int level = 0;
+    if (j.contains("level")) {
+      const auto& l = j["level"];
+      if (l.is_number_integer()) {
+        level = l.get<int>();
+      } else if (l.is_string()) {
+        const std::string text = l.get<std::string>();  // "Level 3"; "Level ?" in a few MATH records
+        const size_t digit = text.find_first_of("0123456789");
+        if (digit != std::string::npos) level = std::atoi(text.c_str() + digit);
+      }
+    }
+    out.push_back(Problem{task_name, j["problem"].get<std::string>(), answer, level});
+  });
   if (out.empty()) throw Error("dataset " + path + " has no problems", "expected one JSON object per line");
   return out;
 }

@@ -3,7 +3,7 @@
 //   {"question": "...", "answer": "worked solution lines\n#### 42"}
 // Each line becomes Problem{task, prompt = question, answer = the text after "####" with commas removed,
 // difficulty = the number of non-empty worked-solution lines before "####" (0 when there are none)}.
-// Its answers are checked with numeric_answers_equal (tasks/answer.h).
+// Its answers are checked with math_answers_equal (tasks/math_answer.h) through DatasetTask.
 #include <string>
 #include <vector>
 
@@ -15,5 +15,14 @@ namespace handoff {
 // file, a file with no problems, a line that is not JSON, a missing or non-string "question"/"answer", or an
 // answer without "####" or with nothing after it. Blank lines are skipped.
 std::vector<Problem> load_jsonl_dataset(const std::string& path, const std::string& task_name = "gsm8k");
+
+// MATH (Hendrycks et al.) in JSONL form:
+//   {"problem": "...", "solution": "... worked solution ... \\boxed{\\frac{3}{4}} ...", "level": "Level 3",
+//   ...}
+// Each line becomes Problem{task, prompt = problem, answer = the "answer" field when the line has one (as
+// MATH-500 does), else the contents of the LAST \boxed{...} of the solution (balanced braces), difficulty =
+// the level's number (0 when absent)}. Answers are compared with math_answers_equal (tasks/math_answer.h).
+// Errors as for load_jsonl_dataset, plus a solution without a closed \boxed{} or with an empty one.
+std::vector<Problem> load_math_jsonl(const std::string& path, const std::string& task_name = "math");
 
 }  // namespace handoff
