@@ -189,7 +189,7 @@ TEST(LogprobsTest, MatchSamplerLogprobs) {
   EXPECT_GT(m->model->embed_tokens->weight.grad().abs().sum().item<double>(), 0.0);
 }
 
-TEST(SamplerTest, HandoffKnobForcesTheTokenAboveItsThreshold) {
+TEST(SamplerTest, HandoffKnobEmitsTheTokenExactlyAboveItsThreshold) {
   torch::manual_seed(8);
   CausalLM m(tiny_config());
   m->eval();
@@ -202,7 +202,12 @@ TEST(SamplerTest, HandoffKnobForcesTheTokenAboveItsThreshold) {
   o.stop_ids = {3};
   auto forced = generate(m, {{1, 5, 6}}, o, {0});
   EXPECT_EQ(forced.tokens[0], std::vector<int>{3});
-  o.boost_threshold = 1.1;  // unreachable: no change from plain greedy
+  o.boost_threshold = 1.1;  // unreachable: the token is never emitted ...
   o.stop_ids = {};
+  o.boost_token = plain.tokens[0][0];  // ... even where plain greedy decoding picks it
+  auto banned = generate(m, {{1, 5, 6}}, o, {0});
+  EXPECT_NE(banned.tokens[0][0], plain.tokens[0][0]);
+  for (int t : banned.tokens[0]) EXPECT_NE(t, o.boost_token);
+  o.boost_token = -1;  // knob off: plain greedy
   EXPECT_EQ(generate(m, {{1, 5, 6}}, o, {0}).tokens, plain.tokens);
 }

@@ -3,17 +3,20 @@
 //   child process on 127.0.0.1 → 3 RL of every method (GAPG and the RL baselines) → 4 device and cloud
 //   verdicts on the validation and held-out test sets (cloud through HTTP, cached) → 5 routers calibrated on
 //   validation → 6 results.json + report.md. Finished stages are reused on a re-run; --fresh starts over.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "cli/commands.h"
 #include "cli/preset.h"
 #include "cloud/serve_process.h"
 #include "common/atomic_file.h"
+#include "common/child_process.h"
 #include "common/error.h"
 #include "eval/eval_set.h"
 #include "eval/methods_eval.h"
@@ -36,7 +39,7 @@ namespace {
 struct DemoArgs {
   std::string preset = "quick", out = "runs/demo";
   bool fresh = false, from_scratch = false;
-  int threads = 0;
+  int threads = 0, jobs = 0;
 };
 
 class Stages {
@@ -95,6 +98,86 @@ std::string base_model(const nlohmann::json& demo, const nlohmann::json& preset,
   return out + "/model";
 }
 
+// One line of a method's metrics.jsonl, for the combined progress line ("" before its first step).
+std::string progress_of(const std::string& algo, const std::string& metrics, int64_t steps) {
+  if (!file_exists(metrics)) return algo + " starting";
+  const std::string text = read_file(metrics);
+  const size_t end = text.find_last_not_of('\n');
+  if (end == std::string::npos) return algo + " starting";
+  const size_t begin = text.rfind('\n', end);
+  try {
+    auto j = nlohmann::json::parse(text.substr(begin == std::string::npos ? 0 : begin + 1, end + 1));
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%s %lld/%lld r %.2f call %.2f", algo.c_str(),
+                  static_cast<long long>(j.value("step", int64_t{0})), static_cast<long long>(steps),
+                  j.value("reward_mean", 0.0), j.value("call_rate", 0.0));
+    return buf;
+  } catch (const std::exception&) {
+    return algo + " running";  // a line being written
+  }
+}
+
+// Each method is `handoff train --options …` in its own process with one compute thread, `jobs` at a time:
+// tiny models do not scale across cores within one process (OpenMP spinning), but do across processes.
+// Each keeps its own cloud answer cache (one writer per file). A failed method stops the demo with its log.
+void run_rl_methods(const std::vector<std::string>& algos, const RlOptions& base,
+                    const std::string& device_dir, const std::string& out, int jobs) {
+  if (algos.empty()) return;
+  struct Job {
+    std::string algo, dir;
+    std::unique_ptr<ChildProcess> proc;
+  };
+  std::vector<Job> pending, running;
+  for (const auto& algo : algos) {
+    RlOptions o = base;
+    o.algo = algo;
+    o.quiet = true;
+    const std::string dir = out + "/rl-" + algo;
+    make_dirs(dir);
+    write_file_atomic(dir + "/options.json", o.to_json().dump(2) + "\n");
+    pending.push_back({algo, dir, nullptr});
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  size_t done = 0;
+  double last_print = -1e9;
+  const size_t total = pending.size();
+  std::reverse(pending.begin(), pending.end());
+  while (!pending.empty() || !running.empty()) {
+    while (!pending.empty() && static_cast<int>(running.size()) < jobs) {
+      Job j = std::move(pending.back());
+      pending.pop_back();
+      std::fprintf(stderr, "   --- %s (%lld steps), log %s/train.log\n", j.algo.c_str(),
+                   static_cast<long long>(base.steps), j.dir.c_str());
+      j.proc = std::make_unique<ChildProcess>(
+          std::vector<std::string>{"train", "--options", j.dir + "/options.json", "--device", device_dir,
+                                   "--out", j.dir, "--resume", "--threads", "1", "--cloud", base.cloud_url,
+                                   "--cloud-cache", j.dir + "-cloud_cache.jsonl"},
+          j.dir + "/train.log");
+      running.push_back(std::move(j));
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    std::string line;
+    for (auto it = running.begin(); it != running.end();) {
+      if (it->proc->running()) {
+        line += (line.empty() ? "" : " | ") + progress_of(it->algo, it->dir + "/metrics.jsonl", base.steps);
+        ++it;
+        continue;
+      }
+      if (it->proc->exit_code() != 0)
+        throw Error("RL of " + it->algo + " failed (exit " + std::to_string(it->proc->exit_code()) + ")",
+                    "see " + it->proc->log_path() + "; rerun `handoff demo` to resume");
+      ++done;
+      std::fprintf(stderr, "   %s finished (%zu/%zu)\n", it->algo.c_str(), done, total);
+      it = running.erase(it);
+    }
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!line.empty() && el - last_print >= 15) {  // a line every 15 s: readable in a terminal and a log
+      std::fprintf(stderr, "   [%4.0f s] %s\n", el, line.c_str());
+      last_print = el;
+    }
+  }
+}
+
 }  // namespace
 
 void register_demo(CLI::App& app) {
@@ -107,6 +190,9 @@ void register_demo(CLI::App& app) {
   cmd->add_flag("--fresh", a->fresh, "Delete the run directory first");
   cmd->add_flag("--from-scratch", a->from_scratch, "Train the base models too instead of using models/");
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
+  cmd->add_option("--jobs", a->jobs,
+                  "RL methods trained side by side, one core each (default: the preset's demo.jobs)")
+      ->check(CLI::Range(1, 64));
   cmd->callback([a] {
     configure_threads(a->threads);
     auto preset = load_preset(a->preset);
@@ -141,18 +227,17 @@ void register_demo(CLI::App& app) {
     base.cloud_cache = a->out + "/cloud_cache.jsonl";
     stages.begin("RL post-training of every method");
     std::map<std::string, std::string> trained;
+    std::vector<std::string> todo;
     for (const auto& algo : demo.at("algos").get<std::vector<std::string>>()) {
-      RlOptions o = base;
-      o.algo = algo;
       const std::string dir = a->out + "/rl-" + algo;
-      if (!rl_finished(dir, o.steps)) {
-        std::fprintf(stderr, "   --- %s (%lld steps)\n", algo.c_str(), static_cast<long long>(o.steps));
-        run_rl(o, device_dir, dir, /*resume=*/true);
-      } else {
-        std::fprintf(stderr, "   --- %s: finished earlier, reused\n", algo.c_str());
-      }
       trained[algo] = dir + "/model";
+      if (rl_finished(dir, base.steps)) {
+        std::fprintf(stderr, "   --- %s: finished earlier, reused\n", algo.c_str());
+      } else {
+        todo.push_back(algo);
+      }
     }
+    run_rl_methods(todo, base, device_dir, a->out, a->jobs > 0 ? a->jobs : demo.value("jobs", 1));
     stages.end(times, "rl");
 
     stages.begin("verdicts on the validation and held-out test sets");

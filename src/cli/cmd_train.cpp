@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/preset.h"
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "rl/pure/budget.h"
 #include "rl/rl_trainer.h"
@@ -12,9 +13,8 @@ namespace handoff::cli {
 
 namespace {
 struct TrainArgs {
-  std::string device_dir, out, preset = "quick", cloud_url, cloud_model, api_key_env, cloud_cache,
-                               compute = "cpu";
-  std::string algo = "gapg", task;
+  std::string device_dir, out, preset = "quick", cloud_url, cloud_model, api_key_env, cloud_cache, compute;
+  std::string algo, task, options_file;
   std::vector<int> difficulties;
   double budget = -1, max_call_rate = -1, lr = -1, temperature = -1, alpha_a = -1, alpha_c = -1, alpha_f = -1,
          kl = -1;
@@ -30,14 +30,16 @@ void register_train(CLI::App& app) {
   cmd->add_option("--device", a->device_dir, "Device model checkpoint to start from")->required();
   cmd->add_option("--out", a->out, "Run directory (OUT/model, OUT/metrics.jsonl, OUT/cloud_cache.jsonl)")
       ->required();
-  cmd->add_option("--algo", a->algo, "gapg | collab-grpo | collab-drgrpo | task-tuning | grpo")
-      ->check(CLI::IsMember(rl_algo_names()))
-      ->capture_default_str();
+  cmd->add_option("--algo", a->algo, "gapg (default) | collab-grpo | collab-drgrpo | task-tuning | grpo")
+      ->check(CLI::IsMember(rl_algo_names()));
   cmd->add_option("--cloud", a->cloud_url,
                   "OpenAI-compatible base URL of the cloud (e.g. http://127.0.0.1:8080/v1)");
   cmd->add_option("--cloud-model", a->cloud_model, "Model name sent to the cloud");
   cmd->add_option("--api-key-env", a->api_key_env, "Environment variable holding the cloud's API key");
   cmd->add_option("--cloud-cache", a->cloud_cache, "Cloud answer cache file (default OUT/cloud_cache.jsonl)");
+  cmd->add_option("--options", a->options_file,
+                  "RL options as JSON (the 'options' of a run's trainer_state.json; `handoff demo` writes "
+                  "one per method); replaces --preset, other flags still override");
   cmd->add_option("--preset", a->preset, "Preset whose 'rl' section gives the defaults")
       ->capture_default_str();
   cmd->add_option("--task", a->task, "Task (default: the preset's)");
@@ -66,11 +68,22 @@ void register_train(CLI::App& app) {
   cmd->add_flag("--quiet", a->quiet, "No progress lines");
   cmd->callback([a] {
     configure_threads(a->threads);
-    auto preset = load_preset(a->preset);
-    RlOptions o = preset.contains("rl") ? RlOptions::from_json(preset["rl"], "preset " + a->preset + "/rl")
-                                        : RlOptions{};
-    if (preset.contains("task")) o.task = preset["task"].get<std::string>();
-    o.algo = a->algo;
+    RlOptions o;
+    if (!a->options_file.empty()) {
+      if (!file_exists(a->options_file)) throw Error("--options: no such file " + a->options_file);
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(read_file(a->options_file));
+      } catch (const nlohmann::json::exception& e) {
+        throw Error("--options " + a->options_file + " is not valid JSON: " + e.what());
+      }
+      o = RlOptions::from_json(j, a->options_file);
+    } else {
+      auto preset = load_preset(a->preset);
+      if (preset.contains("rl")) o = RlOptions::from_json(preset["rl"], "preset " + a->preset + "/rl");
+      if (preset.contains("task")) o.task = preset["task"].get<std::string>();
+    }
+    if (!a->algo.empty()) o.algo = a->algo;
     if (!a->task.empty()) o.task = a->task;
     if (!a->difficulties.empty()) o.difficulties = a->difficulties;
     if (a->budget >= 0 && a->max_call_rate >= 0)
@@ -80,7 +93,7 @@ void register_train(CLI::App& app) {
     if (a->budget >= 0 && (a->budget <= 0 || a->budget > 1))
       throw Error("--budget must be in (0, 1] (got " + std::to_string(a->budget) + ")",
                   "for call rates above 1/2 use --max-call-rate");
-    o.carry_remainder = !a->strict_budget;
+    if (a->strict_budget) o.carry_remainder = false;
     if (a->steps >= 0) o.steps = a->steps;
     if (a->group >= 0) o.group = a->group;
     if (a->prompts >= 0) o.prompts_per_step = a->prompts;
@@ -90,17 +103,17 @@ void register_train(CLI::App& app) {
     if (a->alpha_a >= 0) o.weights.alpha_a = a->alpha_a;
     if (a->alpha_c >= 0) o.weights.alpha_c = a->alpha_c;
     if (a->alpha_f >= 0) o.weights.alpha_f = a->alpha_f;
-    o.allow_any_order = a->allow_any_order;
+    if (a->allow_any_order) o.allow_any_order = true;
     if (a->kl >= 0) o.kl_coef = a->kl;
     if (a->ppo_epochs >= 0) o.ppo_epochs = a->ppo_epochs;
     if (a->checkpoint_every >= 0) o.checkpoint_every = a->checkpoint_every;
     if (a->seed >= 0) o.seed = static_cast<uint64_t>(a->seed);
-    o.cloud_url = a->cloud_url;
+    if (!a->cloud_url.empty()) o.cloud_url = a->cloud_url;
     if (!a->cloud_model.empty()) o.cloud_model = a->cloud_model;
-    o.api_key_env = a->api_key_env;
-    o.cloud_cache = a->cloud_cache;
-    o.device = a->compute;
-    o.quiet = a->quiet;
+    if (!a->api_key_env.empty()) o.api_key_env = a->api_key_env;
+    if (!a->cloud_cache.empty()) o.cloud_cache = a->cloud_cache;
+    if (!a->compute.empty()) o.device = a->compute;
+    if (a->quiet) o.quiet = true;
     auto r = run_rl(o, a->device_dir, a->out, a->resume);
     std::printf(
         "train %s done: %lld steps in %.1f s, reward %.3f, local accuracy %.3f, call rate %.3f, %lld cloud "

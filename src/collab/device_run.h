@@ -21,7 +21,8 @@ struct DeviceOutput {
 };
 
 // Device decoding stops at EOS or at <handoff> (the marker ends the device's turn by the grammar).
-// handoff_threshold ≤ 1: also hand off wherever P(<handoff>) reaches it (the deployment knob of sampler.h).
+// handoff_threshold ≤ 1: hand off exactly where P(<handoff>) reaches it, never elsewhere (the deployment knob
+// of sampler.h; lower → more calls). Above 1: off, the model's own decoding decides.
 SamplingOptions device_sampling(const Tokenizer& tok, double temperature, int64_t max_new_tokens,
                                 double top_p = 1.0, double handoff_threshold = 1.1);
 

@@ -37,13 +37,15 @@ at::Tensor pick_tokens(const at::Tensor& logits, const SamplingOptions& opts,
   return order.defined() ? order.gather(1, idx.unsqueeze(1)).squeeze(1) : idx;
 }
 
-// The deployment knob (sampler.h): where P(boost_token) ≥ boost_threshold, that token wins.
+// The deployment knob (sampler.h): the token wins where P(token) ≥ threshold and is banned elsewhere.
 at::Tensor pick_with_boost(const at::Tensor& logits, const SamplingOptions& opts,
                            std::vector<std::mt19937_64>& rngs) {
   at::Tensor masked = logits;
-  if (!opts.banned_ids.empty()) {
+  if (!opts.banned_ids.empty() || opts.boost_token >= 0) {
     masked = logits.clone();
     for (int id : opts.banned_ids) masked.select(1, id).fill_(-std::numeric_limits<float>::infinity());
+    if (opts.boost_token >= 0)
+      masked.select(1, opts.boost_token).fill_(-std::numeric_limits<float>::infinity());
   }
   auto next = pick_tokens(masked, opts, rngs);
   if (opts.boost_token < 0) return next;

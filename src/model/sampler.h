@@ -13,8 +13,10 @@ struct SamplingOptions {
   int64_t max_new_tokens = 64;
   std::vector<int> stop_ids;  // a row ends after emitting one of these (the stop token is kept in its output)
   bool use_cache = true;      // false: recompute the whole prefix every token (benchmarks and tests only)
-  // Deployment knob: emit `boost_token` whenever the model gives it probability ≥ boost_threshold
-  // (temperature 1). Used to set a hand-off model's call rate at serving time; off when boost_token < 0.
+  // Deployment knob: `boost_token` is emitted exactly where the model gives it probability ≥ boost_threshold
+  // (at temperature 1) and never elsewhere — a decision rule on the model's own P(<handoff>) that moves a
+  // hand-off model's call rate both ways at serving time (low threshold: more calls; high: fewer). Off when
+  // boost_token < 0 (plain sampling, where the token competes like any other).
   int boost_token = -1;
   double boost_threshold = 1.1;
   // Tokens never emitted (their logits are masked before picking). Collaborative inference uses it to get the

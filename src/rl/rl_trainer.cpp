@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -307,7 +308,19 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
       res.steps_done = step + 1;
       res.cloud_calls = cloud ? cloud->calls_made() : 0;
       if ((step + 1) % o.log_every == 0 || step + 1 == o.steps) {
-        nlohmann::json line = {{"step", step + 1},
+        // Sampled hand-off rate per difficulty: whether the policy learns *where* to call, not just how
+        // often.
+        std::map<int, std::pair<int64_t, int64_t>> by_diff;  // difficulty → (hand-offs, samples)
+        for (const auto& s : samples) {
+          auto& c = by_diff[batch[s.prompt]->difficulty];
+          c.first += s.out.parsed.kind == ResponseKind::kHandoff;
+          c.second += 1;
+        }
+        nlohmann::json call_by_diff = nlohmann::json::object();
+        for (const auto& [d, c] : by_diff)
+          call_by_diff[std::to_string(d)] = static_cast<double>(c.first) / static_cast<double>(c.second);
+        nlohmann::json line = {{"call_rate_by_difficulty", call_by_diff},
+                               {"step", step + 1},
                                {"algo", o.algo},
                                {"reward_mean", res.last_reward},
                                {"acc_local", res.last_local_accuracy},
