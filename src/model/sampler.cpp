@@ -121,6 +121,12 @@ Generation generate(CausalLM& model, const std::vector<std::vector<int>>& prompt
   std::vector<bool> done(B, false);
   int64_t remaining = B;
   at::Tensor all_ids = input, all_pos = positions;
+  // Rows still decoding, as indices into the caller's batch. Finished rows are compacted out of the batch
+  // (KV cache, masks, positions, RNGs) once they are a third of it: completions differ in length by 2-5x in
+  // RL rollouts, and decoding finished rows would waste that share of every step. Each row keeps its own RNG,
+  // so a row's sample does not depend on when others finish.
+  std::vector<int64_t> active(B);
+  for (int64_t b = 0; b < B; ++b) active[b] = b;
   for (int64_t t = 0; t < steps && remaining > 0; ++t) {
     auto next = pick_with_boost(logits, opts, rngs);
     // log π under the unmasked model: a banned token's mass is the model's, not the decoding rule's.
@@ -129,11 +135,13 @@ Generation generate(CausalLM& model, const std::vector<std::vector<int>>& prompt
     auto lp_cpu = lp.to(at::kCPU).contiguous();
     const int64_t* nx = next_cpu.data_ptr<int64_t>();
     const float* lpx = lp_cpu.data_ptr<float>();
-    for (int64_t b = 0; b < B; ++b) {
+    const int64_t A = static_cast<int64_t>(active.size());
+    for (int64_t i = 0; i < A; ++i) {
+      const int64_t b = active[i];
       if (done[b]) continue;
-      gen.tokens[b].push_back(static_cast<int>(nx[b]));
-      gen.logprobs[b].push_back(lpx[b]);
-      if (std::find(opts.stop_ids.begin(), opts.stop_ids.end(), static_cast<int>(nx[b])) !=
+      gen.tokens[b].push_back(static_cast<int>(nx[i]));
+      gen.logprobs[b].push_back(lpx[i]);
+      if (std::find(opts.stop_ids.begin(), opts.stop_ids.end(), static_cast<int>(nx[i])) !=
           opts.stop_ids.end()) {
         done[b] = true;
         gen.stopped[b] = true;
@@ -142,6 +150,26 @@ Generation generate(CausalLM& model, const std::vector<std::vector<int>>& prompt
     }
     if (remaining == 0 || t + 1 == steps) break;
     auto step_ids = next.unsqueeze(1);
+    if (opts.use_cache && (A - remaining) * 3 >= A) {
+      std::vector<int64_t> keep_rows, kept;
+      std::vector<std::mt19937_64> kept_rngs;
+      for (int64_t i = 0; i < A; ++i)
+        if (!done[active[i]]) {
+          keep_rows.push_back(i);
+          kept.push_back(active[i]);
+          kept_rngs.push_back(rngs[i]);
+        }
+      auto idx = torch::from_blob(keep_rows.data(), {static_cast<int64_t>(keep_rows.size())}, long_opts)
+                     .clone()
+                     .to(dev);
+      for (auto& k : cache.k) k = k.index_select(0, idx);
+      for (auto& v : cache.v) v = v.index_select(0, idx);
+      key_valid = key_valid.index_select(0, idx);
+      next_positions = next_positions.index_select(0, idx);
+      step_ids = step_ids.index_select(0, idx);
+      active = std::move(kept);
+      rngs = std::move(kept_rngs);
+    }
     auto step_pos = (next_positions + t).unsqueeze(1);
     if (opts.use_cache) {
       logits = model->forward(step_ids, step_pos, key_valid.narrow(1, 0, P + t + 1), &cache).select(1, 0);
