@@ -83,20 +83,20 @@ void load_weights(CausalLM& model, const std::string& dir) {
       missing.push_back(p.key());
       continue;
     }
-    auto t = src->tensor(p.key());
+    const std::vector<int64_t>& shape = src->entries().at(p.key()).shape;
     const bool vocab_rows = p.key() == "model.embed_tokens.weight" || p.key() == "lm_head.weight";
-    if (vocab_rows && t.dim() == 2 && p.value().dim() == 2 && t.size(0) != p.value().size(0))
-      throw Error(src->path() + ": tensor " + p.key() + " has " + std::to_string(t.size(0)) +
+    if (vocab_rows && shape.size() == 2 && p.value().dim() == 2 && shape[0] != p.value().size(0))
+      throw Error(src->path() + ": tensor " + p.key() + " has " + std::to_string(shape[0]) +
                       " rows but config.json has vocab_size " + std::to_string(p.value().size(0)),
                   "config.json and the weights do not belong together; fix vocab_size or use the matching "
                   "weights");
-    if (t.sizes() != p.value().sizes()) {
+    if (at::IntArrayRef(shape) != p.value().sizes()) {
       std::ostringstream os;
-      os << src->path() << ": tensor " << p.key() << " has shape " << t.sizes() << " but config.json implies "
-         << p.value().sizes();
+      os << src->path() << ": tensor " << p.key() << " has shape " << at::IntArrayRef(shape)
+         << " but config.json implies " << p.value().sizes();
       throw Error(os.str(), "config.json and the weights do not belong together");
     }
-    p.value().copy_(t);
+    src->copy_into(p.key(), p.value());
   }
   if (!missing.empty()) {
     std::string list;
@@ -127,7 +127,7 @@ LoadedModel load_checkpoint(const std::string& dir, const std::string& device) {
             " tokens but the embedding has only " + std::to_string(cfg.vocab_size) + " rows (vocab_size in " +
             cfg_path + ")",
         "tokenizer.json and the model do not belong together; to add a token, use `handoff add-token`");
-  out.model = CausalLM(cfg);
+  out.model = CausalLM(cfg, /*random_init=*/false);
   load_weights(out.model, dir);
   out.model->to(at::Device(device));
   out.model->eval();

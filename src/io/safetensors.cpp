@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <sstream>
 
 #include <torch/types.h>
 #include <nlohmann/json.hpp>
@@ -132,7 +133,7 @@ SafetensorsFile::~SafetensorsFile() {
   if (map_) ::munmap(map_, size_);
 }
 
-at::Tensor SafetensorsFile::tensor(const std::string& name) const {
+at::Tensor SafetensorsFile::view(const std::string& name) const {
   auto it = entries_.find(name);
   if (it == entries_.end()) throw Error(path_ + ": tensor " + name + " missing");
   const auto& e = it->second;
@@ -146,10 +147,24 @@ at::Tensor SafetensorsFile::tensor(const std::string& name) const {
   } else {
     throw Error(path_ + ": tensor " + name + " has dtype " + e.dtype + "; weights must be F32, F16 or BF16");
   }
-  // from_blob needs a non-const pointer; the mapping is private and we only read (then copy).
+  // from_blob needs a non-const pointer; the mapping is private and callers only read (then copy).
   void* ptr = const_cast<uint8_t*>(data_ + e.begin);
-  auto t = torch::from_blob(ptr, e.shape, at::TensorOptions().dtype(st));
-  return t.to(at::kFloat).clone();
+  return torch::from_blob(ptr, e.shape, at::TensorOptions().dtype(st));
+}
+
+at::Tensor SafetensorsFile::tensor(const std::string& name) const {
+  return view(name).to(at::kFloat, /*non_blocking=*/false, /*copy=*/true);
+}
+
+void SafetensorsFile::copy_into(const std::string& name, at::Tensor& dst) const {
+  auto src = view(name);
+  if (src.sizes() != dst.sizes()) {
+    std::ostringstream os;
+    os << path_ << ": tensor " << name << " has shape " << src.sizes() << " but the destination has "
+       << dst.sizes();
+    throw Error(os.str());
+  }
+  dst.copy_(src);
 }
 
 void write_safetensors(const std::string& path,

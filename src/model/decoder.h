@@ -61,7 +61,7 @@ struct DecoderLayerImpl : torch::nn::Module {
 TORCH_MODULE(DecoderLayer);
 
 struct BackboneImpl : torch::nn::Module {  // HF "model."
-  explicit BackboneImpl(const ModelConfig& c);
+  explicit BackboneImpl(const ModelConfig& c, bool random_init = true);
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};
   RMSNorm norm{nullptr};
@@ -69,7 +69,9 @@ struct BackboneImpl : torch::nn::Module {  // HF "model."
 TORCH_MODULE(Backbone);
 
 struct CausalLMImpl : torch::nn::Module {
-  explicit CausalLMImpl(const ModelConfig& c);
+  // random_init false: skip the N(0, 0.02) initialisation (and the embedding's own fill) because weights are
+  // about to be loaded over it — at 0.5B parameters that fill is seconds of a load (bench/bench_load).
+  explicit CausalLMImpl(const ModelConfig& c, bool random_init = true);
 
   // input_ids, positions: [B, T] int64. key_valid: [B, S] bool over all keys (cache + new), or undefined when
   // every key is valid. With a cache, new keys are appended at cache->length and the cache advances by T.
