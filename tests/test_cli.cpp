@@ -47,6 +47,22 @@ TEST(CliTest, BadInputGivesMessageAndNonZeroExit) {
   r = run_cli("sft --role device --preset " + bad_preset + " --out " + tmp("x"));
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(contains(r.output, "not valid JSON")) << r.output;
+  // RL options files (how `handoff demo` hands a method to a child `handoff train`): missing, not JSON,
+  // unknown key, and a compute device this build does not have.
+  const std::string dev = std::string(HANDOFF_SOURCE_DIR) + "/models/device-chain";
+  r = run_cli("train --options " + tmp("nosuch.json") + " --device " + dev + " --out " + tmp("x"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.output, "no such file")) << r.output;
+  r = run_cli("train --options " + bad_preset + " --device " + dev + " --out " + tmp("x"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.output, "not valid JSON")) << r.output;
+  handoff::write_file_atomic(bad_preset, R"({"algo": "gapg", "stepz": 3})");
+  r = run_cli("train --options " + bad_preset + " --device " + dev + " --out " + tmp("x"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.output, "unknown RL option 'stepz'")) << r.output;
+  r = run_cli("eval --model " + dev + " --device tpu --n 1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.output, "unknown compute device 'tpu'")) << r.output;
   fs::remove_all(tmp("x"));
   fs::remove(bad_preset);
 }

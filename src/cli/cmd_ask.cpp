@@ -12,7 +12,7 @@ namespace handoff::cli {
 
 namespace {
 struct AskArgs {
-  std::string device, question;
+  std::string device, question, compute = "cpu";
   CloudFlags cloud;
   CollabFlags collab;
   double temperature = 0.0;
@@ -40,13 +40,14 @@ void register_ask(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--seed", a->seed, "Sampling seed (with --temperature > 0)")->capture_default_str();
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--compute", a->compute, "cpu | cuda (where the device model runs)")->capture_default_str();
   cmd->add_flag("-v,--verbose", a->verbose,
                 "Also print the device's reasoning, tokens and latency of each side");
   cmd->add_flag("--json", a->json, "Print the whole result as one JSON object");
   cmd->callback([a] {
     configure_threads(a->threads);
     auto cloud = make_cloud_client(a->cloud);
-    auto device = std::make_shared<LoadedModel>(load_checkpoint(a->device));
+    auto device = std::make_shared<LoadedModel>(load_checkpoint(a->device, a->compute));
     CollabOptions o;
     o.temperature = a->temperature;
     o.max_new_tokens = a->max_new_tokens;

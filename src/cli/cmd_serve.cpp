@@ -24,7 +24,7 @@ namespace handoff::cli {
 namespace {
 
 struct ServeArgs {
-  std::string model, device, model_name, host = "127.0.0.1", api_key_env;
+  std::string model, device, model_name, host = "127.0.0.1", api_key_env, compute = "cpu";
   int port = 8080, threads = 0, http_threads = 8;
   int64_t max_tokens_limit = 1024, default_max_tokens = 128;
   size_t max_body_bytes = 1 << 20;
@@ -109,6 +109,7 @@ void register_serve(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
+  cmd->add_option("--compute", a->compute, "cpu | cuda (where the served model runs)")->capture_default_str();
   cmd->add_option("--http-threads", a->http_threads, "HTTP worker threads (model calls run one at a time)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
@@ -142,7 +143,7 @@ void register_serve(CLI::App& app) {
     std::shared_ptr<Responder> responder;
     const std::string key_note = so.api_key.empty() ? "off" : ("required (from $" + a->api_key_env + ")");
     if (a->device.empty()) {
-      auto local = std::make_shared<LocalModelResponder>(load_checkpoint(a->model), name);
+      auto local = std::make_shared<LocalModelResponder>(load_checkpoint(a->model, a->compute), name);
       std::fprintf(stderr, "handoff serve: model '%s' from %s (context %lld tokens), API key %s\n",
                    name.c_str(), a->model.c_str(), static_cast<long long>(local->context_length()),
                    key_note.c_str());
@@ -151,8 +152,8 @@ void register_serve(CLI::App& app) {
       auto cloud = make_cloud_client(a->cloud);  // fails here, before listening, if the cloud is unreachable
       CollabOptions co;
       apply_collab_flags(a->collab, co);
-      auto collab = std::make_shared<Collaborator>(std::make_shared<LoadedModel>(load_checkpoint(a->device)),
-                                                   cloud, co);
+      auto collab = std::make_shared<Collaborator>(
+          std::make_shared<LoadedModel>(load_checkpoint(a->device, a->compute)), cloud, co);
       std::fprintf(
           stderr,
           "handoff serve: collaborative '%s' (device %s, cloud %s model '%s', fallback %s), API key %s\n",

@@ -11,13 +11,10 @@
 #include <filesystem>
 #include <thread>
 
+#include "common/child_process.h"
 #include "common/error.h"
 
 namespace handoff {
-
-std::string self_executable() {
-  return std::filesystem::read_symlink("/proc/self/exe").string();
-}
 
 ServeProcess::ServeProcess(const std::vector<std::string>& args, const std::string& log_path,
                            double timeout_s) {

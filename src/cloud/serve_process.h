@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "common/child_process.h"  // self_executable
+
 namespace handoff {
 
 class ServeProcess {
@@ -25,7 +27,5 @@ class ServeProcess {
   int stdout_fd_ = -1;
   std::string url_;
 };
-
-std::string self_executable();  // /proc/self/exe resolved
 
 }  // namespace handoff

@@ -15,9 +15,19 @@
 
 namespace handoff {
 
+std::string self_executable() {
+  std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
+  // A rebuild while we run replaces the file: the link then reads "PATH (deleted)"; the new binary at PATH is
+  // what a child should run.
+  const std::string deleted = " (deleted)";
+  if (exe.size() > deleted.size() && exe.compare(exe.size() - deleted.size(), deleted.size(), deleted) == 0)
+    exe.resize(exe.size() - deleted.size());
+  return exe;
+}
+
 ChildProcess::ChildProcess(const std::vector<std::string>& args, const std::string& log_path)
     : log_(log_path) {
-  const std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
+  const std::string exe = self_executable();
   std::vector<std::string> argv_s = {exe};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

@@ -9,6 +9,9 @@
 
 namespace handoff {
 
+// The running executable (/proc/self/exe), also after a rebuild replaced the file.
+std::string self_executable();
+
 class ChildProcess {
  public:
   // args: the arguments after the executable (e.g. {"train", "--algo", "gapg", …}).

@@ -15,6 +15,7 @@
 #include "model/logprobs.h"
 #include "rl/lr_schedule.h"
 #include "rl/metrics_log.h"
+#include "runtime/runtime.h"
 #include "tasks/task.h"
 #include "tokenizer/char_tokenizer.h"
 
@@ -138,7 +139,7 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
     auto cfg = model_config;
     cfg.vocab_size = std::max<int64_t>(cfg.vocab_size, tok.vocab_size());
     model = CausalLM(cfg);
-    model->to(at::Device(o.device));
+    model->to(compute_device(o.device));
   }
   model->train();
 

@@ -1,5 +1,7 @@
 #include "runtime/runtime.h"
 
+#include "common/error.h"
+
 #include <dlfcn.h>
 #include <malloc.h>
 
@@ -7,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 
 namespace handoff {
@@ -61,6 +64,22 @@ double gemm_gflops(int n, double seconds) {
     elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   } while (elapsed < seconds);
   return 2.0 * n * n * static_cast<double>(n) * reps / elapsed / 1e9;
+}
+
+c10::Device compute_device(const std::string& name) {
+  if (name == "cpu") return c10::Device(c10::kCPU);
+  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
+    if (!at::hasCUDA())
+      throw Error(
+          "--compute/--device " + name + ": this build of handoff or this machine has no CUDA",
+          "configure with the CUDA libtorch of the Python torch package on a GPU machine (README, GPU)");
+    try {
+      return c10::Device(name);
+    } catch (const c10::Error&) {
+      throw Error("'" + name + "' is not a device name (cpu | cuda | cuda:N)");
+    }
+  }
+  throw Error("unknown compute device '" + name + "' (known: cpu, cuda, cuda:N)");
 }
 
 }  // namespace handoff
