@@ -181,6 +181,14 @@ TEST(RealCheckpointErrorsTest, UnknownModelTypeNamesConfigAndTheKnownTypes) {
   EXPECT_NE(msg.find("llama, qwen2"), std::string::npos) << msg;
 }
 
+TEST(RealCheckpointErrorsTest, AbsentTieWordEmbeddingsMeansUntiedAsInTransformers) {
+  auto j = config(true).to_json();  // qwen2
+  j.erase("tie_word_embeddings");
+  EXPECT_FALSE(ModelConfig::from_json(j, "config.json").tie_word_embeddings);
+  j["tie_word_embeddings"] = true;
+  EXPECT_TRUE(ModelConfig::from_json(j, "config.json").tie_word_embeddings);
+}
+
 // ---- adding the hand-off token ----
 
 namespace {

@@ -75,7 +75,9 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
     c.max_position_embeddings = j.value("max_position_embeddings", int64_t{2048});
     c.rope_theta = j.value("rope_theta", 10000.0);
     c.rms_norm_eps = j.value("rms_norm_eps", 1e-6);
-    c.tie_word_embeddings = j.value("tie_word_embeddings", c.model_type == "qwen2" ? true : false);
+    // Absent means untied, as in transformers' LlamaConfig and Qwen2Config alike: a checkpoint that ships
+    // lm_head then loads it (or fails loudly without it) instead of silently reusing the embedding.
+    c.tie_word_embeddings = j.value("tie_word_embeddings", false);
     c.attention_bias = j.value("attention_bias", false);
     auto id_or = [&](const char* key, int64_t fallback) {
       if (!j.contains(key) || j[key].is_null()) return fallback;
