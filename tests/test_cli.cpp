@@ -89,6 +89,16 @@ TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
   for (const auto& m : results["methods"]) {
     EXPECT_GE(m["accuracy"].get<double>(), 0.0);
     EXPECT_LE(m["call_rate"].get<double>(), 1.0);
+    // Latency split: a method that calls the cloud pays measured round trips; one that never calls pays none.
+    const double cloud_ms = m["cloud_ms_per_query"].get<double>();
+    if (m["call_rate"].get<double>() > 0) {
+      EXPECT_GT(cloud_ms, 0.0) << m["method"];
+    } else {
+      EXPECT_EQ(cloud_ms, 0.0) << m["method"];
+    }
+    if (m["method"] != "cloud-only") {
+      EXPECT_GT(m["device_ms_per_query"].get<double>(), 0.0) << m["method"];
+    }
   }
   for (const std::string svg :
        {"accuracy_vs_call_rate.svg", "training_call_rate.svg", "training_reward.svg"}) {

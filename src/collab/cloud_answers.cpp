@@ -22,7 +22,8 @@ CloudAnswerCache::CloudAnswerCache(const CloudClient& client, std::string path, 
       auto j = nlohmann::json::parse(line);
       if (j.at("model").get<std::string>() == model)
         answers_[j.at("query").get<std::string>()] = {j.at("content").get<std::string>(),
-                                                      j.value("completion_tokens", int64_t{0})};
+                                                      j.value("completion_tokens", int64_t{0}),
+                                                      j.value("latency_ms", 0.0)};
     } catch (const std::exception&) {
       // a torn last line after a crash: that answer is simply asked again
     }
@@ -33,7 +34,7 @@ CloudAnswer CloudAnswerCache::ask(const std::string& query) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = answers_.find(query);
-    if (it != answers_.end()) return {it->second.first, true, 0.0, it->second.second};
+    if (it != answers_.end()) return {it->second.content, true, it->second.latency_ms, it->second.tokens};
   }
   ChatOptions o;
   o.max_tokens = max_tokens_;
@@ -41,14 +42,15 @@ CloudAnswer CloudAnswerCache::ask(const std::string& query) {
   auto r = client_.chat({{"user", query}}, o);
   std::lock_guard<std::mutex> lock(mu_);
   ++calls_;
-  answers_[query] = {r.content, r.usage.completion_tokens};
+  answers_[query] = {r.content, r.usage.completion_tokens, r.latency_ms};
   if (!path_.empty()) {
     std::ofstream out(path_, std::ios::app);
     if (!out) throw Error("cannot append to the cloud answer cache " + path_);
     out << nlohmann::json({{"model", client_.options().model},
                            {"query", query},
                            {"content", r.content},
-                           {"completion_tokens", r.usage.completion_tokens}})
+                           {"completion_tokens", r.usage.completion_tokens},
+                           {"latency_ms", r.latency_ms}})
                .dump()
         << "\n";
   }

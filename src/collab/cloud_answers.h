@@ -15,13 +15,14 @@ namespace handoff {
 struct CloudAnswer {
   std::string content;  // the cloud's whole reply
   bool cached = false;
-  double latency_ms = 0;
+  double latency_ms = 0;  // the HTTP round trip that fetched it (also for cached answers: as measured then)
   int64_t completion_tokens = 0;
 };
 
 class CloudAnswerCache {
  public:
-  // `path` empty → memory only. Lines of the file: {"model", "query", "content", "completion_tokens"}.
+  // `path` empty → memory only. Lines of the file: {"model", "query", "content", "completion_tokens",
+  // "latency_ms"}.
   CloudAnswerCache(const CloudClient& client, std::string path, int64_t max_tokens = 128);
 
   CloudAnswer ask(const std::string& query);
@@ -35,7 +36,12 @@ class CloudAnswerCache {
   const CloudClient& client_;
   std::string path_;
   int64_t max_tokens_;
-  std::unordered_map<std::string, std::pair<std::string, int64_t>> answers_;  // query → (content, tokens)
+  struct Entry {
+    std::string content;
+    int64_t tokens = 0;
+    double latency_ms = 0;  // of the call that fetched it
+  };
+  std::unordered_map<std::string, Entry> answers_;  // query → answer
   std::mutex mu_;
   int64_t calls_ = 0;
 };

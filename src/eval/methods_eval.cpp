@@ -1,6 +1,7 @@
 #include "eval/methods_eval.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -19,6 +20,7 @@ CloudVerdicts cloud_verdicts(CloudAnswerCache& cloud, const Task& task, const st
     auto parsed = parse_response(answers[i].content, true);
     v.correct.push_back(parsed.kind == ResponseKind::kLocalAnswer && task.verify(items[i], parsed.answer));
     v.tokens.push_back(answers[i].completion_tokens);
+    v.latency_ms.push_back(answers[i].latency_ms);
   }
   return v;
 }
@@ -46,6 +48,19 @@ DeviceVerdicts device_verdicts(CausalLM& model, const Tokenizer& tok, const Task
     d.mean_logprob.push_back(o.logprobs.empty() ? 0.f : static_cast<float>(s / o.logprobs.size()));
     d.tokens.push_back(static_cast<int64_t>(o.tokens.size()));
     d.text.push_back(o.text);
+  }
+  if (!items.empty()) {
+    // Batch-1 decode speed, what one user waits per token: 32 greedy tokens, no stop, after one warm-up call.
+    SamplingOptions one = device_sampling(tok, 0.0, 32);
+    one.stop_ids.clear();
+    one.boost_token = -1;
+    const std::vector<std::vector<int>> prompt{tok.encode_query(items.front().prompt)};
+    generate(model, prompt, one, {0});
+    const auto t0 = std::chrono::steady_clock::now();
+    auto g = generate(model, prompt, one, {0});
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    d.ms_per_token = ms / static_cast<double>(std::max<size_t>(1, g.tokens[0].size()));
   }
   return d;
 }
@@ -82,16 +97,21 @@ static MethodRow combine(const std::string& name, const DeviceVerdicts& d, const
                          bool device_ran) {
   MethodRow r;
   r.method = name;
-  double dt = 0, ct = 0;
+  double dt = 0, ct = 0, cms = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     r.called.push_back(call[i]);
     r.correct.push_back(call[i] ? c.correct[i] : d.local_correct[i]);
     r.difficulty.push_back(items[i].difficulty);
     if (device_ran) dt += static_cast<double>(d.tokens[i]);
-    if (call[i]) ct += static_cast<double>(c.tokens[i]);
+    if (call[i]) {
+      ct += static_cast<double>(c.tokens[i]);
+      cms += i < c.latency_ms.size() ? c.latency_ms[i] : 0.0;
+    }
   }
   r.device_tokens = items.empty() ? 0 : dt / items.size();
   r.cloud_tokens = items.empty() ? 0 : ct / items.size();
+  r.device_ms = r.device_tokens * d.ms_per_token;
+  r.cloud_ms = items.empty() ? 0 : cms / items.size();
   return r;
 }
 

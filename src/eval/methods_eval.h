@@ -17,6 +17,7 @@ namespace handoff {
 struct CloudVerdicts {
   std::vector<uint8_t> correct;
   std::vector<int64_t> tokens;
+  std::vector<double> latency_ms;  // measured HTTP round trip per item (4 requests in flight)
 };
 CloudVerdicts cloud_verdicts(CloudAnswerCache& cloud, const Task& task, const std::vector<Problem>& items);
 
@@ -25,6 +26,9 @@ struct DeviceVerdicts {
   std::vector<float> mean_logprob;  // of the greedy completion
   std::vector<int64_t> tokens;
   std::vector<std::string> text;
+  // Decode time per token at batch 1 (measured once on the model): a query's device latency is estimated as
+  // its tokens × this, as on a device answering one user at a time.
+  double ms_per_token = 0;
 };
 DeviceVerdicts device_verdicts(CausalLM& model, const Tokenizer& tok, const Task& task,
                                const std::vector<Problem>& items, int64_t max_new_tokens,
@@ -39,6 +43,7 @@ struct MethodRow {
   std::vector<uint8_t> correct, called;
   std::vector<int> difficulty;
   double device_tokens = 0, cloud_tokens = 0;  // per query
+  double device_ms = 0, cloud_ms = 0;          // per query: the latency split (device first, then the cloud)
   double accuracy() const;
   double call_rate() const;
 };
