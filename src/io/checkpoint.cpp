@@ -8,6 +8,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "io/safetensors.h"
+#include "runtime/runtime.h"
 
 namespace handoff {
 
@@ -129,7 +130,7 @@ LoadedModel load_checkpoint(const std::string& dir, const std::string& device) {
         "tokenizer.json and the model do not belong together; to add a token, use `handoff add-token`");
   out.model = CausalLM(cfg, /*random_init=*/false);
   load_weights(out.model, dir);
-  out.model->to(at::Device(device));
+  out.model->to(compute_device(device));
   out.model->eval();
   return out;
 }
