@@ -273,7 +273,8 @@ void register_demo(CLI::App& app) {
                 0);  // a hand-off it emits is simply wrong
       rows.push_back(routed("device-only (task-tuned)", no_handoff, cloud_test, test, none));
       rows.push_back(routed("cloud-only", no_handoff, cloud_test, test, all));
-      rows.back().device_tokens = 0;
+      rows.back().device_tokens = 0;  // cloud-only never runs the device
+      rows.back().device_ms = 0;
     }
     std::mt19937_64 rng(5);
     std::vector<double> rnd_val(val.size()), rnd_test(test.size());

@@ -56,11 +56,17 @@ DeviceVerdicts device_verdicts(CausalLM& model, const Tokenizer& tok, const Task
     one.boost_token = -1;
     const std::vector<std::vector<int>> prompt{tok.encode_query(items.front().prompt)};
     generate(model, prompt, one, {0});
-    const auto t0 = std::chrono::steady_clock::now();
-    auto g = generate(model, prompt, one, {0});
-    const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    d.ms_per_token = ms / static_cast<double>(std::max<size_t>(1, g.tokens[0].size()));
+    // Best of 3: the machine may be shared, and the fastest run is closest to the model's own cost.
+    double ms = 1e30;
+    size_t n = 1;
+    for (int rep = 0; rep < 3; ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      auto g = generate(model, prompt, one, {0});
+      ms = std::min(ms,
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      n = std::max<size_t>(1, g.tokens[0].size());
+    }
+    d.ms_per_token = ms / static_cast<double>(n);
   }
   return d;
 }
