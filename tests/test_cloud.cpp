@@ -28,9 +28,12 @@
 #include "cloud/model_server.h"
 #include "common/error.h"
 #include "io/checkpoint.h"
+#include "test_support.h"
 #include "tokenizer/char_tokenizer.h"
 
 using namespace handoff;
+using handoff::testing::error_of;
+using handoff::testing::free_port;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
@@ -166,31 +169,6 @@ const char* kValidCompletion =
     R"("message":{"role":"assistant","content":"Answer: 42"},"finish_reason":"stop"}],)"
     R"("usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}})";
 
-// A port nothing listens on: bound (not listening) to learn a free number, then closed.
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  int port = -1;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
-
-std::string error_text(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- typed conversion
@@ -233,22 +211,20 @@ TEST(CloudTypesTest, ErrorBodyIsOpenAIShaped) {
 TEST(CloudTypesTest, ClientSideParsingRejectsWhatIsNotAChatCompletion) {
   EXPECT_EQ(parse_chat_response(kValidCompletion).content, "Answer: 42");
   EXPECT_EQ(parse_chat_response(kValidCompletion).usage.total_tokens, 8);
-  EXPECT_NE(error_text([] { parse_chat_response("<html>bad gateway</html>"); }).find("not valid JSON"),
+  EXPECT_NE(error_of([] { parse_chat_response("<html>bad gateway</html>"); }).find("not valid JSON"),
             std::string::npos);
-  EXPECT_NE(error_text([] {
+  EXPECT_NE(error_of([] {
               parse_chat_response(R"({"choices":[{"message":{"content":"hi")");
             }).find("not valid JSON"),
             std::string::npos);
-  EXPECT_NE(error_text([] { parse_chat_response(R"({"choices":[]})"); }).find("no choices"),
-            std::string::npos);
-  EXPECT_NE(error_text([] {
+  EXPECT_NE(error_of([] { parse_chat_response(R"({"choices":[]})"); }).find("no choices"), std::string::npos);
+  EXPECT_NE(error_of([] {
               parse_chat_response(R"({"choices":[{"message":{"content":7}}]})");
             }).find("not a string"),
             std::string::npos);
-  EXPECT_NE(
-      error_text([] { parse_chat_response(R"({"error":{"message":"overloaded"}})"); }).find("overloaded"),
-      std::string::npos);
-  EXPECT_NE(error_text([] { parse_chat_response(""); }).find("empty body"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_chat_response(R"({"error":{"message":"overloaded"}})"); }).find("overloaded"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_chat_response(""); }).find("empty body"), std::string::npos);
 }
 
 // ---------------------------------------------------------------- server + client round trips
@@ -436,12 +412,12 @@ TEST(ServerTest, ApiKeyIsRequiredAndNeverLogged) {
   EXPECT_EQ(good.chat({{"user", "hi"}}, ChatOptions{3, 0.0, {}, {}, {}}).attempts, 1);
   setenv(kKeyVar, "sk-not-it", 1);
   CloudClient bad(s.client_options(kKeyVar));
-  const auto err = error_text([&] { bad.chat({{"user", "hi"}}); });
+  const auto err = error_of([&] { bad.chat({{"user", "hi"}}); });
   EXPECT_NE(err.find("401"), std::string::npos) << err;
   EXPECT_NE(err.find(kKeyVar), std::string::npos) << err;
   EXPECT_EQ(err.find("sk-not-it"), std::string::npos) << err;
   unsetenv(kKeyVar);
-  EXPECT_NE(error_text([&] { CloudClient c(s.client_options(kKeyVar)); }).find("not set"), std::string::npos);
+  EXPECT_NE(error_of([&] { CloudClient c(s.client_options(kKeyVar)); }).find("not set"), std::string::npos);
 
   const std::string log = s.log.all();
   EXPECT_NE(log.find("POST /v1/chat/completions 401"), std::string::npos) << log;
@@ -576,7 +552,7 @@ TEST(ClientTest, NothingListeningFailsAfterTheConfiguredRetries) {
   o.read_timeout_s = 1;
   CloudClient client(o);
   const auto t0 = Clock::now();
-  const auto err = error_text([&] { client.chat({{"user", "hi"}}); });
+  const auto err = error_of([&] { client.chat({{"user", "hi"}}); });
   EXPECT_NE(err.find("after 3 attempts"), std::string::npos) << err;
   EXPECT_LT(seconds_since(t0), 2.0);
   EXPECT_FALSE(client.healthy());
@@ -596,7 +572,7 @@ TEST(ClientTest, AStalledServerTimesOutInBoundedTime) {
   o.max_retries = 1;
   CloudClient client(o);
   const auto t0 = Clock::now();
-  const auto err = error_text([&] { client.chat({{"user", "hi"}}); });
+  const auto err = error_of([&] { client.chat({{"user", "hi"}}); });
   const double took = seconds_since(t0);
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -616,7 +592,7 @@ TEST(ClientTest, GarbageAndTruncatedBodiesAreClearErrorsNotRetried) {
       res.set_content(body, "application/json");
     });
     CloudClient client(api.client_options());
-    const auto err = error_text([&] { client.chat({{"user", "hi"}}); });
+    const auto err = error_of([&] { client.chat({{"user", "hi"}}); });
     EXPECT_NE(err.find("chat completion response"), std::string::npos) << err;
     EXPECT_EQ(api.calls, 1);
   }
@@ -648,7 +624,7 @@ TEST(ClientTest, RetriesServerErrorsAndRateLimitsButNotOtherClientErrors) {
   });
   auto o = always500.client_options();
   o.max_retries = 2;
-  const auto err = error_text([&] { CloudClient(o).chat({{"user", "hi"}}); });
+  const auto err = error_of([&] { CloudClient(o).chat({{"user", "hi"}}); });
   EXPECT_NE(err.find("after 3 attempts"), std::string::npos) << err;
   EXPECT_NE(err.find("down for maintenance"), std::string::npos) << err;
   EXPECT_EQ(always500.calls, 3);
@@ -657,7 +633,7 @@ TEST(ClientTest, RetriesServerErrorsAndRateLimitsButNotOtherClientErrors) {
     res.status = 400;
     res.set_content(R"({"error":{"message":"'temperature' must be between 0 and 2"}})", "application/json");
   });
-  const auto err400 = error_text([&] { CloudClient(bad_request.client_options()).chat({{"user", "hi"}}); });
+  const auto err400 = error_of([&] { CloudClient(bad_request.client_options()).chat({{"user", "hi"}}); });
   EXPECT_NE(err400.find("temperature"), std::string::npos) << err400;
   EXPECT_EQ(bad_request.calls, 1);
 }
@@ -691,7 +667,7 @@ TEST(ClientTest, SendsTheOpenAIRequestShapeAndTheKeyOnlyInTheHeader) {
 
 TEST(ClientTest, RejectsBadBaseUrls) {
   auto make = [](const std::string& url) {
-    return error_text([&] {
+    return error_of([&] {
       CloudClientOptions o;
       o.base_url = url;
       CloudClient c(o);

@@ -27,8 +27,10 @@
 #include "eval/eval_set.h"
 #include "runtime/runtime.h"
 #include "tasks/task.h"
+#include "test_support.h"
 
 using namespace handoff;
+using handoff::testing::free_port;
 using json = nlohmann::json;
 using handoff::testing::run_cli;
 
@@ -38,20 +40,6 @@ const std::string kDevice = std::string(HANDOFF_SOURCE_DIR) + "/models/device-ch
 const std::string kCloud = std::string(HANDOFF_SOURCE_DIR) + "/models/cloud-chain";
 const char* kKeyVar = "HANDOFF_TEST_COLLAB_KEY";
 const char* kKey = "sk-collab-91be27d4";
-
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = -1;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
 
 // The reference cloud model behind our OpenAI-compatible server on an ephemeral port.
 struct CloudServer {

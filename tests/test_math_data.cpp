@@ -10,8 +10,10 @@
 #include "tasks/dataset_task.h"
 #include "tasks/jsonl_dataset.h"
 #include "tasks/math_answer.h"
+#include "test_support.h"
 
 using namespace handoff;
+using handoff::testing::error_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -20,15 +22,6 @@ std::string write_temp(const std::string& name, const std::string& text) {
   const fs::path p = fs::temp_directory_path() / ("handoff_" + name);
   std::ofstream(p) << text;
   return p.string();
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace

@@ -13,24 +13,16 @@
 #include "common/atomic_file.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "test_support.h"
 #include "tokenizer/char_tokenizer.h"
 
 using namespace handoff;
+using handoff::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
 
 const char* kPython = "/usr/bin/python3";
-
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) : path(fs::temp_directory_path() / ("handoff_" + name)) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string str(const std::string& leaf) const { return (path / leaf).string(); }
-};
 
 // Runs a shell command and returns its stdout and exit status.
 std::pair<std::string, int> run(const std::string& cmd) {

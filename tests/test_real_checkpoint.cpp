@@ -16,31 +16,15 @@
 #include "io/add_special_token.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "test_support.h"
 #include "tokenizer/char_tokenizer.h"
 
 using namespace handoff;
+using handoff::testing::error_of;
+using handoff::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) : path(fs::temp_directory_path() / ("handoff_" + name)) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string str(const std::string& leaf) const { return (path / leaf).string(); }
-};
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 ModelConfig config(bool tied) {
   ModelConfig c;
