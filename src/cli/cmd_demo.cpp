@@ -78,96 +78,70 @@ bool rl_finished(const std::string& dir, int64_t steps) {
   return nlohmann::json::parse(read_file(st)).value("step", int64_t{0}) >= steps;
 }
 
-std::string base_model(const nlohmann::json& demo, const nlohmann::json& preset, const std::string& role,
-                       const DemoArgs& a, const std::string& task) {
-  const bool scratch = a.from_scratch || demo.value("from_scratch", false);
-  if (!scratch) {
-    const std::string ref = source_path(demo.at(role + "_model").get<std::string>());
-    if (!file_exists(ref + "/model.safetensors"))
-      throw Error("reference checkpoint " + ref + " is missing or incomplete",
-                  "run scripts/reproduce-models.sh, or `handoff demo --from-scratch`");
-    load_checkpoint(ref);  // validates config, weights and tokenizer now, with a clear error
-    return ref;
-  }
-  const std::string out = a.out + "/base-" + role;
-  const auto& section = preset.at(role);
-  auto cfg = ModelConfig::from_json(section.at("model"), "preset/" + role + "/model");
-  auto opts = SftOptions::from_json(section.at("sft"), "preset/" + role + "/sft");
-  opts.task = task;
-  run_sft(cfg, opts, out, /*resume=*/true);
-  return out + "/model";
-}
-
-// One line of a method's metrics.jsonl, for the combined progress line ("" before its first step).
-std::string progress_of(const std::string& algo, const std::string& metrics, int64_t steps) {
-  if (!file_exists(metrics)) return algo + " starting";
+// One line of a job's metrics.jsonl, for the combined progress line.
+std::string progress_of(const std::string& name, const std::string& metrics, int64_t steps) {
+  if (!file_exists(metrics)) return name + " starting";
   const std::string text = read_file(metrics);
   const size_t end = text.find_last_not_of('\n');
-  if (end == std::string::npos) return algo + " starting";
+  if (end == std::string::npos) return name + " starting";
   const size_t begin = text.rfind('\n', end);
   try {
     auto j = nlohmann::json::parse(text.substr(begin == std::string::npos ? 0 : begin + 1, end + 1));
     char buf[160];
-    std::snprintf(buf, sizeof buf, "%s %lld/%lld r %.2f call %.2f", algo.c_str(),
-                  static_cast<long long>(j.value("step", int64_t{0})), static_cast<long long>(steps),
-                  j.value("reward_mean", 0.0), j.value("call_rate", 0.0));
+    if (j.contains("reward_mean")) {
+      std::snprintf(buf, sizeof buf, "%s %lld/%lld r %.2f call %.2f", name.c_str(),
+                    static_cast<long long>(j.value("step", int64_t{0})), static_cast<long long>(steps),
+                    j.value("reward_mean", 0.0), j.value("call_rate", 0.0));
+    } else {
+      std::snprintf(buf, sizeof buf, "%s %lld/%lld loss %.3f", name.c_str(),
+                    static_cast<long long>(j.value("step", int64_t{0})), static_cast<long long>(steps),
+                    j.value("loss", 0.0));
+    }
     return buf;
   } catch (const std::exception&) {
-    return algo + " running";  // a line being written
+    return name + " running";  // a line being written
   }
 }
 
-// Each method is `handoff train --options …` in its own process with one compute thread, `jobs` at a time:
-// tiny models do not scale across cores within one process (OpenMP spinning), but do across processes.
-// Each keeps its own cloud answer cache (one writer per file). A failed method stops the demo with its log.
-void run_rl_methods(const std::vector<std::string>& algos, const RlOptions& base,
-                    const std::string& device_dir, const std::string& out, int jobs) {
-  if (algos.empty()) return;
-  struct Job {
-    std::string algo, dir;
+// A `handoff` subcommand run as a child process (its output in `log`, its progress in `metrics`).
+struct ChildJob {
+  std::string name;
+  std::vector<std::string> args;
+  std::string log, metrics;
+  int64_t steps = 0;
+};
+
+// Runs the jobs `parallel` at a time, each with one compute thread: tiny models do not scale across cores
+// within one process (OpenMP spinning), but do across processes. A failed job stops the demo with its log.
+void run_side_by_side(const std::vector<ChildJob>& jobs, int parallel) {
+  struct Running {
+    const ChildJob* job;
     std::unique_ptr<ChildProcess> proc;
   };
-  std::vector<Job> pending, running;
-  for (const auto& algo : algos) {
-    RlOptions o = base;
-    o.algo = algo;
-    o.quiet = true;
-    const std::string dir = out + "/rl-" + algo;
-    make_dirs(dir);
-    write_file_atomic(dir + "/options.json", o.to_json().dump(2) + "\n");
-    pending.push_back({algo, dir, nullptr});
-  }
+  std::vector<Running> running;
+  size_t next = 0, done = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  size_t done = 0;
   double last_print = -1e9;
-  const size_t total = pending.size();
-  std::reverse(pending.begin(), pending.end());
-  while (!pending.empty() || !running.empty()) {
-    while (!pending.empty() && static_cast<int>(running.size()) < jobs) {
-      Job j = std::move(pending.back());
-      pending.pop_back();
-      std::fprintf(stderr, "   --- %s (%lld steps), log %s/train.log\n", j.algo.c_str(),
-                   static_cast<long long>(base.steps), j.dir.c_str());
-      j.proc = std::make_unique<ChildProcess>(
-          std::vector<std::string>{"train", "--options", j.dir + "/options.json", "--device", device_dir,
-                                   "--out", j.dir, "--resume", "--threads", "1", "--cloud", base.cloud_url,
-                                   "--cloud-cache", j.dir + "-cloud_cache.jsonl"},
-          j.dir + "/train.log");
-      running.push_back(std::move(j));
+  while (next < jobs.size() || !running.empty()) {
+    while (next < jobs.size() && static_cast<int>(running.size()) < std::max(1, parallel)) {
+      const ChildJob& j = jobs[next++];
+      std::fprintf(stderr, "   --- %s (%lld steps), log %s\n", j.name.c_str(),
+                   static_cast<long long>(j.steps), j.log.c_str());
+      running.push_back({&j, std::make_unique<ChildProcess>(j.args, j.log)});
     }
     std::this_thread::sleep_for(std::chrono::seconds(2));
     std::string line;
     for (auto it = running.begin(); it != running.end();) {
       if (it->proc->running()) {
-        line += (line.empty() ? "" : " | ") + progress_of(it->algo, it->dir + "/metrics.jsonl", base.steps);
+        line += (line.empty() ? "" : " | ") + progress_of(it->job->name, it->job->metrics, it->job->steps);
         ++it;
         continue;
       }
       if (it->proc->exit_code() != 0)
-        throw Error("RL of " + it->algo + " failed (exit " + std::to_string(it->proc->exit_code()) + ")",
-                    "see " + it->proc->log_path() + "; rerun `handoff demo` to resume");
+        throw Error(it->job->name + " failed (exit " + std::to_string(it->proc->exit_code()) + ")",
+                    "see " + it->job->log + "; rerun `handoff demo` to resume");
       ++done;
-      std::fprintf(stderr, "   %s finished (%zu/%zu)\n", it->algo.c_str(), done, total);
+      std::fprintf(stderr, "   %s finished (%zu/%zu)\n", it->job->name.c_str(), done, jobs.size());
       it = running.erase(it);
     }
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -176,6 +150,62 @@ void run_rl_methods(const std::vector<std::string>& algos, const RlOptions& base
       last_print = el;
     }
   }
+}
+
+// The device and cloud base models: the reference checkpoints, or (--from-scratch) both trained by SFT side
+// by side as `handoff sft` children. Returns {device_dir, cloud_dir}.
+std::pair<std::string, std::string> base_models(const nlohmann::json& demo, const nlohmann::json& preset,
+                                                const DemoArgs& a, const std::string& task, int parallel) {
+  const bool scratch = a.from_scratch || demo.value("from_scratch", false);
+  if (!scratch) {
+    std::vector<std::string> dirs;
+    for (const std::string role : {"device", "cloud"}) {
+      const std::string ref = source_path(demo.at(role + "_model").get<std::string>());
+      if (!file_exists(ref + "/model.safetensors"))
+        throw Error("reference checkpoint " + ref + " is missing or incomplete",
+                    "run scripts/reproduce-models.sh, or `handoff demo --from-scratch`");
+      load_checkpoint(ref);  // validates config, weights and tokenizer now, with a clear error
+      dirs.push_back(ref);
+    }
+    return {dirs[0], dirs[1]};
+  }
+  std::vector<ChildJob> jobs;
+  for (const std::string role : {"device", "cloud"}) {
+    const std::string out = a.out + "/base-" + role;
+    auto opts = SftOptions::from_json(preset.at(role).at("sft"), "preset/" + role + "/sft");
+    make_dirs(out);
+    jobs.push_back({"sft " + role,
+                    {"sft", "--role", role, "--preset", a.preset, "--task", task, "--out", out, "--resume",
+                     "--threads", "1"},
+                    out + "/sft.log",
+                    out + "/metrics.jsonl",
+                    opts.steps});
+  }
+  run_side_by_side(jobs, parallel);
+  return {a.out + "/base-device/model", a.out + "/base-cloud/model"};
+}
+
+// Each method is `handoff train --options …` in its own process. Each keeps its own cloud answer cache (one
+// writer per file).
+void run_rl_methods(const std::vector<std::string>& algos, const RlOptions& base,
+                    const std::string& device_dir, const std::string& out, int parallel) {
+  std::vector<ChildJob> jobs;
+  for (const auto& algo : algos) {
+    RlOptions o = base;
+    o.algo = algo;
+    o.quiet = true;
+    const std::string dir = out + "/rl-" + algo;
+    make_dirs(dir);
+    write_file_atomic(dir + "/options.json", o.to_json().dump(2) + "\n");
+    jobs.push_back(
+        {algo,
+         {"train", "--options", dir + "/options.json", "--device", device_dir, "--out", dir, "--resume",
+          "--threads", "1", "--cloud", base.cloud_url, "--cloud-cache", dir + "-cloud_cache.jsonl"},
+         dir + "/train.log",
+         dir + "/metrics.jsonl",
+         base.steps});
+  }
+  run_side_by_side(jobs, parallel);
 }
 
 }  // namespace
@@ -190,8 +220,9 @@ void register_demo(CLI::App& app) {
   cmd->add_flag("--fresh", a->fresh, "Delete the run directory first");
   cmd->add_flag("--from-scratch", a->from_scratch, "Train the base models too instead of using models/");
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
-  cmd->add_option("--jobs", a->jobs,
-                  "RL methods trained side by side, one core each (default: the preset's demo.jobs)")
+  cmd->add_option(
+         "--jobs", a->jobs,
+         "Base models and RL methods trained side by side, one core each (default: the preset's demo.jobs)")
       ->check(CLI::Range(1, 64));
   cmd->callback([a] {
     configure_threads(a->threads);
@@ -206,8 +237,8 @@ void register_demo(CLI::App& app) {
     Stages stages(6);
 
     stages.begin("base models");
-    const std::string device_dir = base_model(demo, preset, "device", *a, task_name);
-    const std::string cloud_dir = base_model(demo, preset, "cloud", *a, task_name);
+    const int parallel = a->jobs > 0 ? a->jobs : demo.value("jobs", 1);
+    const auto [device_dir, cloud_dir] = base_models(demo, preset, *a, task_name, parallel);
     std::fprintf(stderr, "   device %s, cloud %s\n", device_dir.c_str(), cloud_dir.c_str());
     stages.end(times, "base_models");
 
@@ -237,7 +268,7 @@ void register_demo(CLI::App& app) {
         todo.push_back(algo);
       }
     }
-    run_rl_methods(todo, base, device_dir, a->out, a->jobs > 0 ? a->jobs : demo.value("jobs", 1));
+    run_rl_methods(todo, base, device_dir, a->out, parallel);
     stages.end(times, "rl");
 
     stages.begin("verdicts on the validation and held-out test sets");
