@@ -12,8 +12,16 @@ if [ "${HANDOFF_SKIP_APT:-0}" != "1" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential cmake ninja-build libtorch-dev libopenblas0-pthread \
     nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libgtest-dev libbenchmark-dev \
-    libre2-dev clang-format python3-torch >/dev/null
+    libre2-dev clang-format python3-torch python3-jinja2 >/dev/null
+  # node + npm run the tokenizer parity reference (tests/js); a machine with a newer Node.js that bundles npm
+  # keeps it (Debian's npm package would conflict with it).
+  if ! command -v npm >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
 fi
+
+# The tokenizer parity tests' reference implementation (@huggingface/tokenizers, pinned by package-lock.json).
+npm install --prefix tests/js --no-audit --no-fund --loglevel=error >/dev/null
 
 # libtorch must run on the pthread OpenBLAS (the reference BLAS is ~10x slower).
 if command -v update-alternatives >/dev/null; then

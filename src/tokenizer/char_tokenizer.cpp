@@ -4,6 +4,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "tokenizer/bpe_tokenizer.h"
 
 namespace handoff {
 
@@ -157,8 +158,12 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   }
   if (j.contains("handoff") && j["handoff"].value("tokenizer", "") == "char")
     return std::make_unique<CharTokenizer>(CharTokenizer::from_json(text, path));
-  throw Error(path + ": byte-level BPE tokenizers are not supported yet",
-              "only handoff char tokenizers load today");
+  if (!j.is_object() || !j.contains("model") || !j["model"].is_object())
+    throw Error(path + ": has no \"model\" section", "is this a Hugging Face tokenizer.json?");
+  const std::string type = j["model"].value("type", "");
+  if (type == "BPE") return BpeTokenizer::load(dir);
+  throw Error(path + ": tokenizer model type '" + type + "' is not supported",
+              "supported: byte-level BPE (Qwen2, Llama-3) and handoff character tokenizers");
 }
 
 }  // namespace handoff

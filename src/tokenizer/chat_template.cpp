@@ -1,0 +1,153 @@
+#include "tokenizer/chat_template.h"
+
+#include "common/error.h"
+#include "tokenizer/utf8.h"
+
+namespace handoff {
+
+namespace {
+
+bool contains(const std::string& s, const char* what) {
+  return s.find(what) != std::string::npos;
+}
+
+// The default system message of a ChatML template: the text of a literal '<|im_start|>system\n...<|im_end|>'
+// (Qwen2.5: inside `{{- '...' }}`; Qwen2: inside `{{ '...' }}` under `loop.first and ... != 'system'`).
+// A system block built from the conversation ("' + messages[0]['content'] + '") is not a default and is
+// skipped. "" when the template has no default.
+std::string chatml_default_system(const std::string& t) {
+  const std::string head = "<|im_start|>system";
+  for (size_t at = t.find(head); at != std::string::npos; at = t.find(head, at + 1)) {
+    size_t i = at + head.size();
+    if (t.compare(i, 2, "\\n") == 0)
+      i += 2;  // the newline written as an escape inside a Jinja string literal
+    else if (i < t.size() && t[i] == '\n')
+      i += 1;
+    else
+      continue;
+    const size_t end = t.find("<|im_end|>", i);
+    if (end == std::string::npos) continue;
+    const std::string body = t.substr(i, end - i);
+    if (body.find_first_of("'\"+{}") != std::string::npos) continue;  // built from variables, not a literal
+    std::string text;
+    for (size_t k = 0; k < body.size(); ++k) {
+      if (body[k] == '\\' && k + 1 < body.size() && body[k + 1] == 'n') {
+        text += '\n';
+        ++k;
+      } else {
+        text += body[k];
+      }
+    }
+    return text;
+  }
+  return "";
+}
+
+// Jinja's `trim` filter is Python's str.strip(): it removes the characters for which str.isspace() is true.
+bool python_isspace(int32_t cp) {
+  return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 ||
+         cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+         cp == 0x205F || cp == 0x3000;
+}
+
+std::string jinja_trim(const std::string& s) {
+  size_t begin = 0, end = s.size();
+  while (begin < end) {
+    const auto c = utf8::next(s, begin);
+    if (c.cp < 0 || !python_isspace(c.cp)) break;
+    begin += c.len;
+  }
+  while (end > begin) {
+    size_t k = end - 1;
+    while (k > begin && (static_cast<unsigned char>(s[k]) & 0xC0) == 0x80) --k;
+    const auto c = utf8::next(s, k);
+    if (c.cp < 0 || k + c.len != end || !python_isspace(c.cp)) break;
+    end = k;
+  }
+  return s.substr(begin, end - begin);
+}
+
+void check_roles(const std::vector<ChatMessage>& messages) {
+  for (const auto& m : messages)
+    if (m.role != "system" && m.role != "user" && m.role != "assistant")
+      throw Error("chat message role '" + m.role + "' is not supported",
+                  "use system, user or assistant; tool calls are not implemented");
+}
+
+std::string render_chatml(const ChatTemplate& t, const std::vector<ChatMessage>& messages) {
+  std::string out;
+  size_t first = 0;
+  if (!messages.empty() && messages[0].role == "system") {
+    out += "<|im_start|>system\n" + messages[0].content + "<|im_end|>\n";
+    first = 1;
+  } else if (!t.default_system.empty()) {
+    out += "<|im_start|>system\n" + t.default_system + "<|im_end|>\n";
+  }
+  for (size_t i = first; i < messages.size(); ++i)
+    out += "<|im_start|>" + messages[i].role + "\n" + messages[i].content + "<|im_end|>\n";
+  return out;
+}
+
+std::string render_llama3(const ChatTemplate& t, const std::vector<ChatMessage>& messages) {
+  std::string out;
+  size_t first = 0;
+  if (t.llama3_date_block) {
+    std::string system;
+    if (!messages.empty() && messages[0].role == "system") {
+      system = jinja_trim(messages[0].content);
+      first = 1;
+    }
+    out += t.bos_token + "<|start_header_id|>system<|end_header_id|>\n\n";
+    out += "Cutting Knowledge Date: December 2023\nToday Date: " + t.date_string + "\n\n";
+    out += system + "<|eot_id|>";
+  } else if (!messages.empty()) {
+    out += t.bos_token;  // Llama-3.0 puts bos_token before the first message only
+  }
+  for (size_t i = first; i < messages.size(); ++i)
+    out += "<|start_header_id|>" + messages[i].role + "<|end_header_id|>\n\n" +
+           jinja_trim(messages[i].content) + "<|eot_id|>";
+  return out;
+}
+
+}  // namespace
+
+ChatTemplate ChatTemplate::parse(const std::string& text, const std::string& bos_token,
+                                 const std::string& source) {
+  ChatTemplate t;
+  t.bos_token = bos_token;
+  if (contains(text, "<|im_start|>")) {
+    if (contains(text, "<think>"))
+      throw Error(
+          source + ": this ChatML chat template has reasoning (<think>) blocks, which are not implemented",
+          "supported: Qwen2 / Qwen2.5 ChatML and Llama-3 templates");
+    t.kind = Kind::kChatML;
+    t.default_system = chatml_default_system(text);
+    return t;
+  }
+  if (contains(text, "<|start_header_id|>")) {
+    t.kind = Kind::kLlama3;
+    t.llama3_date_block = contains(text, "Cutting Knowledge Date");
+    if (bos_token.empty() && contains(text, "bos_token"))
+      throw Error(source + ": the Llama-3 chat template uses bos_token, but none is defined",
+                  "set \"bos_token\" in tokenizer_config.json");
+    return t;
+  }
+  throw Error(
+      source + ": chat template not recognised (neither ChatML nor Llama-3)",
+      "supported: Qwen2 / Qwen2.5 ChatML and Llama-3 templates; template begins: " + text.substr(0, 80));
+}
+
+std::string render_chat(const ChatTemplate& t, const std::vector<ChatMessage>& messages,
+                        bool add_generation_prompt) {
+  check_roles(messages);
+  if (t.kind == ChatTemplate::Kind::kChatML) {
+    std::string out = render_chatml(t, messages);
+    if (add_generation_prompt) out += "<|im_start|>assistant\n";
+    return out;
+  }
+  std::string out = render_llama3(t, messages);
+  if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+  return out;
+}
+
+}  // namespace handoff
