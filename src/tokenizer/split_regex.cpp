@@ -9,13 +9,20 @@ namespace handoff {
 
 namespace {
 
-// Unicode White_Space, which Oniguruma's `\s` matches (RE2's `\s` is [\t\n\f\r ] only).
+// Unicode White_Space, which Oniguruma's `\s` matches (RE2's `\s` is [\t\n\f\r ] only); is_white_space()
+// below is the same set.
 constexpr const char* kWhiteSpace =
     "\\t\\n\\x0B\\f\\r "
     "\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}";
 // Oniguruma's Unicode `\w` and `\d`.
 constexpr const char* kWord = "\\p{L}\\p{M}\\p{Nd}\\p{Pc}";
 constexpr const char* kDigit = "\\p{Nd}";
+
+bool is_white_space(int32_t cp) {
+  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
+         cp == 0x3000;
+}
 
 // The tail every supported pattern ends with, and what replaces it (see split()).
 constexpr std::string_view kWsTail = "\\s+(?!\\S)|\\s+";
@@ -102,14 +109,15 @@ SplitRegex::SplitRegex(const std::string& pattern, const std::string& source) {
 SplitRegex::~SplitRegex() = default;
 
 void SplitRegex::split(std::string_view text, std::vector<std::string_view>& out) const {
-  const int ngroups = trailing_ws_group_ < 0 ? 1 : trailing_ws_group_ + 1;
-  std::vector<re2::StringPiece> m(ngroups);
   const re2::StringPiece input(text.data(), text.size());
+  re2::StringPiece m;
   size_t pos = 0;
   while (pos < text.size()) {
-    if (!re_->Match(input, pos, text.size(), RE2::UNANCHORED, m.data(), ngroups)) break;
-    const size_t start = static_cast<size_t>(m[0].data() - text.data());
-    size_t end = start + m[0].size();
+    // Match boundaries only, which RE2 finds with its DFA (fast); the capture group is asked for below,
+    // rarely.
+    if (!re_->Match(input, pos, text.size(), RE2::UNANCHORED, &m, 1)) break;
+    const size_t start = static_cast<size_t>(m.data() - text.data());
+    size_t end = start + m.size();
     if (end == start) {  // an empty match: step over one character so the scan advances
       end = start + utf8::next(text, start).len;
       if (start > pos) out.push_back(text.substr(pos, start - pos));
@@ -122,11 +130,18 @@ void SplitRegex::split(std::string_view text, std::vector<std::string_view>& out
     // >= 2 characters followed by a non-space yields its first k-1 characters (the last one then starts the
     // next piece, e.g. " world"); a run that ends the text is taken whole, and a single space falls through
     // to the second `\s+`. Since greedy `\s+` always takes the whole run, only the first case needs fixing
-    // here.
-    if (trailing_ws_group_ > 0 && m[trailing_ws_group_].data() != nullptr && end < text.size()) {
+    // here: a match of two or more characters that does not end the text, and that came from the tail group
+    // (another alternative, e.g. `\s*[\r\n]+`, may match whitespace too), which the same match with groups
+    // tells.
+    if (trailing_ws_group_ > 0 && end < text.size()) {
       size_t last = end - 1;
       while (last > start && (static_cast<unsigned char>(text[last]) & 0xC0) == 0x80) --last;
-      if (last > start) end = last;  // at least two characters in the run
+      if (last > start && is_white_space(utf8::next(text, last).cp)) {
+        std::vector<re2::StringPiece> groups(trailing_ws_group_ + 1);
+        if (re_->Match(input, start, text.size(), RE2::ANCHOR_START, groups.data(), trailing_ws_group_ + 1) &&
+            groups[trailing_ws_group_].data() != nullptr)
+          end = last;
+      }
     }
     if (start > pos) out.push_back(text.substr(pos, start - pos));
     out.push_back(text.substr(start, end - start));

@@ -21,6 +21,9 @@ struct Decomposition {
 struct Composition {
   int32_t first, second, composite;
 };
+struct CodePointRange {
+  int32_t first, last;
+};
 
 #include "tokenizer/unicode_nfc_tables.inc"
 
@@ -71,6 +74,15 @@ int32_t compose(int32_t a, int32_t b) {
   return it != end && it->first == a && it->second == b ? it->composite : -1;
 }
 
+// Whether `cp` may change under NFC or affect its neighbours (see gen_unicode_nfc.py).
+bool nfc_unsafe(int32_t cp) {
+  if (cp < 0x300) return false;
+  const auto* end = std::end(kNfcUnsafe);
+  const auto* it = std::upper_bound(std::begin(kNfcUnsafe), end, cp,
+                                    [](int32_t c, const CodePointRange& r) { return c < r.first; });
+  return it != std::begin(kNfcUnsafe) && cp <= (it - 1)->last;
+}
+
 // NFC of one run of valid code points, appended to `out` as UTF-8.
 void nfc_run(std::vector<int32_t>& cps, std::string& out) {
   std::vector<int32_t> d;
@@ -116,11 +128,16 @@ void nfc_run(std::vector<int32_t>& cps, std::string& out) {
 }  // namespace
 
 std::string unicode_nfc(std::string_view text) {
-  // Fast path: text below U+0300 (ASCII, Latin-1, most of Latin Extended) is always in NFC.
+  // Fast path: text with no character that NFC could touch (all of ASCII, precomposed Latin, CJK, emoji...)
+  // is already in NFC.
   bool simple = true;
   for (size_t i = 0; i < text.size() && simple;) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) {
+      ++i;
+      continue;
+    }
     const auto c = utf8::next(text, i);
-    simple = c.cp >= 0 && c.cp < 0x300;
+    simple = c.cp >= 0 && !nfc_unsafe(c.cp);
     i += c.len;
   }
   if (simple) return std::string(text);
