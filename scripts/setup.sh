@@ -21,7 +21,11 @@ if [ "${HANDOFF_SKIP_APT:-0}" != "1" ]; then
 fi
 
 # The tokenizer parity tests' reference implementation (@huggingface/tokenizers, pinned by package-lock.json).
-npm install --prefix tests/js --no-audit --no-fund --loglevel=error >/dev/null
+if command -v npm >/dev/null; then
+  npm install --prefix tests/js --no-audit --no-fund --loglevel=error >/dev/null
+else
+  echo "setup.sh: npm not found; the BpeTokenizerTest parity tests need it (apt-get install nodejs npm)" >&2
+fi
 
 # libtorch must run on the pthread OpenBLAS (the reference BLAS is ~10x slower).
 if command -v update-alternatives >/dev/null; then
