@@ -63,6 +63,9 @@ TEST(CliTest, BadInputGivesMessageAndNonZeroExit) {
   r = run_cli("eval --model " + dev + " --device tpu --n 1");
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(contains(r.output, "unknown compute device 'tpu'")) << r.output;
+  r = run_cli("eval --model " + dev + " --precision fp16 --n 1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.output, "unknown --precision 'fp16' (known: fp32, bf16)")) << r.output;
   fs::remove_all(tmp("x"));
   fs::remove(bad_preset);
 }

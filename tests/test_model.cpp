@@ -2,6 +2,7 @@
 // invariance.
 #include <gtest/gtest.h>
 
+#include <ATen/autocast_mode.h>
 #include <c10/core/InferenceMode.h>
 
 #include "model/decoder.h"
@@ -210,4 +211,45 @@ TEST(SamplerTest, HandoffKnobEmitsTheTokenExactlyAboveItsThreshold) {
   for (int t : banned.tokens[0]) EXPECT_NE(t, o.boost_token);
   o.boost_token = -1;  // knob off: plain greedy
   EXPECT_EQ(generate(m, {{1, 5, 6}}, o, {0}).tokens, plain.tokens);
+}
+
+// --precision bf16: the forward runs under bf16 autocast and still returns fp32 logits; the result is close
+// to fp32 (bf16 has an 8-bit mantissa) but not identical (autocast really ran), gradients reach fp32
+// parameters, and the autocast state is restored afterwards (it is thread-local and must not leak into other
+// code).
+TEST(ModelTest, Bf16AutocastIsCloseToFp32AndScoped) {
+  torch::manual_seed(5);
+  CausalLM m(tiny_config());
+  auto ids = torch::randint(4, 50, {2, 12}, at::kLong);
+  auto pos = at::arange(12, at::kLong).unsqueeze(0).expand({2, 12});
+  at::Tensor ref;
+  {
+    c10::InferenceMode guard;
+    ref = m->forward(ids, pos);
+  }
+  ASSERT_FALSE(m->autocast_bf16);
+  m->autocast_bf16 = true;
+  auto logits = m->forward(ids, pos);
+  EXPECT_EQ(logits.scalar_type(), at::kFloat);
+  EXPECT_FALSE(at::autocast::is_cpu_enabled());
+  const double diff = (logits.detach() - ref).abs().max().item<double>();
+  const double scale = ref.abs().max().item<double>();
+  EXPECT_GT(diff, 0.0);
+  EXPECT_LT(diff, 0.05 * scale) << "bf16 logits " << diff << " away from fp32 (scale " << scale << ")";
+  // The same greedy choice almost everywhere.
+  const double agree = (logits.detach().argmax(-1) == ref.argmax(-1)).to(at::kFloat).mean().item<double>();
+  EXPECT_GE(agree, 0.9);
+  // Backward through autocast: fp32 gradients on fp32 weights.
+  at::log_softmax(logits, -1).select(-1, 7).mean().backward();
+  for (const auto& p : m->parameters()) {
+    ASSERT_TRUE(p.grad().defined());
+    EXPECT_EQ(p.grad().scalar_type(), at::kFloat);
+    EXPECT_TRUE(p.grad().isfinite().all().item<bool>());
+  }
+  // The process-wide default applies to models built afterwards only.
+  set_default_autocast_bf16(true);
+  CausalLM n(tiny_config());
+  set_default_autocast_bf16(false);
+  EXPECT_TRUE(n->autocast_bf16);
+  EXPECT_FALSE(CausalLM(tiny_config())->autocast_bf16);
 }

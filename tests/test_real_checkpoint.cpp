@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_runner.h"
+#include "cloud/local_model_responder.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "io/add_special_token.h"
@@ -178,15 +179,17 @@ TEST(RealCheckpointErrorsTest, AbsentTieWordEmbeddingsMeansUntiedAsInTransformer
 namespace {
 
 // A minimal byte-level-BPE-style tokenizer.json (as real Qwen2/Llama checkpoints ship) without <handoff>:
-// 96 vocabulary entries and 2 merges, plus <|endoftext|> as an added special token.
+// 97 vocabulary entries (the printable ASCII bytes, the space byte "Ġ" and two merges) plus <|endoftext|> as
+// an added special token. Bytes outside that alphabet cannot be encoded, which these tests never ask for.
 nlohmann::json bpe_tokenizer_json() {
   nlohmann::json vocab = nlohmann::json::object();
   for (int i = 0; i < 94; ++i) vocab[std::string(1, static_cast<char>('!' + i))] = i;
-  vocab["Ġt"] = 94;
-  vocab["Ġth"] = 95;
+  vocab["Ġ"] = 94;
+  vocab["Ġt"] = 95;
+  vocab["Ġth"] = 96;
   return {{"version", "1.0"},
           {"added_tokens",
-           {{{"id", 96},
+           {{{"id", 97},
              {"content", "<|endoftext|>"},
              {"single_word", false},
              {"lstrip", false},
@@ -224,7 +227,7 @@ CausalLM write_bpe_checkpoint(const std::string& dir, bool tied, bool bf16) {
   write_file_atomic(dir + "/config.json", m->config.to_json().dump(2));
   write_file_atomic(dir + "/tokenizer.json", bpe_tokenizer_json().dump(2));
   write_file_atomic(dir + "/tokenizer_config.json",
-                    R"({"added_tokens_decoder": {"96": {"content": "<|endoftext|>", "special": true}},)"
+                    R"({"added_tokens_decoder": {"97": {"content": "<|endoftext|>", "special": true}},)"
                     R"( "eos_token": "<|endoftext|>"})");
   write_file_atomic(dir + "/generation_config.json", R"({"do_sample": false})");
   return m;
@@ -293,18 +296,23 @@ void check_added_token(bool tied, bool bf16) {
   auto with_new = torch::tensor(std::vector<int64_t>{5, 100}, at::kLong).unsqueeze(0);
   EXPECT_TRUE(after->forward(with_new, at::arange(2, at::kLong).unsqueeze(0)).isfinite().all().item<bool>());
 
-  // Once the tokenizer of the input loads (byte-level BPE support), the whole checkpoint must load too.
-  bool tokenizer_loads = true;
-  try {
-    load_tokenizer(d.str("in"));
-  } catch (const Error&) {
-    tokenizer_loads = false;
-  }
-  if (tokenizer_loads) {
-    auto loaded = load_checkpoint(d.str("out"));
-    EXPECT_EQ(loaded.tokenizer->handoff_id(), 100);
-    EXPECT_EQ(loaded.tokenizer->encode("<handoff>"), std::vector<int>{100});
-  }
+  // The whole checkpoint loads with its byte-level BPE tokenizer, and the new token is one id in text.
+  auto loaded = load_checkpoint(d.str("out"));
+  EXPECT_EQ(loaded.tokenizer->handoff_id(), 100);
+  EXPECT_EQ(loaded.tokenizer->bos_id(), -1);
+  EXPECT_EQ(loaded.tokenizer->encode("<handoff>"), std::vector<int>{100});
+  EXPECT_EQ(loaded.tokenizer->encode("a th<handoff>"), (std::vector<int>{'a' - '!', 96, 100}));
+  EXPECT_EQ(loaded.model->config.vocab_size, 101);
+
+  // A raw text completion on a tokenizer without BOS (Qwen2's) starts at the text: no -1 id in the prompt.
+  LocalModelResponder responder(std::move(loaded), "bpe");
+  CompletionRequest req;
+  req.prompt = "a th";
+  req.params.max_tokens = 2;
+  req.params.temperature = 0.0;
+  const GenerationResult r = responder.respond(req);
+  EXPECT_EQ(r.prompt_tokens, 2);
+  ASSERT_EQ(r.choices.size(), 1u);
 }
 
 }  // namespace
@@ -337,7 +345,7 @@ TEST(AddSpecialTokenTest, ErrorsSayWhatIsWrong) {
   EXPECT_NE(msg.find("is the input"), std::string::npos) << msg;
   // An existing vocabulary entry counts as present too, and another token text can be added.
   msg = error_of([&] { add_special_token(d.str("bpe"), d.str("o1"), "Ġth"); });
-  EXPECT_NE(msg.find("already has the token Ġth (id 95)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("already has the token Ġth (id 96)"), std::string::npos) << msg;
   EXPECT_EQ(add_special_token(d.str("bpe"), d.str("o2"), "<tool>").id, 100);
   // Adding twice: the second time the token is there.
   msg = error_of([&] { add_special_token(d.str("o2"), d.str("o3"), "<tool>"); });

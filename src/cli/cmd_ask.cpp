@@ -5,6 +5,7 @@
 
 #include "cli/cloud_flags.h"
 #include "cli/commands.h"
+#include "cli/precision_flag.h"
 #include "common/error.h"
 #include "runtime/runtime.h"
 
@@ -18,6 +19,7 @@ struct AskArgs {
   double temperature = 0.0;
   int64_t max_new_tokens = 96, seed = 0;
   int threads = 1;
+  std::string precision = "fp32";
   bool verbose = false, json = false;
 };
 }  // namespace
@@ -40,12 +42,14 @@ void register_ask(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--seed", a->seed, "Sampling seed (with --temperature > 0)")->capture_default_str();
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)")->capture_default_str();
+  add_precision_flag(cmd, a->precision);
   cmd->add_option("--compute", a->compute, "cpu | cuda (where the device model runs)")->capture_default_str();
   cmd->add_flag("-v,--verbose", a->verbose,
                 "Also print the device's reasoning, tokens and latency of each side");
   cmd->add_flag("--json", a->json, "Print the whole result as one JSON object");
   cmd->callback([a] {
     configure_threads(a->threads);
+    apply_precision(a->precision);
     auto cloud = make_cloud_client(a->cloud);
     auto device = std::make_shared<LoadedModel>(load_checkpoint(a->device, a->compute));
     CollabOptions o;

@@ -4,6 +4,7 @@
 
 #include "cli/cloud_flags.h"
 #include "cli/commands.h"
+#include "cli/precision_flag.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "eval/base_eval.h"
@@ -20,6 +21,7 @@ struct EvalArgs {
   double temperature = 1.0;
   int64_t seed = 1234;
   int threads = 0;
+  std::string precision = "fp32";
   CloudFlags cloud;
   CollabFlags collab;
 };
@@ -47,6 +49,7 @@ void register_eval(CLI::App& app) {
       "Also write the results as JSON to this file (with --cloud: {\"device\": …, \"collaborative\": …})");
   cmd->add_option("--device", a->device, "cpu | cuda")->capture_default_str();
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
+  add_precision_flag(cmd, a->precision);
   add_cloud_flags(cmd, a->cloud, /*required=*/false)
       ->description(
           "Also evaluate the collaborative system: the device's hand-offs go to this OpenAI-compatible cloud "
@@ -54,6 +57,7 @@ void register_eval(CLI::App& app) {
   add_collab_flags(cmd, a->collab);
   cmd->callback([a] {
     configure_threads(a->threads);
+    apply_precision(a->precision);
     // An unreachable cloud is an error before any evaluation work.
     std::shared_ptr<const CloudClient> cloud;
     if (!a->cloud.url.empty()) cloud = make_cloud_client(a->cloud);

@@ -13,6 +13,7 @@
 
 #include "cli/cloud_flags.h"
 #include "cli/commands.h"
+#include "cli/precision_flag.h"
 #include "cloud/local_model_responder.h"
 #include "cloud/model_server.h"
 #include "collab/collab_responder.h"
@@ -25,6 +26,7 @@ namespace {
 
 struct ServeArgs {
   std::string model, device, model_name, host = "127.0.0.1", api_key_env, compute = "cpu";
+  std::string precision = "fp32";
   int port = 8080, threads = 0, http_threads = 8;
   int64_t max_tokens_limit = 1024, default_max_tokens = 128;
   size_t max_body_bytes = 1 << 20;
@@ -109,6 +111,7 @@ void register_serve(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
+  add_precision_flag(cmd, a->precision);
   cmd->add_option("--compute", a->compute, "cpu | cuda (where the served model runs)")->capture_default_str();
   cmd->add_option("--http-threads", a->http_threads, "HTTP worker threads (model calls run one at a time)")
       ->check(CLI::Range(1, 256))
@@ -116,6 +119,7 @@ void register_serve(CLI::App& app) {
   cmd->callback([a] {
     install_stop_handlers();
     configure_threads(a->threads);
+    apply_precision(a->precision);
     ServerOptions so;
     so.host = a->host;
     so.port = a->port;

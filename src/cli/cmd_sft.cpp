@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/precision_flag.h"
 #include "cli/preset.h"
 #include "common/error.h"
 #include "rl/sft.h"
@@ -16,6 +17,7 @@ struct SftArgs {
   double lr = -1, handoff_fraction = -1;
   int64_t seed = -1, stop_at_step = -1;
   int threads = 0;
+  std::string precision = "fp32";
   bool resume = false, quiet = false;
 };
 }  // namespace
@@ -43,10 +45,12 @@ void register_sft(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--device", a->device, "cpu | cuda")->capture_default_str();
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
+  add_precision_flag(cmd, a->precision);
   cmd->add_flag("--resume", a->resume, "Continue from OUT/model's trainer state");
   cmd->add_flag("--quiet", a->quiet, "No progress lines");
   cmd->callback([a] {
     configure_threads(a->threads);
+    apply_precision(a->precision);
     auto preset = load_preset(a->preset);
     if (!preset.contains(a->role)) throw Error("preset '" + a->preset + "' has no '" + a->role + "' section");
     const auto& section = preset[a->role];

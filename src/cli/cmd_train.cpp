@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/precision_flag.h"
 #include "cli/preset.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
@@ -20,6 +21,7 @@ struct TrainArgs {
          kl = -1;
   int64_t steps = -1, group = -1, prompts = -1, pool = -1, seed = -1, ppo_epochs = -1, checkpoint_every = -1;
   int threads = 0;
+  std::string precision = "fp32";
   bool resume = false, allow_any_order = false, quiet = false, strict_budget = false;
 };
 }  // namespace
@@ -64,10 +66,12 @@ void register_train(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "Seed");
   cmd->add_option("--compute", a->compute, "cpu | cuda")->capture_default_str();
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
+  add_precision_flag(cmd, a->precision);
   cmd->add_flag("--resume", a->resume, "Continue from OUT/model");
   cmd->add_flag("--quiet", a->quiet, "No progress lines");
   cmd->callback([a] {
     configure_threads(a->threads);
+    apply_precision(a->precision);
     RlOptions o;
     if (!a->options_file.empty()) {
       if (!file_exists(a->options_file)) throw Error("--options: no such file " + a->options_file);

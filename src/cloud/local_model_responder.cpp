@@ -31,14 +31,17 @@ GenerationResult LocalModelResponder::respond(const ChatCompletionRequest& reque
 }
 
 GenerationResult LocalModelResponder::respond(const CompletionRequest& request) {
-  // A text completion continues the raw prompt: <bos> + text, no chat template.
-  std::vector<int> prompt{loaded_.tokenizer->bos_id()};
+  // A text completion continues the raw prompt: <bos> + text, no chat template. Tokenizers without a
+  // BOS token (Qwen2's) report -1 and the prompt starts with the text itself.
+  std::vector<int> prompt;
+  if (loaded_.tokenizer->bos_id() >= 0) prompt.push_back(loaded_.tokenizer->bos_id());
   try {
     auto body = loaded_.tokenizer->encode(request.prompt);
     prompt.insert(prompt.end(), body.begin(), body.end());
   } catch (const Error& e) {
     throw ApiError(400, std::string("the prompt cannot be encoded for this model: ") + e.what(), "prompt");
   }
+  if (prompt.empty()) throw ApiError(400, "the prompt is empty and this model has no BOS token", "prompt");
   return generate_choices(prompt, request.params, "prompt");
 }
 

@@ -68,6 +68,10 @@ struct BackboneImpl : torch::nn::Module {  // HF "model."
 };
 TORCH_MODULE(Backbone);
 
+// The autocast_bf16 value of every CausalLM constructed afterwards in this process (`--precision bf16`).
+void set_default_autocast_bf16(bool on);
+bool default_autocast_bf16();
+
 struct CausalLMImpl : torch::nn::Module {
   // random_init false: skip the N(0, 0.02) initialisation (and the embedding's own fill) because weights are
   // about to be loaded over it — at 0.5B parameters that fill is seconds of a load (bench/bench_load).
@@ -85,7 +89,17 @@ struct CausalLMImpl : torch::nn::Module {
   KVCache make_cache(int64_t batch, int64_t capacity) const;
   at::Device device() const;
 
+ private:
+  at::Tensor forward_logits(const at::Tensor& input_ids, const at::Tensor& positions,
+                            const at::Tensor& key_valid, KVCache* cache);
+
+ public:
   ModelConfig config;
+  // Mixed precision (runtime only, never saved): forward runs under bf16 autocast on the model's device
+  // (matmuls in bf16; softmax, norms' reductions, exp/log stay fp32 by autocast's own op lists) and returns
+  // fp32 logits, so log-softmax, sampling and losses downstream are unchanged. Parameters and optimizer
+  // state stay fp32. Off by default; `--precision bf16` turns it on.
+  bool autocast_bf16 = default_autocast_bf16();
   Rope rope;
   Backbone model{nullptr};
   torch::nn::Linear lm_head{nullptr};  // null when tied

@@ -1,6 +1,6 @@
 #pragma once
-// One tokenizer interface for the embedded character tokenizer and (later) byte-level BPE of real
-// checkpoints.
+// One tokenizer interface for the embedded character tokenizer and the byte-level BPE of real
+// checkpoints (Qwen2, Llama-3).
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,7 +20,7 @@ class Tokenizer {
   virtual std::string decode(const std::vector<int>& ids, bool skip_special = false) const = 0;
   virtual int vocab_size() const = 0;
   virtual int pad_id() const = 0;
-  virtual int bos_id() const = 0;
+  virtual int bos_id() const = 0;  // -1 when the vocabulary has none (Qwen2)
   virtual int eos_id() const = 0;
   virtual int handoff_id() const = 0;
   // Text of an HF-compatible tokenizer.json.
