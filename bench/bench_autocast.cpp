@@ -2,7 +2,8 @@
 // a training step (forward + backward of the next-token loss) and batched KV-cache sampling, for the
 // embedded default's device width (d=64) and cloud width (d=128), plus one wider model (d=512) where the
 // GEMMs dominate. On a GPU with bf16 tensor cores autocast is the fast path; on a CPU without bf16
-// instructions it only adds casts, and this benchmark says by how much. Usage: bench_autocast [threads]
+// instructions it may only add casts; this benchmark says which case this machine is. Usage: bench_autocast
+// [threads]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>

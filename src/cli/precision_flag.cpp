@@ -8,8 +8,8 @@ namespace handoff {
 void add_precision_flag(CLI::App* cmd, std::string& precision) {
   cmd->add_option(
          "--precision", precision,
-         "fp32 | bf16 (bf16 autocast of the forward: for GPUs with bf16 tensor cores; on CPUs without "
-         "bf16 instructions it is slower, see bench_autocast)")
+         "fp32 | bf16 (bf16 autocast of every forward; weights, optimizer state and logits stay fp32; "
+         "bench_autocast measures it on this machine)")
       ->capture_default_str();
 }
 
