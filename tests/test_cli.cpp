@@ -1,6 +1,8 @@
 // The CLI: bad input gives a clear message and a non-zero exit; a tiny sft → eval round trip works.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <filesystem>
 
 #include "cli_runner.h"
@@ -102,6 +104,21 @@ TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
     if (m["method"] != "cloud-only") {
       EXPECT_GT(m["device_ms_per_query"].get<double>(), 0.0) << m["method"];
     }
+  }
+  // Two RL seeds (micro preset): every method trained twice, and the report gives the spread per method with
+  // the main table's numbers as seed 1's.
+  EXPECT_TRUE(fs::exists(out + "/rl-gapg-seed2/model/model.safetensors"));
+  EXPECT_TRUE(contains(report, "## Across RL seeds (1, 2)")) << report;
+  ASSERT_EQ(results["seeds"].size(), results["methods"].size());
+  for (size_t i = 0; i < results["seeds"].size(); ++i) {
+    const auto& sp = results["seeds"][i];
+    ASSERT_EQ(sp["accuracy"].size(), 2u) << sp.dump();
+    if (sp["method"].get<std::string>().rfind("GAPG (ours) + hand-off threshold", 0) != 0)
+      EXPECT_EQ(sp["method"], results["methods"][i]["method"]);
+    EXPECT_DOUBLE_EQ(sp["accuracy"][0].get<double>(), results["methods"][i]["accuracy"].get<double>());
+    const double a0 = sp["accuracy"][0].get<double>(), a1 = sp["accuracy"][1].get<double>();
+    EXPECT_NEAR(sp["accuracy_mean"].get<double>(), (a0 + a1) / 2, 1e-12);
+    EXPECT_NEAR(sp["accuracy_sd"].get<double>(), std::abs(a0 - a1) / std::sqrt(2.0), 1e-12);
   }
   for (const std::string svg :
        {"accuracy_vs_call_rate.svg", "training_call_rate.svg", "training_reward.svg"}) {

@@ -179,31 +179,43 @@ std::pair<std::string, std::string> base_models(const nlohmann::json& demo, cons
                      "--threads", "1"},
                     out + "/sft.log",
                     out + "/metrics.jsonl",
-                    opts.steps});
+                    opts.stop_at_step > 0 ? std::min(opts.steps, opts.stop_at_step) : opts.steps});
   }
   run_side_by_side(jobs, parallel);
   return {a.out + "/base-device/model", a.out + "/base-cloud/model"};
 }
 
-// Each method is `handoff train --options …` in its own process. Each keeps its own cloud answer cache (one
+// One RL run of the demo: a method at one seed, in its own directory.
+struct RlRun {
+  std::string algo;
+  uint64_t seed = 1;
+  std::string dir;
+};
+
+// The first seed keeps the plain layout (rl-ALGO), so single-seed runs and reports look as before.
+std::string rl_dir(const std::string& out, const std::string& algo, uint64_t seed, bool first) {
+  return out + "/rl-" + algo + (first ? "" : "-seed" + std::to_string(seed));
+}
+
+// Each run is `handoff train --options …` in its own process. Each keeps its own cloud answer cache (one
 // writer per file).
-void run_rl_methods(const std::vector<std::string>& algos, const RlOptions& base,
-                    const std::string& device_dir, const std::string& out, int parallel) {
+void run_rl_methods(const std::vector<RlRun>& runs, const RlOptions& base, const std::string& device_dir,
+                    int parallel) {
   std::vector<ChildJob> jobs;
-  for (const auto& algo : algos) {
+  for (const auto& run : runs) {
     RlOptions o = base;
-    o.algo = algo;
+    o.algo = run.algo;
+    o.seed = run.seed;
     o.quiet = true;
-    const std::string dir = out + "/rl-" + algo;
-    make_dirs(dir);
-    write_file_atomic(dir + "/options.json", o.to_json().dump(2) + "\n");
-    jobs.push_back(
-        {algo,
-         {"train", "--options", dir + "/options.json", "--device", device_dir, "--out", dir, "--resume",
-          "--threads", "1", "--cloud", base.cloud_url, "--cloud-cache", dir + "-cloud_cache.jsonl"},
-         dir + "/train.log",
-         dir + "/metrics.jsonl",
-         base.steps});
+    make_dirs(run.dir);
+    write_file_atomic(run.dir + "/options.json", o.to_json().dump(2) + "\n");
+    jobs.push_back({fs::path(run.dir).filename().string(),
+                    {"train", "--options", run.dir + "/options.json", "--device", device_dir, "--out",
+                     run.dir, "--resume", "--threads", "1", "--cloud", base.cloud_url, "--cloud-cache",
+                     run.dir + "-cloud_cache.jsonl"},
+                    run.dir + "/train.log",
+                    run.dir + "/metrics.jsonl",
+                    base.steps});
   }
   run_side_by_side(jobs, parallel);
 }
@@ -256,19 +268,25 @@ void register_demo(CLI::App& app) {
     base.cloud_url = cloud_url;
     base.cloud_model = "cloud";
     base.cloud_cache = a->out + "/cloud_cache.jsonl";
+    // RL seeds (preset demo.seeds; default the rl section's seed): every method is trained once per seed.
+    // The main table is the first seed's; with more seeds the report adds their spread.
+    std::vector<uint64_t> seeds = demo.value("seeds", std::vector<uint64_t>{base.seed});
+    if (seeds.empty()) throw Error("preset '" + a->preset + "': demo.seeds is empty");
     stages.begin("RL post-training of every method");
-    std::map<std::string, std::string> trained;
-    std::vector<std::string> todo;
-    for (const auto& algo : demo.at("algos").get<std::vector<std::string>>()) {
-      const std::string dir = a->out + "/rl-" + algo;
-      trained[algo] = dir + "/model";
-      if (rl_finished(dir, base.steps)) {
-        std::fprintf(stderr, "   --- %s: finished earlier, reused\n", algo.c_str());
-      } else {
-        todo.push_back(algo);
+    std::vector<std::map<std::string, std::string>> trained_by_seed(seeds.size());  // algo → model dir
+    std::vector<RlRun> todo;
+    for (size_t si = 0; si < seeds.size(); ++si)
+      for (const auto& algo : demo.at("algos").get<std::vector<std::string>>()) {
+        const std::string dir = rl_dir(a->out, algo, seeds[si], si == 0);
+        trained_by_seed[si][algo] = dir + "/model";
+        if (rl_finished(dir, base.steps)) {
+          std::fprintf(stderr, "   --- %s: finished earlier, reused\n", fs::path(dir).filename().c_str());
+        } else {
+          todo.push_back({algo, seeds[si], dir});
+        }
       }
-    }
-    run_rl_methods(todo, base, device_dir, a->out, parallel);
+    run_rl_methods(todo, base, device_dir, parallel);
+    const std::map<std::string, std::string>& trained = trained_by_seed[0];
     stages.end(times, "rl");
 
     stages.begin("verdicts on the validation and held-out test sets");
@@ -284,108 +302,154 @@ void register_demo(CLI::App& app) {
     CloudAnswerCache cache(client, a->out + "/cloud_cache.jsonl");
     auto cloud_test = cloud_verdicts(cache, *task, test), cloud_val = cloud_verdicts(cache, *task, val);
     const int64_t max_new = base.max_new_tokens;
-    std::map<std::string, DeviceVerdicts> dev_test;
-    for (const auto& [algo, dir] : trained) {
-      auto m = load_checkpoint(dir);
-      dev_test[algo] = device_verdicts(m.model, *m.tokenizer, *task, test, max_new);
+    // Per seed: every trained model's greedy verdicts on test, and the task-tuned model's on validation
+    // (the routers are trained and calibrated on it).
+    struct SeedVerdicts {
+      std::map<std::string, DeviceVerdicts> dev_test;
+      std::string tt_dir;
+      DeviceVerdicts tt_val, tt_test;
+    };
+    std::vector<SeedVerdicts> verdicts(seeds.size());
+    for (size_t si = 0; si < seeds.size(); ++si) {
+      auto& v = verdicts[si];
+      for (const auto& [algo, dir] : trained_by_seed[si]) {
+        auto m = load_checkpoint(dir);
+        v.dev_test[algo] = device_verdicts(m.model, *m.tokenizer, *task, test, max_new);
+      }
+      const bool has_tt = trained_by_seed[si].count("task-tuning") > 0;
+      v.tt_dir = has_tt ? trained_by_seed[si].at("task-tuning") : device_dir;
+      auto tt = load_checkpoint(v.tt_dir);
+      v.tt_val = device_verdicts(tt.model, *tt.tokenizer, *task, val, max_new);
+      v.tt_test =
+          has_tt ? v.dev_test["task-tuning"] : device_verdicts(tt.model, *tt.tokenizer, *task, test, max_new);
     }
-    auto tt = load_checkpoint(trained.count("task-tuning") ? trained["task-tuning"] : device_dir);
-    auto tt_val = device_verdicts(tt.model, *tt.tokenizer, *task, val, max_new);
-    const DeviceVerdicts& tt_test =
-        trained.count("task-tuning") ? dev_test["task-tuning"] : dev_test.begin()->second;
     stages.end(times, "verdicts");
 
     stages.begin("baselines and routers (calibrated on validation to the call rate)");
-    std::vector<MethodRow> rows;
-    std::vector<uint8_t> none(test.size(), 0), all(test.size(), 1);
-    {
-      DeviceVerdicts no_handoff = tt_test;
-      std::fill(no_handoff.handoff.begin(), no_handoff.handoff.end(),
-                0);  // a hand-off it emits is simply wrong
-      rows.push_back(routed("device-only (task-tuned)", no_handoff, cloud_test, test, none));
-      rows.push_back(routed("cloud-only", no_handoff, cloud_test, test, all));
-      rows.back().device_tokens = 0;  // cloud-only never runs the device
-      rows.back().device_ms = 0;
-    }
-    std::mt19937_64 rng(5);
-    std::vector<double> rnd_val(val.size()), rnd_test(test.size());
-    for (auto& v : rnd_val) v = std::uniform_real_distribution<double>(0, 1)(rng);
-    for (auto& v : rnd_test) v = std::uniform_real_distribution<double>(0, 1)(rng);
-    // Prompt router: frozen task-tuned device features + logistic head, trained to predict its failures.
-    std::vector<std::string> val_q, test_q;
-    for (const auto& p : val) val_q.push_back(p.prompt);
-    for (const auto& p : test) test_q.push_back(p.prompt);
-    auto fail_labels =
-        torch::tensor(std::vector<float>(tt_val.local_correct.begin(), tt_val.local_correct.end()));
-    fail_labels = 1 - fail_labels;
-    LinearProbe prompt_probe, post_probe;
-    prompt_probe.fit(pooled_features(tt.model, *tt.tokenizer, val_q), fail_labels);
-    post_probe.fit(pooled_features(tt.model, *tt.tokenizer, val_q, tt_val.text), fail_labels);
-    auto to_vec = [](const at::Tensor& t) {
-      return std::vector<double>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
-    };
-    auto pr_val = to_vec(prompt_probe.predict(pooled_features(tt.model, *tt.tokenizer, val_q)));
-    auto pr_test = to_vec(prompt_probe.predict(pooled_features(tt.model, *tt.tokenizer, test_q)));
-    auto po_val = to_vec(post_probe.predict(pooled_features(tt.model, *tt.tokenizer, val_q, tt_val.text)));
-    auto po_test = to_vec(post_probe.predict(pooled_features(tt.model, *tt.tokenizer, test_q, tt_test.text)));
-    std::vector<double> conf_val, conf_test, oracle_test;
-    for (float v : tt_val.mean_logprob) conf_val.push_back(-v);
-    for (float v : tt_test.mean_logprob) conf_test.push_back(-v);
-    for (auto c : tt_test.local_correct) oracle_test.push_back(c ? 0.0 : 1.0);
-    struct Router {
-      std::string name;
-      const std::vector<double>* val;
-      const std::vector<double>* test;
-    };
-    const std::vector<Router> routers = {{"task-tuning & naive offloading (random)", &rnd_val, &rnd_test},
-                                         {"task-tuning & router (prompt classifier)", &pr_val, &pr_test},
-                                         {"task-tuning & post-inference router", &po_val, &po_test},
-                                         {"task-tuning & confidence threshold", &conf_val, &conf_test}};
-    nlohmann::json curves = nlohmann::json::object();
-    for (const auto& r : routers) {
-      rows.push_back(routed(r.name, tt_test, cloud_test, test,
-                            eval::route_above(*r.test, eval::calibrate_threshold(*r.val, rate))));
-      for (double x = 0.0; x <= 0.61; x += 0.1) {
-        auto row = routed(r.name, tt_test, cloud_test, test,
-                          eval::route_above(*r.test, eval::calibrate_threshold(*r.val, x)));
-        curves[r.name].push_back({{"call_rate", row.call_rate()}, {"accuracy", row.accuracy()}});
+    // Every method's row for one seed's models, keyed by a name that does not change across seeds. `curves`
+    // (the sweeps for the plot) only for the main seed.
+    auto seed_rows = [&](size_t si, nlohmann::json* curves) {
+      std::vector<std::pair<std::string, MethodRow>> out;
+      const SeedVerdicts& v = verdicts[si];
+      const DeviceVerdicts& tt_test = v.tt_test;
+      const DeviceVerdicts& tt_val = v.tt_val;
+      auto tt = load_checkpoint(v.tt_dir);
+      std::vector<uint8_t> none(test.size(), 0), all(test.size(), 1);
+      {
+        DeviceVerdicts no_handoff = tt_test;
+        std::fill(no_handoff.handoff.begin(), no_handoff.handoff.end(),
+                  0);  // a hand-off it emits is simply wrong
+        out.push_back(
+            {"device-only", routed("device-only (task-tuned)", no_handoff, cloud_test, test, none)});
+        out.push_back({"cloud-only", routed("cloud-only", no_handoff, cloud_test, test, all)});
+        out.back().second.device_tokens = 0;  // cloud-only never runs the device
+        out.back().second.device_ms = 0;
       }
-    }
-    {
-      std::vector<uint8_t> wrong(test.size());
-      for (size_t i = 0; i < test.size(); ++i) wrong[i] = !tt_test.local_correct[i];
-      rows.push_back(
-          routed("oracle router (hands off exactly the device's errors)", tt_test, cloud_test, test, wrong));
-    }
-    for (const auto& [algo, dir] : trained) {
-      if (algo == "task-tuning") continue;
-      const std::string name =
-          algo == "gapg" ? "GAPG (ours): the device decides" : algo + ": the device decides";
-      rows.push_back(self_routed(name, dev_test[algo], cloud_test, test));
-      if (algo == "gapg") {
-        // The deployment knob: the same model, handing off wherever its own P(<handoff>) reaches a threshold
-        // calibrated on validation to the call-rate target.
-        auto m = load_checkpoint(dir);
-        const double thr = calibrate_handoff_threshold(m.model, *m.tokenizer, *task, val, max_new, rate);
-        auto d = device_verdicts(m.model, *m.tokenizer, *task, test, max_new, thr);
-        char label[160];
-        std::snprintf(label, sizeof label, "GAPG (ours) + hand-off threshold %.3g calibrated to the rate",
-                      thr);
-        rows.push_back(self_routed(label, d, cloud_test, test));
-        // The same knob swept: GAPG's own accuracy-vs-call-rate curve.
-        for (double t : {0.02, 0.05, 0.1, 0.2, 0.35, 0.5}) {
-          auto row = self_routed("sweep", device_verdicts(m.model, *m.tokenizer, *task, test, max_new, t),
-                                 cloud_test, test);
-          curves["GAPG (ours) + hand-off threshold"].push_back(
-              {{"call_rate", row.call_rate()}, {"accuracy", row.accuracy()}, {"threshold", t}});
+      std::mt19937_64 rng(5 + si);
+      std::vector<double> rnd_val(val.size()), rnd_test(test.size());
+      for (auto& x : rnd_val) x = std::uniform_real_distribution<double>(0, 1)(rng);
+      for (auto& x : rnd_test) x = std::uniform_real_distribution<double>(0, 1)(rng);
+      // Prompt router: frozen task-tuned device features + logistic head, trained to predict its failures.
+      std::vector<std::string> val_q, test_q;
+      for (const auto& p : val) val_q.push_back(p.prompt);
+      for (const auto& p : test) test_q.push_back(p.prompt);
+      auto fail_labels =
+          torch::tensor(std::vector<float>(tt_val.local_correct.begin(), tt_val.local_correct.end()));
+      fail_labels = 1 - fail_labels;
+      LinearProbe prompt_probe, post_probe;
+      prompt_probe.fit(pooled_features(tt.model, *tt.tokenizer, val_q), fail_labels);
+      post_probe.fit(pooled_features(tt.model, *tt.tokenizer, val_q, tt_val.text), fail_labels);
+      auto to_vec = [](const at::Tensor& t) {
+        return std::vector<double>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+      };
+      auto pr_val = to_vec(prompt_probe.predict(pooled_features(tt.model, *tt.tokenizer, val_q)));
+      auto pr_test = to_vec(prompt_probe.predict(pooled_features(tt.model, *tt.tokenizer, test_q)));
+      auto po_val = to_vec(post_probe.predict(pooled_features(tt.model, *tt.tokenizer, val_q, tt_val.text)));
+      auto po_test =
+          to_vec(post_probe.predict(pooled_features(tt.model, *tt.tokenizer, test_q, tt_test.text)));
+      std::vector<double> conf_val, conf_test;
+      for (float x : tt_val.mean_logprob) conf_val.push_back(-x);
+      for (float x : tt_test.mean_logprob) conf_test.push_back(-x);
+      struct Router {
+        std::string key, name;
+        const std::vector<double>* val;
+        const std::vector<double>* test;
+      };
+      const std::vector<Router> routers = {
+          {"random", "task-tuning & naive offloading (random)", &rnd_val, &rnd_test},
+          {"prompt-router", "task-tuning & router (prompt classifier)", &pr_val, &pr_test},
+          {"post-inference-router", "task-tuning & post-inference router", &po_val, &po_test},
+          {"confidence", "task-tuning & confidence threshold", &conf_val, &conf_test}};
+      for (const auto& r : routers) {
+        out.push_back({r.key, routed(r.name, tt_test, cloud_test, test,
+                                     eval::route_above(*r.test, eval::calibrate_threshold(*r.val, rate)))});
+        if (!curves) continue;
+        for (double x = 0.0; x <= 0.61; x += 0.1) {
+          auto row = routed(r.name, tt_test, cloud_test, test,
+                            eval::route_above(*r.test, eval::calibrate_threshold(*r.val, x)));
+          (*curves)[r.name].push_back({{"call_rate", row.call_rate()}, {"accuracy", row.accuracy()}});
         }
       }
-    }
+      {
+        std::vector<uint8_t> wrong(test.size());
+        for (size_t i = 0; i < test.size(); ++i) wrong[i] = !tt_test.local_correct[i];
+        out.push_back({"oracle", routed("oracle router (hands off exactly the device's errors)", tt_test,
+                                        cloud_test, test, wrong)});
+      }
+      for (const auto& [algo, dir] : trained_by_seed[si]) {
+        if (algo == "task-tuning") continue;
+        const std::string name =
+            algo == "gapg" ? "GAPG (ours): the device decides" : algo + ": the device decides";
+        out.push_back({algo, self_routed(name, v.dev_test.at(algo), cloud_test, test)});
+        if (algo == "gapg") {
+          // The deployment knob: the same model, handing off wherever its own P(<handoff>) reaches a
+          // threshold calibrated on validation to the call-rate target.
+          auto m = load_checkpoint(dir);
+          const double thr = calibrate_handoff_threshold(m.model, *m.tokenizer, *task, val, max_new, rate);
+          auto d = device_verdicts(m.model, *m.tokenizer, *task, test, max_new, thr);
+          char label[160];
+          std::snprintf(label, sizeof label, "GAPG (ours) + hand-off threshold %.3g calibrated to the rate",
+                        thr);
+          out.push_back({"gapg+knob", self_routed(label, d, cloud_test, test)});
+          if (!curves) continue;
+          // The same knob swept: GAPG's own accuracy-vs-call-rate curve.
+          for (double t : {0.02, 0.05, 0.1, 0.2, 0.35, 0.5}) {
+            auto row = self_routed("sweep", device_verdicts(m.model, *m.tokenizer, *task, test, max_new, t),
+                                   cloud_test, test);
+            (*curves)["GAPG (ours) + hand-off threshold"].push_back(
+                {{"call_rate", row.call_rate()}, {"accuracy", row.accuracy()}, {"threshold", t}});
+          }
+        }
+      }
+      return out;
+    };
+    nlohmann::json curves = nlohmann::json::object();
+    std::vector<std::vector<std::pair<std::string, MethodRow>>> rows_by_seed;
+    for (size_t si = 0; si < seeds.size(); ++si)
+      rows_by_seed.push_back(seed_rows(si, si == 0 ? &curves : nullptr));
+    std::vector<MethodRow> rows;
+    for (const auto& kr : rows_by_seed[0]) rows.push_back(kr.second);
+    std::vector<SeedSpread> spread;
+    if (seeds.size() > 1)
+      for (const auto& [key, row0] : rows_by_seed[0]) {
+        SeedSpread sp;
+        sp.method =
+            key == "gapg+knob" ? "GAPG (ours) + hand-off threshold calibrated to the rate" : row0.method;
+        for (size_t si = 0; si < seeds.size(); ++si)
+          for (const auto& [k, r] : rows_by_seed[si])
+            if (k == key) {
+              sp.seeds.push_back(seeds[si]);
+              sp.accuracy.push_back(r.accuracy());
+              sp.call_rate.push_back(r.call_rate());
+            }
+        spread.push_back(sp);
+      }
     stages.end(times, "routers");
 
     stages.begin("report");
     ReportInputs in;
     in.rows = rows;
+    in.seed_spread = spread;
     in.curves = curves;
     in.times = times;
     in.call_rate_target = rate;

@@ -68,7 +68,7 @@ void register_sft(CLI::App& app) {
     if (a->handoff_fraction >= 0) opts.handoff_fraction = a->handoff_fraction;
     if (a->seed >= 0) opts.seed = static_cast<uint64_t>(a->seed);
     opts.device = a->device;
-    opts.stop_at_step = a->stop_at_step;
+    if (a->stop_at_step > 0) opts.stop_at_step = a->stop_at_step;
     opts.quiet = a->quiet;
     auto r = run_sft(model_cfg, opts, a->out, a->resume);
     std::printf("sft done: %lld steps, final loss %.4f, %.1f s, %.0f tokens/s → %s/model\n",

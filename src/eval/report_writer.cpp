@@ -132,6 +132,61 @@ void write_report(const ReportInputs& in, const std::string& out_dir) {
     md += "\n";
   }
 
+  // With several RL seeds: how much each row moves with the seed (the RL runs, and the task-tuned model the
+  // routers are built on). Sample standard deviation across seeds.
+  if (!in.seed_spread.empty()) {
+    auto mean_sd = [](const std::vector<double>& x) {
+      double m = 0, v = 0;
+      for (double e : x) m += e;
+      m /= static_cast<double>(x.size());
+      for (double e : x) v += (e - m) * (e - m);
+      const double sd = x.size() > 1 ? std::sqrt(v / static_cast<double>(x.size() - 1)) : 0.0;
+      return std::make_pair(m, sd);
+    };
+    std::string seed_list;
+    for (uint64_t sd : in.seed_spread.front().seeds)
+      seed_list += (seed_list.empty() ? "" : ", ") + std::to_string(sd);
+    md += "\n## Across RL seeds (" + seed_list +
+          ")\n\nEvery RL method retrained per seed; the routers are refit on each seed's task-tuned model. "
+          "Mean ± sample standard deviation over seeds; the table above is the first seed.\n\n"
+          "| method | accuracy | cloud-call rate | gap recovered | per seed: accuracy @ call rate |\n"
+          "|---|---|---|---|---|\n";
+    results["seeds"] = nlohmann::json::array();
+    for (const auto& sp : in.seed_spread) {
+      const auto [am, asd] = mean_sd(sp.accuracy);
+      const auto [cm, csd] = mean_sd(sp.call_rate);
+      // Gap recovered per seed against that seed's own device-only and cloud-only rows, then averaged.
+      const SeedSpread* sd_dev = nullptr;
+      const SeedSpread* sd_cloud = nullptr;
+      for (const auto& x : in.seed_spread) {
+        if (x.method.rfind("device-only", 0) == 0) sd_dev = &x;
+        if (x.method.rfind("cloud-only", 0) == 0) sd_cloud = &x;
+      }
+      std::vector<double> gaps;
+      for (size_t i = 0; sd_dev && sd_cloud && i < sp.accuracy.size(); ++i) {
+        const auto gi = eval::gap_recovered(sp.accuracy[i], sd_dev->accuracy[i], sd_cloud->accuracy[i]);
+        if (gi.defined) gaps.push_back(gi.value);
+      }
+      std::string per;
+      for (size_t i = 0; i < sp.accuracy.size(); ++i) {
+        std::snprintf(buf, sizeof buf, "%s%.3f @ %.2f", i ? ", " : "", sp.accuracy[i], sp.call_rate[i]);
+        per += buf;
+      }
+      std::snprintf(
+          buf, sizeof buf, "| %s | %.3f ± %.3f | %.3f ± %.3f | %s | %s |\n", sp.method.c_str(), am, asd, cm,
+          csd, gaps.empty() ? "n/a" : std::to_string(mean_sd(gaps).first).substr(0, 5).c_str(), per.c_str());
+      md += buf;
+      results["seeds"].push_back({{"method", sp.method},
+                                  {"seeds", sp.seeds},
+                                  {"accuracy", sp.accuracy},
+                                  {"call_rate", sp.call_rate},
+                                  {"accuracy_mean", am},
+                                  {"accuracy_sd", asd},
+                                  {"call_rate_mean", cm},
+                                  {"call_rate_sd", csd}});
+    }
+  }
+
   // Plot 1: accuracy vs call rate, every method as a point, router sweeps as curves.
   eval::PlotSpec acc;
   acc.title = "Accuracy vs cloud-call rate (held-out test)";

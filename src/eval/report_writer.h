@@ -11,6 +11,13 @@
 
 namespace handoff {
 
+// One method's result at every RL seed of the run (the same held-out set, routers refit per seed).
+struct SeedSpread {
+  std::string method;
+  std::vector<uint64_t> seeds;
+  std::vector<double> accuracy, call_rate;
+};
+
 struct ReportInputs {
   std::vector<MethodRow> rows;  // must include "device-only (task-tuned)" and "cloud-only"
   nlohmann::json curves;        // router name → [{call_rate, accuracy}]
@@ -18,6 +25,7 @@ struct ReportInputs {
   double call_rate_target = 0.3;
   std::string preset, task, device_model, cloud_model;
   std::map<std::string, std::string> metrics_files;  // algo → metrics.jsonl
+  std::vector<SeedSpread> seed_spread;               // empty for a single-seed run
 };
 
 void write_report(const ReportInputs& in, const std::string& out_dir);

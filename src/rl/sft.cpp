@@ -34,7 +34,8 @@ nlohmann::json SftOptions::to_json() const {
           {"handoff_fraction", handoff_fraction},
           {"seed", seed},
           {"log_every", log_every},
-          {"checkpoint_every", checkpoint_every}};
+          {"checkpoint_every", checkpoint_every},
+          {"stop_at_step", stop_at_step}};
 }
 
 SftOptions SftOptions::from_json(const nlohmann::json& j, const std::string& source) {
@@ -57,6 +58,7 @@ SftOptions SftOptions::from_json(const nlohmann::json& j, const std::string& sou
     o.seed = j.value("seed", o.seed);
     o.log_every = j.value("log_every", o.log_every);
     o.checkpoint_every = j.value("checkpoint_every", o.checkpoint_every);
+    o.stop_at_step = j.value("stop_at_step", o.stop_at_step);
     o.device = j.value("device", o.device);
   } catch (const nlohmann::json::exception& e) {
     throw Error(source + ": SFT option has the wrong type: " + e.what());
@@ -173,7 +175,9 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
   int64_t tokens = 0;
   double loss_acc = 0;
   int64_t loss_n = 0;
-  for (int64_t step = start_step; step < o.steps; ++step) {
+  // A run that already reached its stop step (a resumed time-boxed run) is finished, like one past o.steps.
+  const int64_t end_step = o.stop_at_step > 0 ? std::min(o.steps, o.stop_at_step) : o.steps;
+  for (int64_t step = start_step; step < end_step; ++step) {
     const double lr = schedule(step);
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     Batch b = make_batch(*task, tok, o, mix, step);

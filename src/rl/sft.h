@@ -30,8 +30,9 @@ struct SftOptions {
   int64_t checkpoint_every = 500;
   std::string device = "cpu";
   bool quiet = false;
-  int64_t stop_at_step =
-      -1;  // stop (with a checkpoint) at this step, as if interrupted; tests and time boxes
+  // > 0: stop (with a checkpoint) at this step of the o.steps schedule, as if interrupted: tests, time boxes,
+  // and the cloud reference model (its cosine schedule is 6,000 steps; it is stopped at 1,500).
+  int64_t stop_at_step = -1;
 
   nlohmann::json to_json() const;
   static SftOptions from_json(const nlohmann::json& j, const std::string& source);  // unknown keys → Error
