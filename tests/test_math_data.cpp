@@ -10,6 +10,7 @@
 #include "tasks/dataset_task.h"
 #include "tasks/jsonl_dataset.h"
 #include "tasks/math_answer.h"
+#include "tasks/task.h"
 #include "test_support.h"
 
 using namespace handoff;
@@ -166,6 +167,34 @@ TEST(MathDataTest, DatasetTaskSamplesBySplitAndDifficulty) {
   EXPECT_EQ(task.sample(a, 2, Split::kTrain).prompt, task.sample(b, 2, Split::kTrain).prompt);
   EXPECT_NE(error_of([&] { task.sample(rng, 4, Split::kTrain); }).find("gsm8k"), std::string::npos);
   EXPECT_THROW(DatasetTask("empty", {}), Error);
+}
+
+TEST(MathDataTest, MakeTaskOpensRealDataFiles) {
+  // The shared GSM8K test split as `--task gsm8k:FILE`: every problem verifies its own reference answer.
+  const std::string gsm = std::string(HANDOFF_SOURCE_DIR) + "/../shared/data/gsm8k/test.jsonl";
+  if (std::filesystem::exists(gsm)) {
+    auto task = make_task("gsm8k:" + gsm);
+    EXPECT_EQ(task->name(), "gsm8k");
+    std::mt19937_64 rng(1);
+    for (int k = 0; k < 20; ++k) {
+      Problem p = task->sample(rng, task->min_difficulty(), k % 2 ? Split::kTest : Split::kTrain);
+      EXPECT_TRUE(task->verify(p, p.answer)) << p.prompt;
+      EXPECT_FALSE(task->verify(p, p.answer + "1")) << p.prompt;
+    }
+  }
+  const std::string math = write_temp(
+      "math_small.jsonl",
+      R"({"problem": "Half of 3?", "solution": "It is $\\boxed{\\frac{3}{2}}$.", "level": "Level 2"})"
+      "\n");
+  auto m = make_task("math:" + math);
+  EXPECT_EQ(m->min_difficulty(), 2);
+  EXPECT_EQ(m->max_difficulty(), 2);
+  auto msg = error_of([] { make_task("gsm8k:/nonexistent/x.jsonl"); });
+  EXPECT_NE(msg.find("/nonexistent/x.jsonl"), std::string::npos) << msg;
+  msg = error_of([] { make_task("math:"); });
+  EXPECT_NE(msg.find("names no file"), std::string::npos) << msg;
+  msg = error_of([] { make_task("gsm9k"); });
+  EXPECT_NE(msg.find("gsm8k:FILE.jsonl"), std::string::npos) << msg;
 }
 
 TEST(MathDataTest, GsmAnswersUseTheSameNormalisation) {

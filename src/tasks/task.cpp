@@ -6,6 +6,8 @@
 #include "common/error.h"
 #include "tasks/chain_task.h"
 #include "tasks/countdown_task.h"
+#include "tasks/dataset_task.h"
+#include "tasks/jsonl_dataset.h"
 #include "tasks/wordmath_task.h"
 
 namespace handoff {
@@ -29,9 +31,19 @@ std::unique_ptr<Task> make_task(const std::string& name) {
   if (name == "chain") return std::make_unique<ChainTask>();
   if (name == "countdown") return std::make_unique<CountdownTask>();
   if (name == "wordmath") return std::make_unique<WordMathTask>();
+  // Real data behind the same interface: "gsm8k:FILE.jsonl" (`#### 42` answers) or "math:FILE.jsonl"
+  // (`\boxed{}` answers). The loaders name the file and line of anything malformed.
+  for (const std::string kind : {"gsm8k", "math"}) {
+    const std::string prefix = kind + ":";
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string path = name.substr(prefix.size());
+    if (path.empty()) throw Error("task '" + name + "' names no file", "use " + prefix + "PATH.jsonl");
+    auto problems = kind == "gsm8k" ? load_jsonl_dataset(path, kind) : load_math_jsonl(path, kind);
+    return std::make_unique<DatasetTask>(kind, std::move(problems));
+  }
   std::string known;
   for (const auto& n : task_names()) known += (known.empty() ? "" : ", ") + n;
-  throw Error("unknown task '" + name + "'", "known tasks: " + known);
+  throw Error("unknown task '" + name + "'", "known tasks: " + known + ", gsm8k:FILE.jsonl, math:FILE.jsonl");
 }
 
 std::vector<int> resolve_difficulties(const Task& task, const std::vector<int>& requested) {
