@@ -11,6 +11,7 @@
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "model/config.h"
+#include "tokenizer/sentencepiece_tokenizer.h"
 
 namespace handoff {
 
@@ -97,11 +98,24 @@ AddedToken add_special_token(const std::string& in_dir, const std::string& out_d
   const std::string cfg_path = in_dir + "/config.json", tok_path = in_dir + "/tokenizer.json";
   nlohmann::json cfg_json = read_json(cfg_path);
   const ModelConfig cfg = ModelConfig::from_json(cfg_json, cfg_path);
-  nlohmann::json tok = read_json(tok_path);
-  if (!tok.is_object()) throw Error(tok_path + ": not a JSON object");
-  const TokenizerIds ids = scan_tokenizer(tok, token, tok_path);
+  // A SentencePiece checkpoint without tokenizer.json keeps its added tokens in tokenizer_config.json alone
+  // (as transformers' LlamaTokenizer saves them); its ids come from tokenizer.model.
+  const bool sentencepiece_only = !file_exists(tok_path) && file_exists(in_dir + "/tokenizer.model");
+  nlohmann::json tok;
+  TokenizerIds ids;
+  std::string ids_source = tok_path;
+  if (sentencepiece_only) {
+    const auto sp = SentencePieceTokenizer::load(in_dir);
+    ids_source = in_dir + "/tokenizer.model";
+    ids.max_id = sp->vocab_size() - 1;
+    ids.existing = sp->token_to_id(token);
+  } else {
+    tok = read_json(tok_path);
+    if (!tok.is_object()) throw Error(tok_path + ": not a JSON object");
+    ids = scan_tokenizer(tok, token, tok_path);
+  }
   if (ids.existing >= 0)
-    throw Error(tok_path + " already has the token " + token + " (id " + std::to_string(ids.existing) + ")",
+    throw Error(ids_source + " already has the token " + token + " (id " + std::to_string(ids.existing) + ")",
                 "nothing to add; use this checkpoint as it is");
 
   // Weights: every tensor of every shard, kept in its own dtype.
@@ -124,9 +138,9 @@ AddedToken add_special_token(const std::string& in_dir, const std::string& out_d
                     " rows but config.json has vocab_size " + std::to_string(cfg.vocab_size),
                 "config.json and the weights do not belong together");
   if (ids.max_id >= rows)
-    throw Error(tok_path + " uses token id " + std::to_string(ids.max_id) + " but the embedding has only " +
+    throw Error(ids_source + " uses token id " + std::to_string(ids.max_id) + " but the embedding has only " +
                     std::to_string(rows) + " rows",
-                "tokenizer.json and the weights do not belong together");
+                "the tokenizer and the weights do not belong together");
   at::Tensor* head = find(kLmHead);
   if (!cfg.tie_word_embeddings && !head)
     throw Error("checkpoint " + in_dir + ": tensor " + kLmHead +
@@ -142,8 +156,10 @@ AddedToken add_special_token(const std::string& in_dir, const std::string& out_d
   const nlohmann::json entry = {{"id", out.id},    {"content", token}, {"single_word", false},
                                 {"lstrip", false}, {"rstrip", false},  {"normalized", false},
                                 {"special", true}};
-  if (!tok.contains("added_tokens")) tok["added_tokens"] = nlohmann::json::array();
-  tok["added_tokens"].push_back(entry);
+  if (!sentencepiece_only) {
+    if (!tok.contains("added_tokens")) tok["added_tokens"] = nlohmann::json::array();
+    tok["added_tokens"].push_back(entry);
+  }
 
   const std::string tmp = out_dir + ".tmp";
   std::error_code ec;
@@ -161,9 +177,12 @@ AddedToken add_special_token(const std::string& in_dir, const std::string& out_d
       fs::copy_file(e.path(), fs::path(tmp) / name);
     }
     const std::string tc_path = in_dir + "/tokenizer_config.json";
-    if (file_exists(tc_path)) {
-      nlohmann::json tc = read_json(tc_path);
-      if (tc.is_object() && tc.contains("added_tokens_decoder") && tc["added_tokens_decoder"].is_object()) {
+    if (file_exists(tc_path) || sentencepiece_only) {
+      nlohmann::json tc = file_exists(tc_path) ? read_json(tc_path) : nlohmann::json::object();
+      if (!tc.is_object()) throw Error(tc_path + ": not a JSON object");
+      if (sentencepiece_only && !tc.contains("added_tokens_decoder"))
+        tc["added_tokens_decoder"] = nlohmann::json::object();
+      if (tc.contains("added_tokens_decoder") && tc["added_tokens_decoder"].is_object()) {
         nlohmann::json decoder_entry = entry;
         decoder_entry.erase("id");
         tc["added_tokens_decoder"][std::to_string(out.id)] = decoder_entry;
@@ -171,7 +190,7 @@ AddedToken add_special_token(const std::string& in_dir, const std::string& out_d
       write_file_atomic(tmp + "/tokenizer_config.json", tc.dump(2) + "\n");
     }
     write_safetensors(tmp + "/model.safetensors", tensors, metadata);
-    write_file_atomic(tmp + "/tokenizer.json", tok.dump(2) + "\n");
+    if (!sentencepiece_only) write_file_atomic(tmp + "/tokenizer.json", tok.dump(2) + "\n");
     write_file_atomic(tmp + "/config.json", cfg_json.dump(2) + "\n");
     publish_directory(tmp, out_dir);
   } catch (const fs::filesystem_error& e) {

@@ -20,7 +20,9 @@ struct AddedToken {
 //   tokenizer.json   appended to "added_tokens" (special: true) with id = the embedding's row count; edited
 //   as
 //                    JSON, so any tokenizer model type (BPE, Unigram, WordPiece) works
-//   tokenizer_config.json  the same entry in "added_tokens_decoder", when that file has one
+//   tokenizer_config.json  the same entry in "added_tokens_decoder", when that file has one; a SentencePiece
+//                    checkpoint without tokenizer.json (tokenizer.model alone) keeps the token only here, so
+//                    the file and the section are created when missing
 //   weights          model.embed_tokens.weight (and lm_head.weight when untied) gain one row, the mean of the
 //                    existing rows; every tensor keeps its dtype (bf16 stays bf16); written as one file
 //   config.json      vocab_size + 1, every other field kept

@@ -24,7 +24,11 @@ void save_checkpoint(const std::string& dir, CausalLM& model, const Tokenizer& t
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const auto& p : model->named_parameters()) tensors.emplace_back(p.key(), p.value());
   write_safetensors(tmp + "/model.safetensors", tensors, {{"format", "pt"}});
-  write_file_atomic(tmp + "/tokenizer.json", tokenizer.to_json() + "\n");
+  // A SentencePiece tokenizer has no tokenizer.json: its files are the ones transformers' LlamaTokenizer
+  // reads.
+  const std::string tokenizer_json = tokenizer.to_json();
+  if (!tokenizer_json.empty()) write_file_atomic(tmp + "/tokenizer.json", tokenizer_json + "\n");
+  for (const auto& [name, bytes] : tokenizer.extra_files()) write_file_atomic(tmp + "/" + name, bytes);
   for (const auto& [name, bytes] : extra_files) write_file_atomic(tmp + "/" + name, bytes);
   publish_directory(tmp, dir);
 }
@@ -122,12 +126,13 @@ LoadedModel load_checkpoint(const std::string& dir, const std::string& device) {
   out.dir = dir;
   out.tokenizer = load_tokenizer(dir);
   auto cfg = ModelConfig::from_json(j, cfg_path);
-  if (out.tokenizer->vocab_size() > cfg.vocab_size)
-    throw Error(
-        dir + "/tokenizer.json has " + std::to_string(out.tokenizer->vocab_size()) +
-            " tokens but the embedding has only " + std::to_string(cfg.vocab_size) + " rows (vocab_size in " +
-            cfg_path + ")",
-        "tokenizer.json and the model do not belong together; to add a token, use `handoff add-token`");
+  if (out.tokenizer->vocab_size() > cfg.vocab_size) {
+    const std::string tok_file = file_exists(dir + "/tokenizer.json") ? "tokenizer.json" : "tokenizer.model";
+    throw Error(dir + "/" + tok_file + " has " + std::to_string(out.tokenizer->vocab_size()) +
+                    " tokens but the embedding has only " + std::to_string(cfg.vocab_size) +
+                    " rows (vocab_size in " + cfg_path + ")",
+                tok_file + " and the model do not belong together; to add a token, use `handoff add-token`");
+  }
   out.model = CausalLM(cfg, /*random_init=*/false);
   load_weights(out.model, dir);
   out.model->to(compute_device(device));

@@ -288,7 +288,9 @@ void BpeTokenizer::parse_config(const std::string& config_json, const std::strin
         if (e.value("name", "") == "default") tmpl = e.value("template", "");
     }
   }
-  if (!tmpl.empty()) chat_template_ = ChatTemplate::parse(tmpl, token_content(c, "bos_token"), config_source);
+  if (!tmpl.empty())
+    chat_template_ = ChatTemplate::parse(tmpl, token_content(c, "bos_token"), config_source,
+                                         token_content(c, "eos_token"));
 }
 
 int BpeTokenizer::special_id(const std::string& content) const {

@@ -5,6 +5,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "tokenizer/bpe_tokenizer.h"
+#include "tokenizer/sentencepiece_tokenizer.h"
 
 namespace handoff {
 
@@ -146,9 +147,34 @@ CharTokenizer CharTokenizer::from_json(const std::string& json_text, const std::
   return tok;
 }
 
+namespace {
+
+// A tokenizer.json that transformers converted from a SentencePiece model (Llama-2, Mistral): BPE with
+// byte fallback and "▁" for spaces, which BpeTokenizer (byte-level only) does not implement.
+bool is_sentencepiece_conversion(const nlohmann::json& j) {
+  if (j["model"].value("byte_fallback", false)) return true;
+  for (const char* part : {"normalizer", "pre_tokenizer", "decoder"})
+    if (j.contains(part) && !j[part].is_null()) {
+      const std::string text = j[part].dump();
+      if (text.find("Metaspace") != std::string::npos || text.find("ByteFallback") != std::string::npos)
+        return true;
+    }
+  return false;
+}
+
+const char* kSupported =
+    "supported: byte-level BPE tokenizer.json (Qwen2, Llama-3), SentencePiece tokenizer.model (Llama-2, "
+    "Mistral) and handoff character tokenizers";
+
+}  // namespace
+
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   const std::string path = dir + "/tokenizer.json";
-  if (!file_exists(path)) throw Error("missing " + path, "a checkpoint directory needs tokenizer.json");
+  const bool has_model = file_exists(dir + "/tokenizer.model");
+  if (!file_exists(path)) {
+    if (has_model) return SentencePieceTokenizer::load(dir);
+    throw Error("missing " + path, "a checkpoint directory needs tokenizer.json or tokenizer.model");
+  }
   const std::string text = read_file(path);
   nlohmann::json j;
   try {
@@ -160,10 +186,12 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
     return std::make_unique<CharTokenizer>(CharTokenizer::from_json(text, path));
   if (!j.is_object() || !j.contains("model") || !j["model"].is_object())
     throw Error(path + ": has no \"model\" section", "is this a Hugging Face tokenizer.json?");
+  // As transformers' fast tokenizers, tokenizer.json comes first; a SentencePiece conversion of it is read
+  // from the original tokenizer.model instead.
+  if (has_model && is_sentencepiece_conversion(j)) return SentencePieceTokenizer::load(dir);
   const std::string type = j["model"].value("type", "");
   if (type == "BPE") return BpeTokenizer::load(dir);
-  throw Error(path + ": tokenizer model type '" + type + "' is not supported",
-              "supported: byte-level BPE (Qwen2, Llama-3) and handoff character tokenizers");
+  throw Error(path + ": tokenizer model type '" + type + "' is not supported", kSupported);
 }
 
 }  // namespace handoff

@@ -109,12 +109,52 @@ std::string render_llama3(const ChatTemplate& t, const std::vector<ChatMessage>&
   return out;
 }
 
+// Llama-2 chat, as its Jinja template: a leading system message is folded into the first user turn inside
+// <<SYS>> ... <</SYS>>; each user turn is "<s>[INST] {content} [/INST]", each assistant turn
+// " {content} </s>", contents stripped (the system message itself is not). The template checks only that the
+// i-th message is a user turn exactly when i is even, so a system message at an odd position passes and
+// prints nothing; we keep that quirk so prompts equal what transformers renders.
+std::string render_llama2(const ChatTemplate& t, const std::vector<ChatMessage>& messages) {
+  if (messages.empty())
+    throw Error("a Llama-2 chat needs at least one message", "the template reads messages[0]");
+  size_t first = 0;
+  const std::string* system = nullptr;
+  if (messages[0].role == "system") {
+    system = &messages[0].content;
+    first = 1;
+  }
+  std::string out;
+  for (size_t i = first; i < messages.size(); ++i) {
+    const ChatMessage& m = messages[i];
+    const size_t index = i - first;
+    if ((m.role == "user") != (index % 2 == 0))
+      throw Error("Llama-2 chat: conversation roles must alternate user/assistant/user/assistant/...",
+                  "message " + std::to_string(i) + " is '" + m.role + "'");
+    std::string content = m.content;
+    if (index == 0 && system) content = "<<SYS>>\n" + *system + "\n<</SYS>>\n\n" + content;
+    if (m.role == "user")
+      out += t.bos_token + "[INST] " + jinja_trim(content) + " [/INST]";
+    else if (m.role == "assistant")
+      out += " " + jinja_trim(content) + " " + t.eos_token;
+  }
+  return out;
+}
+
 }  // namespace
 
+ChatTemplate ChatTemplate::llama2(const std::string& bos_token, const std::string& eos_token) {
+  ChatTemplate t;
+  t.kind = Kind::kLlama2;
+  t.bos_token = bos_token;
+  t.eos_token = eos_token;
+  return t;
+}
+
 ChatTemplate ChatTemplate::parse(const std::string& text, const std::string& bos_token,
-                                 const std::string& source) {
+                                 const std::string& source, const std::string& eos_token) {
   ChatTemplate t;
   t.bos_token = bos_token;
+  t.eos_token = eos_token;
   if (contains(text, "<|im_start|>")) {
     if (contains(text, "<think>"))
       throw Error(
@@ -132,9 +172,18 @@ ChatTemplate ChatTemplate::parse(const std::string& text, const std::string& bos
                   "set \"bos_token\" in tokenizer_config.json");
     return t;
   }
-  throw Error(
-      source + ": chat template not recognised (neither ChatML nor Llama-3)",
-      "supported: Qwen2 / Qwen2.5 ChatML and Llama-3 templates; template begins: " + text.substr(0, 80));
+  // Llama-2 chat: Mistral's [INST] templates have no <<SYS>> block and differ in spacing, so they are
+  // refused.
+  if (contains(text, "<<SYS>>") && contains(text, "'[INST] '") && contains(text, "' [/INST]'") &&
+      contains(text, "content.strip()")) {
+    if (bos_token.empty() || eos_token.empty())
+      throw Error(source + ": the Llama-2 chat template uses bos_token and eos_token, but one is not defined",
+                  "set \"bos_token\" and \"eos_token\" in tokenizer_config.json");
+    return llama2(bos_token, eos_token);
+  }
+  throw Error(source + ": chat template not recognised (neither ChatML, Llama-3 nor Llama-2)",
+              "supported: Qwen2 / Qwen2.5 ChatML, Llama-3 and Llama-2 chat templates; template begins: " +
+                  text.substr(0, 80));
 }
 
 std::string render_chat(const ChatTemplate& t, const std::vector<ChatMessage>& messages,
@@ -145,6 +194,7 @@ std::string render_chat(const ChatTemplate& t, const std::vector<ChatMessage>& m
     if (add_generation_prompt) out += "<|im_start|>assistant\n";
     return out;
   }
+  if (t.kind == ChatTemplate::Kind::kLlama2) return render_llama2(t, messages);
   std::string out = render_llama3(t, messages);
   if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
   return out;

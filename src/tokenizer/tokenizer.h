@@ -1,6 +1,7 @@
 #pragma once
-// One tokenizer interface for the embedded character tokenizer and the byte-level BPE of real
-// checkpoints (Qwen2, Llama-3).
+// One tokenizer interface for the embedded character tokenizer, the byte-level BPE of real checkpoints
+// (Qwen2, Llama-3) and SentencePiece models (Llama-2, Mistral).
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,15 +24,20 @@ class Tokenizer {
   virtual int bos_id() const = 0;  // -1 when the vocabulary has none (Qwen2)
   virtual int eos_id() const = 0;
   virtual int handoff_id() const = 0;
-  // Text of an HF-compatible tokenizer.json.
+  // Text of an HF-compatible tokenizer.json; "" when the tokenizer is saved through extra_files() alone.
   virtual std::string to_json() const = 0;
+  // Other files a checkpoint needs to load this tokenizer again (name -> bytes), written next to
+  // tokenizer.json by save_checkpoint: a SentencePiece checkpoint's tokenizer.model and
+  // tokenizer_config.json.
+  virtual std::map<std::string, std::string> extra_files() const { return {}; }
   // Model input for a conversation, ending where the assistant's reply begins (the chat template).
   virtual std::vector<int> encode_chat(const std::vector<ChatMessage>& messages) const = 0;
   // Same, for a single user query: the form every task prompt takes.
   std::vector<int> encode_query(const std::string& query) const { return encode_chat({{"user", query}}); }
 };
 
-// Reads DIR/tokenizer.json and returns the matching implementation; throws Error naming the file.
+// Reads DIR/tokenizer.json (or DIR/tokenizer.model) and returns the matching implementation; throws Error
+// naming the file.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir);
 
 }  // namespace handoff
