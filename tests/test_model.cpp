@@ -246,6 +246,17 @@ TEST(ModelTest, Bf16AutocastIsCloseToFp32AndScoped) {
     EXPECT_EQ(p.grad().scalar_type(), at::kFloat);
     EXPECT_TRUE(p.grad().isfinite().all().item<bool>());
   }
+  // The training path (completion log-probs, used by SFT and RL losses) runs under the same autocast.
+  m->autocast_bf16 = false;
+  std::vector<std::vector<int>> prompts = {{1, 5, 6}, {1, 9}}, completions = {{7, 8, 9, 2}, {10, 11}};
+  auto lp32 = completion_logprobs(m, prompts, completions).token_logprobs.detach();
+  m->autocast_bf16 = true;
+  auto lp16 = completion_logprobs(m, prompts, completions);
+  EXPECT_EQ(lp16.token_logprobs.scalar_type(), at::kFloat);
+  const double lp_diff = (lp16.token_logprobs.detach() - lp32).abs().max().item<double>();
+  EXPECT_GT(lp_diff, 0.0) << "completion_logprobs ignored --precision bf16";
+  EXPECT_LT(lp_diff, 0.1);
+  EXPECT_FALSE(at::autocast::is_cpu_enabled());
   // The process-wide default applies to models built afterwards only.
   set_default_autocast_bf16(true);
   CausalLM n(tiny_config());

@@ -304,6 +304,14 @@ void check_added_token(bool tied, bool bf16) {
   EXPECT_EQ(loaded.tokenizer->encode("a th<handoff>"), (std::vector<int>{'a' - '!', 96, 100}));
   EXPECT_EQ(loaded.model->config.vocab_size, 101);
 
+  // Saving it again (as SFT and RL checkpoints do) keeps tokenizer_config.json: the chat template and the
+  // special-token names survive training.
+  save_checkpoint(d.str("resaved"), loaded.model, *loaded.tokenizer);
+  ASSERT_TRUE(fs::exists(d.str("resaved/tokenizer_config.json")));
+  EXPECT_EQ(nlohmann::json::parse(read_file(d.str("resaved/tokenizer_config.json"))),
+            nlohmann::json::parse(read_file(d.str("out/tokenizer_config.json"))));
+  EXPECT_EQ(load_checkpoint(d.str("resaved")).tokenizer->handoff_id(), 100);
+
   // A raw text completion on a tokenizer without BOS (Qwen2's) starts at the text: no -1 id in the prompt.
   LocalModelResponder responder(std::move(loaded), "bpe");
   CompletionRequest req;

@@ -1,7 +1,5 @@
 #include "model/decoder.h"
 
-#include <ATen/autocast_mode.h>
-
 #include <atomic>
 #include <cmath>
 #include <limits>
@@ -9,6 +7,7 @@
 #include <torch/nn/init.h>
 
 #include "common/error.h"
+#include "model/autocast.h"
 
 namespace handoff {
 
@@ -229,45 +228,6 @@ namespace {
 
 std::atomic<bool> g_default_autocast_bf16{false};
 
-// Scoped bf16 autocast for one device type. Autocast state is thread-local, so the scope covers exactly
-// the forward that opened it (HTTP worker threads and trainer threads alike).
-class Bf16Autocast {
- public:
-  explicit Bf16Autocast(const at::Device& d) : cuda_(d.is_cuda()) {
-    if (cuda_) {
-      was_enabled_ = at::autocast::is_enabled();
-      was_dtype_ = at::autocast::get_autocast_gpu_dtype();
-      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-      at::autocast::set_enabled(true);
-    } else {
-      was_enabled_ = at::autocast::is_cpu_enabled();
-      was_dtype_ = at::autocast::get_autocast_cpu_dtype();
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-      at::autocast::set_cpu_enabled(true);
-    }
-    at::autocast::increment_nesting();
-  }
-  ~Bf16Autocast() {
-    // The weight casts are cached per autocast region; drop them when the outermost region closes so a
-    // training step never reuses a cast of weights the optimizer has since changed.
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    if (cuda_) {
-      at::autocast::set_enabled(was_enabled_);
-      at::autocast::set_autocast_gpu_dtype(was_dtype_);
-    } else {
-      at::autocast::set_cpu_enabled(was_enabled_);
-      at::autocast::set_autocast_cpu_dtype(was_dtype_);
-    }
-  }
-  Bf16Autocast(const Bf16Autocast&) = delete;
-  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
-
- private:
-  bool cuda_;
-  bool was_enabled_ = false;
-  at::ScalarType was_dtype_ = at::kBFloat16;
-};
-
 }  // namespace
 
 void set_default_autocast_bf16(bool on) {
@@ -280,7 +240,7 @@ bool default_autocast_bf16() {
 at::Tensor CausalLMImpl::forward(const at::Tensor& input_ids, const at::Tensor& positions,
                                  const at::Tensor& key_valid, KVCache* cache) {
   if (autocast_bf16 && model->embed_tokens->weight.scalar_type() == at::kFloat) {
-    Bf16Autocast scope(device());
+    Bf16Autocast scope(device());  // see model/autocast.h
     return forward_logits(input_ids, positions, key_valid, cache).to(at::kFloat);
   }
   return forward_logits(input_ids, positions, key_valid, cache);

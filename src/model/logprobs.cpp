@@ -1,8 +1,10 @@
 #include "model/logprobs.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "common/error.h"
+#include "model/autocast.h"
 
 namespace handoff {
 
@@ -47,6 +49,10 @@ CompletionLogprobs completion_logprobs(CausalLM& model, const std::vector<std::v
   auto m = torch::from_blob(mask.data(), {B, Tc}, at::TensorOptions().dtype(at::kFloat)).clone().to(dev);
 
   // Right padding needs no key mask: padding comes after every real token, so causality hides it.
+  // --precision bf16: the training forward runs under the same autocast as sampling (model/autocast.h);
+  // the logits are cast back to fp32 before the log-softmax.
+  std::optional<Bf16Autocast> autocast;
+  if (model->autocast_bf16 && model->lm_weight().scalar_type() == at::kFloat) autocast.emplace(dev);
   auto h = model->hidden(input, positions);  // [B, L, D]
   auto hs = h.gather(1, idx.unsqueeze(-1).expand({B, Tc, h.size(2)}));
   auto logits = at::matmul(hs, model->lm_weight().t()).to(at::kFloat);

@@ -100,6 +100,7 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_json(const std::string& tokeniz
 
   std::unique_ptr<BpeTokenizer> t(new BpeTokenizer());
   t->json_text_ = tokenizer_json;
+  t->config_text_ = config_json;
   t->parse_model(j["model"], source);
 
   // Added tokens: ids may extend past the vocabulary.

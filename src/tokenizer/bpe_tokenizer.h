@@ -11,6 +11,7 @@
 // sequences become U+FFFD, as HF's from_utf8_lossy); ids outside the vocabulary are skipped, as in HF.
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -44,6 +45,12 @@ class BpeTokenizer : public Tokenizer {
   int eos_id() const override { return eos_id_; }
   int handoff_id() const override { return handoff_id_; }
   std::string to_json() const override { return json_text_; }
+  // tokenizer_config.json travels with every checkpoint saved from this one (RL, SFT), so the chat template
+  // and special-token names survive training.
+  std::map<std::string, std::string> extra_files() const override {
+    if (config_text_.empty()) return {};
+    return {{"tokenizer_config.json", config_text_}};
+  }
   // The checkpoint's chat template (ChatML or Llama-3) with add_generation_prompt; throws Error if the
   // checkpoint has none.
   std::vector<int> encode_chat(const std::vector<ChatMessage>& messages) const override;
@@ -80,6 +87,7 @@ class BpeTokenizer : public Tokenizer {
   int special_id(const std::string& content) const;
 
   std::string json_text_;
+  std::string config_text_;                     // tokenizer_config.json as loaded ("" when there was none)
   std::unordered_map<std::string, int> vocab_;  // token (byte symbols, UTF-8) -> id, including added tokens
   std::vector<std::string> id_to_token_;
   std::unordered_map<uint64_t, MergeTarget> merges_;  // (left id << 32 | right id) -> rank, merged id
