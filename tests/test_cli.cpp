@@ -113,8 +113,9 @@ TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
   for (size_t i = 0; i < results["seeds"].size(); ++i) {
     const auto& sp = results["seeds"][i];
     ASSERT_EQ(sp["accuracy"].size(), 2u) << sp.dump();
-    if (sp["method"].get<std::string>().rfind("GAPG (ours) + hand-off threshold", 0) != 0)
+    if (sp["method"].get<std::string>().rfind("GAPG (ours) + hand-off threshold", 0) != 0) {
       EXPECT_EQ(sp["method"], results["methods"][i]["method"]);
+    }
     EXPECT_DOUBLE_EQ(sp["accuracy"][0].get<double>(), results["methods"][i]["accuracy"].get<double>());
     const double a0 = sp["accuracy"][0].get<double>(), a1 = sp["accuracy"][1].get<double>();
     EXPECT_NEAR(sp["accuracy_mean"].get<double>(), (a0 + a1) / 2, 1e-12);
