@@ -12,8 +12,9 @@ struct CliResult {
   std::string output;
 };
 
-inline CliResult run_cli(const std::string& args) {
-  const std::string cmd = std::string(HANDOFF_BINARY) + " " + args + " 2>&1";
+// env: assignments put before the command, e.g. "HANDOFF_KERNELS=native".
+inline CliResult run_cli(const std::string& args, const std::string& env = "") {
+  const std::string cmd = (env.empty() ? "" : env + " ") + std::string(HANDOFF_BINARY) + " " + args + " 2>&1";
   CliResult r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;

@@ -79,6 +79,42 @@ TEST(CliTest, InfoReportsBlasAndGemm) {
   EXPECT_TRUE(contains(r.output, "GFLOP/s")) << r.output;
 }
 
+// Training pins OpenBLAS's and ATen's kernels to the AVX2 set so that its numbers do not depend on the CPU
+// kind (runtime/kernels.h): the default run must equal one where those kernels are chosen by hand, and say
+// so.
+TEST(CliTest, ComputeCommandsPinPortableKernels) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+    GTEST_SKIP() << "CPU without AVX2/FMA: kernels are not pinned";
+  auto r = run_cli("info --gemm-size 64");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "kernels: portable (OpenBLAS Haswell, ATen AVX2)")) << r.output;
+  r = run_cli("info --gemm-size 64", "HANDOFF_KERNELS=native");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "kernels: native (")) << r.output;
+  r = run_cli("sft --role device --steps 1 --out " + tmp("k"), "HANDOFF_KERNELS=fastest");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "HANDOFF_KERNELS='fastest' is not known")) << r.output;
+
+  const std::string a = tmp("kernels_default"), b = tmp("kernels_by_hand");
+  r = run_cli("sft --role device --preset micro --steps 4 --threads 1 --quiet --out " + a);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_cli("sft --role device --preset micro --steps 4 --threads 1 --quiet --out " + b,
+              "HANDOFF_KERNELS=native OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto state = nlohmann::json::parse(handoff::read_file(a + "/model/trainer_state.json"));
+  EXPECT_EQ(state.at("kernels").get<std::string>(), "portable (OpenBLAS Haswell, ATen AVX2)");
+  EXPECT_EQ(handoff::read_file(a + "/model/model.safetensors"),
+            handoff::read_file(b + "/model/model.safetensors"));
+  fs::remove_all(a);
+  fs::remove_all(b);
+  fs::remove_all(tmp("k"));
+#else
+  GTEST_SKIP() << "kernel pinning is for x86-64";
+#endif
+}
+
 TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
   const auto out = tmp("demo");
   auto r = run_cli("demo --preset micro --fresh --threads 1 --out " + out);

@@ -4,6 +4,7 @@
 #include <torch/version.h>
 
 #include "cli/commands.h"
+#include "runtime/kernels.h"
 #include "runtime/runtime.h"
 
 namespace handoff::cli {
@@ -20,6 +21,8 @@ void register_info(CLI::App& app) {
     std::printf("handoff 0.1.0, libtorch %s\n", TORCH_VERSION);
     std::printf("BLAS: %s\n", blas_library().c_str());
     std::printf("threads: %s\n", blas_threads_summary().c_str());
+    std::printf("kernels: %s (HANDOFF_KERNELS=native|portable; see runtime/kernels.h)\n",
+                kernels_summary().c_str());
     const double g = gemm_gflops(*size, 1.0);
     std::printf("GEMM %dx%d fp32: %.1f GFLOP/s\n", *size, *size, g);
   });

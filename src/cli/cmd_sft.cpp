@@ -6,6 +6,7 @@
 #include "cli/preset.h"
 #include "common/error.h"
 #include "rl/sft.h"
+#include "runtime/kernels.h"
 #include "runtime/runtime.h"
 
 namespace handoff::cli {
@@ -70,6 +71,7 @@ void register_sft(CLI::App& app) {
     opts.device = a->device;
     if (a->stop_at_step > 0) opts.stop_at_step = a->stop_at_step;
     opts.quiet = a->quiet;
+    if (!a->quiet) std::printf("kernels: %s\n", kernels_summary().c_str());
     auto r = run_sft(model_cfg, opts, a->out, a->resume);
     std::printf("sft done: %lld steps, final loss %.4f, %.1f s, %.0f tokens/s → %s/model\n",
                 static_cast<long long>(r.steps_done), r.final_loss, r.seconds, r.tokens_per_s,

@@ -1,11 +1,26 @@
 // handoff: device–cloud collaborative LLM inference, trained with RL (GAPG).
 #include <cstdio>
+#include <cstring>
 #include <exception>
 
 #include <c10/util/Exception.h>
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "runtime/kernels.h"
+
+namespace {
+
+// Commands whose numbers should not depend on the CPU kind (runtime/kernels.h), and info, which reports them;
+// add-token and --help start without the extra exec.
+bool computes(int argc, char** argv) {
+  if (argc < 2) return false;
+  for (const char* c : {"sft", "train", "eval", "demo", "serve", "ask", "info"})
+    if (std::strcmp(argv[1], c) == 0) return true;
+  return false;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -21,6 +36,7 @@ int main(int argc, char** argv) {
   handoff::cli::register_demo(app);
   handoff::cli::register_add_token(app);
   try {
+    handoff::pin_portable_kernels(argv, computes(argc, argv));
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

@@ -22,6 +22,7 @@
 #include "rl/metrics_log.h"
 #include "rl/pure/advantage.h"
 #include "rl/pure/prompt_filter.h"
+#include "runtime/kernels.h"
 #include "tasks/task.h"
 
 namespace handoff {
@@ -148,6 +149,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
                          {"budget_credit", budget.credit()},
                          {"cloud_calls", cloud_calls_before + (cloud ? cloud->calls_made() : 0)},
                          {"init", init_dir},
+                         {"kernels", kernels_summary()},
                          {"options", o.to_json()}};
     save_checkpoint(model_dir, model, tok,
                     {{"trainer_state.json", st.dump(2) + "\n"}, {"optimizer.pt", serialize_optimizer(opt)}});

@@ -15,6 +15,7 @@
 #include "model/logprobs.h"
 #include "rl/lr_schedule.h"
 #include "rl/metrics_log.h"
+#include "runtime/kernels.h"
 #include "runtime/runtime.h"
 #include "tasks/task.h"
 #include "tokenizer/char_tokenizer.h"
@@ -163,7 +164,8 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
   MetricsLog log(out_dir + "/metrics.jsonl", start_step);
   LrSchedule schedule{o.lr, o.warmup_steps, o.steps, o.min_lr_ratio};
   auto save = [&](int64_t step) {
-    nlohmann::json state = {{"step", step}, {"kind", "sft"}, {"options", o.to_json()}};
+    nlohmann::json state = {
+        {"step", step}, {"kind", "sft"}, {"options", o.to_json()}, {"kernels", kernels_summary()}};
     save_checkpoint(
         model_dir, model, tok,
         {{"trainer_state.json", state.dump(2) + "\n"}, {"optimizer.pt", serialize_optimizer(opt)}});

@@ -1,0 +1,73 @@
+#include "runtime/kernels.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include <ATen/Version.h>
+
+#include "common/error.h"
+
+namespace handoff {
+
+namespace {
+
+constexpr const char* kOpenBlasCore = "Haswell";  // OpenBLAS's AVX2+FMA kernel set
+constexpr const char* kAtenCapability = "avx2";
+
+bool cpu_runs_portable_kernels() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;  // other architectures: their own kernels; reproducible on one CPU kind only
+#endif
+}
+
+std::string openblas_core() {
+  using Fn = char* (*)();
+  if (auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"))) return fn();
+  return "?";
+}
+
+std::string aten_capability() {
+  // ATen does not export get_cpu_capability() in 1.13; its configuration text names the one in use.
+  const std::string cfg = at::show_config();
+  const std::string key = "CPU capability usage: ";
+  const auto pos = cfg.find(key);
+  if (pos == std::string::npos) return "?";
+  const auto end = cfg.find('\n', pos);
+  return cfg.substr(pos + key.size(), end == std::string::npos ? std::string::npos : end - pos - key.size());
+}
+
+}  // namespace
+
+void pin_portable_kernels(char** argv, bool compute) {
+  const char* mode = std::getenv("HANDOFF_KERNELS");
+  const std::string m = mode ? mode : "portable";
+  if (m != "portable" && m != "native")
+    throw Error("HANDOFF_KERNELS='" + m + "' is not known", "use portable (the default) or native");
+  if (m == "native" || !compute || !cpu_runs_portable_kernels()) return;
+  if (std::getenv("OPENBLAS_CORETYPE")) {
+    // Someone chose OpenBLAS's kernels already (or we re-executed): only ATen's may still be open, and ATen
+    // reads its variable lazily, at the first dispatched op, so setting it here is early enough.
+    setenv("ATEN_CPU_CAPABILITY", kAtenCapability, 0);
+    return;
+  }
+  setenv("OPENBLAS_CORETYPE", kOpenBlasCore, 1);
+  setenv("ATEN_CPU_CAPABILITY", kAtenCapability, 0);
+  execv("/proc/self/exe", argv);
+  throw Error(std::string("cannot re-execute with portable kernels: ") + std::strerror(errno),
+              "set HANDOFF_KERNELS=native to run with this CPU's own kernels");
+}
+
+std::string kernels_summary() {
+  const std::string core = openblas_core(), cap = aten_capability();
+  const bool portable = core == kOpenBlasCore && cap == "AVX2";
+  return std::string(portable ? "portable" : "native") + " (OpenBLAS " + core + ", ATen " + cap + ")";
+}
+
+}  // namespace handoff
