@@ -1,6 +1,8 @@
 #pragma once
-// A checkpoint is a Hugging Face style directory: config.json, model.safetensors (HF tensor names),
-// tokenizer.json. Saving is atomic at the directory level: a checkpoint is complete or absent.
+// A checkpoint is a Hugging Face style directory: config.json, model.safetensors (HF tensor names), and the
+// tokenizer's files — tokenizer.json (char/BPE) or tokenizer.model (SentencePiece), plus tokenizer_config.json
+// where the tokenizer has one (Tokenizer::extra_files). Saving is atomic at the directory level: a checkpoint is
+// complete or absent.
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,7 +22,8 @@ struct LoadedModel {
 void save_checkpoint(const std::string& dir, CausalLM& model, const Tokenizer& tokenizer,
                      const std::vector<std::pair<std::string, std::string>>& extra_files = {});
 
-// Loads config.json, model.safetensors (or sharded with model.safetensors.index.json) and tokenizer.json.
+// Loads config.json, model.safetensors (or sharded with model.safetensors.index.json) and the tokenizer
+// (tokenizer.json or tokenizer.model).
 // Errors name the file and the tensor, and say what to run.
 LoadedModel load_checkpoint(const std::string& dir, const std::string& device = "cpu");
 

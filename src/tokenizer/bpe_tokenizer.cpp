@@ -8,6 +8,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "tokenizer/tokenizer_config.h"
 #include "tokenizer/unicode_nfc.h"
 #include "tokenizer/utf8.h"
 
@@ -49,16 +50,6 @@ bool is_space_byte(char c) {
 }
 bool is_word_byte(unsigned char c) {
   return std::isalnum(c) || c == '_' || c >= 0x80;
-}
-
-// A special token named in tokenizer_config.json: "<|im_end|>", {"content": "<|im_end|>", ...}, or null.
-std::string token_content(const json& config, const char* key) {
-  if (!config.contains(key)) return "";
-  const json& v = config[key];
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_object() && v.contains("content") && v["content"].is_string())
-    return v["content"].get<std::string>();
-  return "";
 }
 
 }  // namespace
@@ -268,9 +259,9 @@ void BpeTokenizer::parse_config(const std::string& config_json, const std::strin
     }
   }
   if (!config_json.empty()) {
-    eos_id_ = special_id(token_content(c, "eos_token"));
-    bos_id_ = special_id(token_content(c, "bos_token"));
-    pad_id_ = special_id(token_content(c, "pad_token"));
+    eos_id_ = special_id(special_token_content(c, "eos_token"));
+    bos_id_ = special_id(special_token_content(c, "bos_token"));
+    pad_id_ = special_id(special_token_content(c, "pad_token"));
   } else {  // no tokenizer_config.json: the usual names
     for (const char* name : {"<|eot_id|>", "<|im_end|>", "<|endoftext|>", "<|end_of_text|>", "</s>"})
       if (eos_id_ < 0) eos_id_ = special_id(name);
@@ -290,8 +281,8 @@ void BpeTokenizer::parse_config(const std::string& config_json, const std::strin
     }
   }
   if (!tmpl.empty())
-    chat_template_ = ChatTemplate::parse(tmpl, token_content(c, "bos_token"), config_source,
-                                         token_content(c, "eos_token"));
+    chat_template_ = ChatTemplate::parse(tmpl, special_token_content(c, "bos_token"), config_source,
+                                         special_token_content(c, "eos_token"));
 }
 
 int BpeTokenizer::special_id(const std::string& content) const {

@@ -7,6 +7,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "tokenizer/tokenizer_config.h"
 
 namespace handoff {
 
@@ -20,16 +21,6 @@ json parse_json_file(const std::string& path, const std::string& text) {
   } catch (const std::exception& e) {
     throw Error(path + ": not valid JSON: " + e.what());
   }
-}
-
-// A special token named in tokenizer_config.json: "</s>", {"content": "</s>", ...}, or null.
-std::string token_content(const json& config, const char* key) {
-  if (!config.is_object() || !config.contains(key)) return "";
-  const json& v = config[key];
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_object() && v.contains("content") && v["content"].is_string())
-    return v["content"].get<std::string>();
-  return "";
 }
 
 }  // namespace
@@ -100,7 +91,7 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::load(const std::
 
   // Special ids: the names in tokenizer_config.json when they resolve, else the model's own.
   auto special = [&](const char* key, int model_id) {
-    const int named = t->token_to_id(token_content(config, key));
+    const int named = t->token_to_id(special_token_content(config, key));
     return named >= 0 ? named : model_id;
   };
   t->bos_id_ = special("bos_token", t->sp_->bos_id());
