@@ -181,6 +181,28 @@ TEST(CliTest, DemoWithMissingReferenceCheckpointSaysWhatToRun) {
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(contains(r.output, "/nonexistent/device-chain")) << r.output;
   EXPECT_TRUE(contains(r.output, "reproduce-models.sh")) << r.output;
+
+  // A corrupt copy (weights truncated) and a copy whose tokenizer lacks a digit the task writes: both named,
+  // both pointing at the script, neither a crash.
+  const std::string src = std::string(HANDOFF_SOURCE_DIR) + "/models/device-chain";
+  const std::string corrupt = tmp("corrupt_ref"), alphabet = tmp("alphabet_ref");
+  fs::copy(src, corrupt);
+  fs::copy(src, alphabet);
+  fs::resize_file(corrupt + "/model.safetensors", fs::file_size(corrupt + "/model.safetensors") / 2);
+  auto tok = nlohmann::json::parse(handoff::read_file(alphabet + "/tokenizer.json"));
+  tok["model"]["vocab"].erase("7");
+  handoff::write_file_atomic(alphabet + "/tokenizer.json", tok.dump());
+  for (const std::string& ref : {corrupt, alphabet}) {
+    preset["demo"]["device_model"] = ref;
+    handoff::write_file_atomic(path, preset.dump());
+    r = run_cli("demo --preset " + path + " --out " + tmp("demo_bad_ref"));
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_TRUE(contains(r.output, "reference checkpoint " + ref)) << r.output;
+    EXPECT_TRUE(contains(r.output, "reproduce-models.sh")) << r.output;
+  }
+  fs::remove_all(corrupt);
+  fs::remove_all(alphabet);
+  fs::remove_all(tmp("demo_bad_ref"));
   fs::remove(path);
 }
 

@@ -152,6 +152,33 @@ void run_side_by_side(const std::vector<ChildJob>& jobs, int parallel) {
   }
 }
 
+// A reference checkpoint that is missing, corrupt, or whose tokenizer cannot write the task's problems and
+// solutions: an error naming the directory and what to run, before any stage starts (not a crash mid-run).
+void check_reference_checkpoint(const std::string& ref, const Task& task) {
+  const std::string hint =
+      "run scripts/reproduce-models.sh to retrain models/, or `handoff demo --from-scratch`";
+  if (!file_exists(ref + "/model.safetensors"))
+    throw Error("reference checkpoint " + ref + " is missing or incomplete", hint);
+  LoadedModel m;
+  try {
+    m = load_checkpoint(ref);  // config, weights and tokenizer
+  } catch (const Error& e) {
+    throw Error("reference checkpoint " + ref + " is unusable: " + e.what(), hint);
+  }
+  std::mt19937_64 rng(1);
+  for (int d = task.min_difficulty(); d <= task.max_difficulty(); ++d) {
+    const Problem p = task.sample(rng, d, Split::kTest);
+    try {
+      m.tokenizer->encode_query(p.prompt);
+      m.tokenizer->encode(task.solution(p));
+    } catch (const Error& e) {
+      throw Error("reference checkpoint " + ref + ": its tokenizer cannot write the task '" + task.name() +
+                      "': " + e.what(),
+                  hint);
+    }
+  }
+}
+
 // The device and cloud base models: the reference checkpoints, or (--from-scratch) both trained by SFT side
 // by side as `handoff sft` children. Returns {device_dir, cloud_dir}.
 std::pair<std::string, std::string> base_models(const nlohmann::json& demo, const nlohmann::json& preset,
@@ -161,10 +188,7 @@ std::pair<std::string, std::string> base_models(const nlohmann::json& demo, cons
     std::vector<std::string> dirs;
     for (const std::string role : {"device", "cloud"}) {
       const std::string ref = source_path(demo.at(role + "_model").get<std::string>());
-      if (!file_exists(ref + "/model.safetensors"))
-        throw Error("reference checkpoint " + ref + " is missing or incomplete",
-                    "run scripts/reproduce-models.sh, or `handoff demo --from-scratch`");
-      load_checkpoint(ref);  // validates config, weights and tokenizer now, with a clear error
+      check_reference_checkpoint(ref, *make_task(task));
       dirs.push_back(ref);
     }
     return {dirs[0], dirs[1]};
