@@ -1,8 +1,8 @@
 #pragma once
 // A checkpoint is a Hugging Face style directory: config.json, model.safetensors (HF tensor names), and the
-// tokenizer's files — tokenizer.json (char/BPE) or tokenizer.model (SentencePiece), plus tokenizer_config.json
-// where the tokenizer has one (Tokenizer::extra_files). Saving is atomic at the directory level: a checkpoint is
-// complete or absent.
+// tokenizer's files — tokenizer.json (char/BPE) or tokenizer.model (SentencePiece), plus
+// tokenizer_config.json where the tokenizer has one (Tokenizer::extra_files). Saving is atomic at the
+// directory level: a checkpoint is complete or absent.
 #include <memory>
 #include <string>
 #include <vector>
