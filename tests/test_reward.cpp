@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "common/error.h"
-#include "rl/pure/response.h"
+#include "protocol/response.h"
 #include "rl/pure/reward.h"
 
 using namespace handoff;

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "protocol/response.h"
 #include "tasks/answer.h"
 #include "tasks/countdown_task.h"
 #include "tasks/expression.h"
@@ -121,9 +122,10 @@ TEST(TaskAll, OwnSolutionVerifiesAndPerturbedAnswersDoNot) {
         const std::string sol = t->solution(p);
         EXPECT_TRUE(printable_ascii(p.prompt + sol));
         EXPECT_EQ(count_char(sol, '='), expected_equations(n, d)) << sol;
-        auto ans = extract_answer(sol);
-        ASSERT_TRUE(ans.has_value()) << sol;
-        EXPECT_TRUE(t->verify(p, *ans)) << sol;
+        const auto parsed = parse_response(sol, true);
+        ASSERT_EQ(parsed.kind, ResponseKind::kLocalAnswer) << sol;
+        EXPECT_TRUE(parsed.well_formatted) << sol;
+        EXPECT_TRUE(t->verify(p, parsed.answer)) << sol;
         EXPECT_TRUE(t->verify(p, p.answer));
         EXPECT_FALSE(t->verify(p, off_by_one(p))) << off_by_one(p);
         EXPECT_FALSE(t->verify(p, "banana"));
@@ -304,16 +306,7 @@ TEST(WordMathTask, ReadsLikeAWordProblemWithOneEquationPerStep) {
   EXPECT_THROW(t->solution(Problem{"wordmath", "Tom flies to the moon. How many?", "1", 1}), Error);
 }
 
-// ---------------------------------------------------------------- answer extraction and numeric comparison
-
-TEST(TaskAnswer, ExtractsTextAfterTheLastMarker) {
-  EXPECT_EQ(extract_answer("23+4=27 Answer: 27"), "27");
-  EXPECT_EQ(extract_answer("say Answer: 5 then... Answer:  42 \n"), "42");
-  EXPECT_EQ(extract_answer("Answer: (3+5)*2"), "(3+5)*2");
-  EXPECT_EQ(extract_answer("Answer:"), "");
-  EXPECT_FALSE(extract_answer("the answer is 42").has_value());
-  EXPECT_FALSE(extract_answer("").has_value());
-}
+// ---------------------------------------------------------------- numeric comparison
 
 TEST(TaskAnswer, NumericAnswersCompareByExactValue) {
   EXPECT_TRUE(numeric_answers_equal("42", " 42 "));

@@ -1,13 +1,13 @@
 #pragma once
 // Runs the device model on a batch of queries and reads what it said: a local answer, a hand-off or a format
-// error (the one parser shared with the reward, src/rl/pure/response.h).
+// error (the one parser shared with the reward, src/protocol/response.h).
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "io/checkpoint.h"
 #include "model/sampler.h"
-#include "rl/pure/response.h"
+#include "protocol/response.h"
 
 namespace handoff {
 

@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "io/checkpoint.h"
 #include "model/logprobs.h"
+#include "protocol/response.h"
 #include "rl/lr_schedule.h"
 #include "rl/metrics_log.h"
 #include "runtime/kernels.h"
@@ -71,7 +72,7 @@ std::string sft_target(const std::string& solution, bool handoff, std::mt19937_6
   if (!handoff) return solution;
   // Steps are the space-separated pieces before "Answer:"; keep a random number of them (0..all), so the
   // format also covers calling for help early (the paper's learned early exit).
-  const auto answer_at = solution.rfind("Answer:");
+  const auto answer_at = solution.rfind(kAnswerPrefix);
   std::string reasoning = answer_at == std::string::npos ? solution : solution.substr(0, answer_at);
   std::vector<std::string> steps;
   std::istringstream in(reasoning);

@@ -47,13 +47,6 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
-std::optional<std::string> extract_answer(const std::string& completion) {
-  static const std::string kMarker = "Answer:";
-  size_t pos = completion.rfind(kMarker);
-  if (pos == std::string::npos) return std::nullopt;
-  return trim(completion.substr(pos + kMarker.size()));
-}
-
 std::optional<Rational> parse_numeric_answer(const std::string& text) {
   // Decorations are dropped in one pass over the trimmed text, judged by their raw neighbours:
   // '$' anywhere; whitespace unless it separates two digits ("3 4" is two numbers); a comma only as a

@@ -1,15 +1,12 @@
 #pragma once
-// Reading the final answer out of a completion, and comparing numeric answers the way a grader would.
+// Comparing numeric answers the way a grader would. (Reading the answer out of a completion is the
+// device grammar's job: protocol/response.h.)
 #include <optional>
 #include <string>
 
 #include "tasks/rational.h"
 
 namespace handoff {
-
-// Everything after the LAST "Answer:" in the completion, with surrounding whitespace trimmed.
-// The last one counts because a model may quote the marker while reasoning; nullopt when there is none.
-std::optional<std::string> extract_answer(const std::string& completion);
 
 // Parses a numeric answer leniently in form, exactly in value: spaces (not between digits), a leading '+', a
 // '$', thousands commas ("1,234"), a decimal tail ("6.0", "2.50") and fractions ("3/4", "-3/4") are accepted.

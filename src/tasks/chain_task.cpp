@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "protocol/response.h"
 #include "tasks/answer.h"
 #include "tasks/sampling.h"
 
@@ -76,7 +77,7 @@ std::string ChainTask::solution(const Problem& problem) const {
            std::to_string(next) + " ";
     value = next;
   }
-  return out + "Answer: " + std::to_string(value);
+  return out + std::string(kAnswerPrefix) + " " + std::to_string(value);
 }
 
 }  // namespace handoff

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "common/error.h"
+#include "protocol/response.h"
 #include "tasks/expression.h"
 #include "tasks/sampling.h"
 
@@ -137,7 +138,7 @@ std::string CountdownTask::solution(const Problem& problem) const {
   std::string out;
   for (const ExprStep& s : v->steps)
     out += s.lhs.to_string() + s.op + s.rhs.to_string() + "=" + s.result.to_string() + " ";
-  return out + "Answer: " + problem.answer;
+  return out + std::string(kAnswerPrefix) + " " + problem.answer;
 }
 
 }  // namespace handoff

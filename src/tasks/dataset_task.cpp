@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/error.h"
+#include "protocol/response.h"
 #include "tasks/math_answer.h"
 #include "tasks/sampling.h"
 
@@ -36,7 +37,7 @@ bool DatasetTask::verify(const Problem& problem, const std::string& answer_text)
 }
 
 std::string DatasetTask::solution(const Problem& problem) const {
-  return "Answer: " + problem.answer;
+  return std::string(kAnswerPrefix) + " " + problem.answer;
 }
 
 }  // namespace handoff

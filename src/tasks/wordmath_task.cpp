@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "protocol/response.h"
 #include "tasks/answer.h"
 #include "tasks/sampling.h"
 
@@ -333,7 +334,7 @@ std::string WordMathTask::solution(const Problem& problem) const {
     started = true;
   }
   if (!started) throw Error("wordmath: prompt '" + problem.prompt + "' has no start sentence");
-  return out + "Answer: " + std::to_string(value);
+  return out + std::string(kAnswerPrefix) + " " + std::to_string(value);
 }
 
 }  // namespace handoff

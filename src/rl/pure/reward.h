@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "rl/pure/response.h"
+#include "protocol/response.h"
 
 namespace handoff {
 

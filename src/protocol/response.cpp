@@ -1,5 +1,5 @@
 // Device response parser: paper.md §1 (grammar, hand-off marker) and §3.2 (format column of the reward).
-#include "rl/pure/response.h"
+#include "protocol/response.h"
 
 #include <cctype>
 #include <cstddef>
