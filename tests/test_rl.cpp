@@ -5,14 +5,17 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <random>
 
 #include "cloud/local_model_responder.h"
 #include "cloud/model_server.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "io/checkpoint.h"
+#include "rl/pure/budget.h"
+#include "rl/rl_step.h"
 #include "rl/rl_trainer.h"
-#include "rl/sft.h"
 #include "tiny_model.h"
 #include "tokenizer/char_tokenizer.h"
 
@@ -71,24 +74,30 @@ struct Cloud {
   std::string url() const { return server->url() + "/v1"; }
 };
 
-// A device that has seen a little SFT (chain, difficulty 1): it writes the format and is sometimes right, so
-// rewards differ within groups and the policy gradient is not zero. Trained once, shared by the tests.
-std::string sft_device() {
-  static const std::string dir = [] {
-    const ModelConfig c = handoff::testing::tiny_model_config();
-    SftOptions o;
-    o.difficulties = {1};
-    o.steps = 300;
-    o.batch_size = 16;
-    o.warmup_steps = 10;
-    o.handoff_fraction = 0.3;
-    o.checkpoint_every = 1000;
-    o.quiet = true;
-    const auto out = tmp("sft_device");
-    run_sft(c, o, out, false);
-    return out + "/model";
-  }();
-  return dir;
+// The reference device model (models/device-chain): right on some chain problems of difficulty 2-3 and wrong
+// on others (greedy 0.75 / 0.41), so rewards differ within groups, GAPG's filter finds D¹ groups and the
+// policy gradient is not zero.
+std::string partly_right_device() {
+  return std::string(HANDOFF_SOURCE_DIR) + "/models/device-chain";
+}
+
+RlOptions partly_right_opts(const std::string& cloud_url) {
+  RlOptions o;
+  o.algo = "gapg";
+  o.task = "chain";
+  o.difficulties = {2, 3};
+  o.prompt_pool = 16;
+  o.steps = 4;
+  o.prompts_per_step = 4;
+  o.group = 4;
+  o.max_new_tokens = 48;
+  o.lr = 1e-3;
+  o.checkpoint_every = 100;
+  o.quiet = true;
+  o.cloud_url = cloud_url;
+  o.cloud_retries = 1;
+  o.cloud_timeout_s = 10;
+  return o;
 }
 
 RlOptions tiny_opts(const std::string& cloud_url) {
@@ -109,6 +118,48 @@ RlOptions tiny_opts(const std::string& cloud_url) {
   o.cloud_timeout_s = 10;
   return o;
 }
+
+// A stand-in cloud that is correct on a known subset of the training prompts (those at even positions of the
+// pool) and wrong on every other query, so that D² membership is known in advance.
+class KnownSubsetResponder : public Responder {
+ public:
+  explicit KnownSubsetResponder(const RlOptions& o) {
+    const auto task = make_task(o.task);
+    const auto pool = training_pool(*task, resolve_difficulties(*task, o.difficulties), o);
+    for (size_t i = 0; i < pool.size(); i += 2) answers_.emplace(pool[i].prompt, pool[i].answer);
+  }
+  bool correct_on(const std::string& prompt) const { return answers_.count(prompt) > 0; }
+  std::vector<std::string> models() const override { return {"cloud"}; }
+  GenerationResult respond(const ChatCompletionRequest& r) override {
+    ++served_;
+    const auto it = answers_.find(r.messages.back().content);
+    Choice c;
+    c.text = "Answer: " + (it == answers_.end() ? std::string("-12345") : it->second);
+    c.finish_reason = "stop";
+    c.completion_tokens = 3;
+    GenerationResult g;
+    g.choices.push_back(c);
+    return g;
+  }
+  GenerationResult respond(const CompletionRequest&) override { throw Error("not used"); }
+  std::atomic<int> served_{0};
+
+ private:
+  std::map<std::string, std::string> answers_;
+};
+
+struct StandInCloud {
+  std::shared_ptr<KnownSubsetResponder> responder;
+  std::unique_ptr<ModelServer> server;
+  explicit StandInCloud(const RlOptions& o) : responder(std::make_shared<KnownSubsetResponder>(o)) {
+    ServerOptions so;
+    so.port = 0;
+    so.log = [](const std::string&) {};
+    server = std::make_unique<ModelServer>(responder, so);
+    server->start();
+  }
+  std::string url() const { return server->url() + "/v1"; }
+};
 
 std::vector<nlohmann::json> read_metrics(const std::string& path) {
   std::vector<nlohmann::json> out;
@@ -152,10 +203,10 @@ TEST(RlTrainerTest, GapgStepsRunAndLogMetricsWithTheRealCloud) {
 }
 
 TEST(RlTrainerTest, ResumeEqualsUninterruptedRun) {
-  Cloud cloud;
-  const auto device = sft_device(), a = tmp("full"), b = tmp("resumed");
+  StandInCloud cloud(partly_right_opts(""));
+  const auto device = partly_right_device(), a = tmp("full"), b = tmp("resumed");
   for (const std::string algo : {"gapg", "collab-grpo"}) {
-    auto o = tiny_opts(cloud.url());
+    auto o = partly_right_opts(cloud.url());
     o.algo = algo;
     run_rl(o, device, a, false);
     o.stop_at_step = 2;
@@ -168,20 +219,69 @@ TEST(RlTrainerTest, ResumeEqualsUninterruptedRun) {
     for (auto& p : ma.model->named_parameters())
       max_diff = std::max(max_diff, (p.value() - pb[p.key()]).abs().max().item<double>());
     EXPECT_LT(max_diff, 1e-6) << algo;
-    // And training moved the weights at all (collab-grpo keeps every group; GAPG's filter may keep none of a
-    // device this weak, so only the baseline is sure to have a non-zero gradient here).
-    if (algo == "collab-grpo") {
-      auto m0 = load_checkpoint(device);
-      auto p0 = m0.model->named_parameters();
-      double moved = 0;
-      for (auto& p : ma.model->named_parameters())
-        moved = std::max(moved, (p.value() - p0[p.key()]).abs().max().item<double>());
-      EXPECT_GT(moved, 0.0) << algo;
-    }
+    // And training moved the weights: the comparison above is not between two untouched copies. The device
+    // is right on some prompts and the cloud on half of them, so GAPG's filter keeps groups too.
+    auto m0 = load_checkpoint(device);
+    auto p0 = m0.model->named_parameters();
+    double moved = 0;
+    for (auto& p : ma.model->named_parameters())
+      moved = std::max(moved, (p.value() - p0[p.key()]).abs().max().item<double>());
+    EXPECT_GT(moved, 1e-4) << algo;
+    int64_t kept = 0;
+    for (const auto& line : read_metrics(a + "/metrics.jsonl")) kept += line["kept_prompts"].get<int64_t>();
+    EXPECT_GT(kept, 0) << algo;
     EXPECT_EQ(read_metrics(b + "/metrics.jsonl").size(), 4u);
     fs::remove_all(a);
     fs::remove_all(b);
   }
+}
+
+TEST(RlTrainerTest, CloudCorrectOnAKnownSubsetGivesExactlyTheExpectedD2) {
+  // A random device never answers correctly, so every drawn prompt is all-failed: the D² candidates of a step
+  // are exactly its prompts on which the stand-in cloud is correct; with no D¹ the budget keeps none of them.
+  auto o = tiny_opts("");
+  StandInCloud cloud(o);
+  o.cloud_url = cloud.url();
+  o.steps = 5;
+  const auto device = tiny_checkpoint("device_subset", 11), out = tmp("subset");
+  run_rl(o, device, out, false);
+  const auto m = read_metrics(out + "/metrics.jsonl");
+  ASSERT_EQ(m.size(), 5u);
+  const auto task = make_task(o.task);
+  const auto pool = training_pool(*task, resolve_difficulties(*task, o.difficulties), o);
+  int64_t candidates = 0;
+  for (int64_t step = 0; step < o.steps; ++step) {
+    std::mt19937_64 rng(step_seed(o.seed, step, 1));  // the rollout's prompt draw
+    int expected = 0;
+    for (int64_t p = 0; p < o.prompts_per_step; ++p)
+      expected += cloud.responder->correct_on(pool[rng() % pool.size()].prompt);
+    EXPECT_EQ(m[step]["d1"].get<int>(), 0) << step;
+    EXPECT_EQ(m[step]["d2_candidates"].get<int>(), expected) << step;
+    EXPECT_EQ(m[step]["d2_kept"].get<int>(), 0) << step;
+    candidates += expected;
+  }
+  EXPECT_GT(candidates, 0);
+  fs::remove_all(out);
+}
+
+TEST(RlTrainerTest, D2IsKeptWithinTheBudgetWhenTheDeviceSolvesSome) {
+  auto o = partly_right_opts("");
+  StandInCloud cloud(o);
+  o.cloud_url = cloud.url();
+  o.steps = 6;
+  o.prompts_per_step = 8;
+  const auto out = tmp("d2kept");
+  run_rl(o, partly_right_device(), out, false);
+  int64_t d1 = 0, d2 = 0;
+  for (const auto& line : read_metrics(out + "/metrics.jsonl")) {
+    d1 += line["d1"].get<int64_t>();
+    d2 += line["d2_kept"].get<int64_t>();
+    EXPECT_LE(line["d2_kept"].get<int>(), line["d2_candidates"].get<int>());
+  }
+  EXPECT_GT(d1, 0);
+  EXPECT_GT(d2, 0);  // D² is exercised by the trainer, not only by the demo
+  EXPECT_LE(static_cast<double>(d2), o.budget * d1 + 1e-9);  // the carried cap never exceeds ρ·Σ|D¹|
+  fs::remove_all(out);
 }
 
 TEST(RlTrainerTest, BadInputIsRejectedBeforeTraining) {

@@ -5,6 +5,7 @@
 #include "cli/precision_flag.h"
 #include "cli/preset.h"
 #include "common/error.h"
+#include "common/option_table.h"
 #include "rl/sft.h"
 #include "runtime/kernels.h"
 #include "runtime/runtime.h"
@@ -13,13 +14,11 @@ namespace handoff::cli {
 
 namespace {
 struct SftArgs {
-  std::string task = "chain", role = "device", preset = "quick", out, device = "cpu";
-  int64_t steps = -1, batch_size = -1;
-  double lr = -1, handoff_fraction = -1;
-  int64_t seed = -1, stop_at_step = -1;
+  std::string task = "chain", role = "device", preset = "quick", out;
   int threads = 0;
   std::string precision = "fp32";
-  bool resume = false, quiet = false;
+  bool resume = false;
+  std::function<void(SftOptions&)> apply_flags;  // the option table's flags that were given
 };
 }  // namespace
 
@@ -34,21 +33,10 @@ void register_sft(CLI::App& app) {
   cmd->add_option("--preset", a->preset, "Preset name in configs/ or a JSON file")->capture_default_str();
   cmd->add_option("--out", a->out, "Run directory (model in OUT/model, metrics in OUT/metrics.jsonl)")
       ->required();
-  cmd->add_option("--steps", a->steps, "Override the preset's step count")->check(CLI::PositiveNumber);
-  cmd->add_option("--batch-size", a->batch_size, "Override the preset's batch size")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--lr", a->lr, "Override the peak learning rate")->check(CLI::PositiveNumber);
-  cmd->add_option("--handoff-fraction", a->handoff_fraction, "Fraction of items trained to end in <handoff>")
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--seed", a->seed, "Seed of initialisation and data")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--stop-at-step", a->stop_at_step,
-                  "Stop (with a checkpoint) at this step while keeping the schedule of --steps")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--device", a->device, "cpu | cuda")->capture_default_str();
+  a->apply_flags = sft_option_table().bind_cli(*cmd);
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
   add_precision_flag(cmd, a->precision);
   cmd->add_flag("--resume", a->resume, "Continue from OUT/model's trainer state");
-  cmd->add_flag("--quiet", a->quiet, "No progress lines");
   cmd->callback([a] {
     configure_threads(a->threads);
     apply_precision(a->precision);
@@ -63,15 +51,9 @@ void register_sft(CLI::App& app) {
     opts.task = a->task;
     if (section.contains("difficulties_by_task") && section["difficulties_by_task"].contains(a->task))
       opts.difficulties = section["difficulties_by_task"][a->task].get<std::vector<int>>();
-    if (a->steps > 0) opts.steps = a->steps;
-    if (a->batch_size > 0) opts.batch_size = a->batch_size;
-    if (a->lr > 0) opts.lr = a->lr;
-    if (a->handoff_fraction >= 0) opts.handoff_fraction = a->handoff_fraction;
-    if (a->seed >= 0) opts.seed = static_cast<uint64_t>(a->seed);
-    opts.device = a->device;
-    if (a->stop_at_step > 0) opts.stop_at_step = a->stop_at_step;
-    opts.quiet = a->quiet;
-    if (!a->quiet) std::printf("kernels: %s\n", kernels_summary().c_str());
+    opts.device = "cpu";  // the compute device is the command's choice, never the preset's
+    a->apply_flags(opts);
+    if (!opts.quiet) std::printf("kernels: %s\n", kernels_summary().c_str());
     auto r = run_sft(model_cfg, opts, a->out, a->resume);
     std::printf("sft done: %lld steps, final loss %.4f, %.1f s, %.0f tokens/s → %s/model\n",
                 static_cast<long long>(r.steps_done), r.final_loss, r.seconds, r.tokens_per_s,

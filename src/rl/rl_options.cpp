@@ -3,110 +3,152 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "common/option_table.h"
+#include "rl/method_registry.h"
 
 namespace handoff {
 
-std::vector<std::string> rl_algo_names() {
-  return {"gapg", "collab-grpo", "collab-drgrpo", "task-tuning", "grpo"};
+namespace {
+
+template <class V>
+std::function<std::string(const V&)> positive_finite() {
+  return [](const V& v) {
+    return v > 0 && std::isfinite(static_cast<double>(v)) ? std::string() : "must be positive and finite";
+  };
+}
+
+OptionTable<RlOptions> make_table() {
+  namespace c = option_checks;
+  using O = RlOptions;
+  OptionTable<O> t("RL option");
+  t.add<std::string>(
+       "algo", "--algo", rl_methods_help(), [](O & o) -> auto& { return o.algo; },
+       [](const std::string& a) {
+         find_rl_method(a);  // throws, listing the methods
+         return std::string();
+       })
+      .add<std::string>(
+          "task", "--task", "Task (default: the preset's)", [](O & o) -> auto& { return o.task; })
+      .add<std::vector<int>>(
+          "difficulties", "--difficulties", "Training difficulties (comma-separated)",
+          [](O & o) -> auto& { return o.difficulties; })
+      .add<int64_t>(
+          "prompt_pool", "--prompt-pool", "Size of the fixed training prompt set",
+          [](O & o) -> auto& { return o.prompt_pool; }, c::positive<int64_t>())
+      .add<int64_t>(
+          "steps", "--steps", "RL steps", [](O & o) -> auto& { return o.steps; }, c::positive<int64_t>())
+      .add<int64_t>(
+          "prompts_per_step", "--prompts-per-step", "Prompts per step",
+          [](O & o) -> auto& { return o.prompts_per_step; }, c::positive<int64_t>())
+      .add<int64_t>(
+          "group", "--group", "G, samples per prompt", [](O & o) -> auto& { return o.group; },
+          [](const int64_t& g) {
+            return g >= 2 ? std::string()
+                          : "the group size G must be at least 2 (got " + std::to_string(g) +
+                                "): the group-level estimator compares samples of one prompt";
+          })
+      .add<double>(
+          "temperature", "--temperature", "Rollout temperature", [](O & o) -> auto& { return o.temperature; },
+          c::in_range(0.0, 2.0, true))
+      .add<double>(
+          "top_p", "", "", [](O & o) -> auto& { return o.top_p; }, c::in_range(0.0, 1.0, true))
+      .add<int64_t>(
+          "max_new_tokens", "--max-new-tokens", "Longest device response in a rollout",
+          [](O & o) -> auto& { return o.max_new_tokens; }, c::at_least<int64_t>(1))
+      .add<double>(
+          "lr", "--lr", "Learning rate (AdamW)", [](O & o) -> auto& { return o.lr; },
+          positive_finite<double>())
+      .add<double>(
+          "weight_decay", "", "", [](O & o) -> auto& { return o.weight_decay; })
+      .add<double>(
+          "grad_clip", "", "", [](O & o) -> auto& { return o.grad_clip; })
+      .add<double>(
+          "budget", "--budget", "ρ: cloud calls ≤ ρ · local answers (paper's ratio form)",
+          [](O & o) -> auto& { return o.budget; },
+          [](const double& b) {
+            return b > 0 && std::isfinite(b)
+                       ? std::string()
+                       : "the budget ρ must be positive and finite (got " + std::to_string(b) +
+                             "); use --budget ρ > 0 or --max-call-rate r in (0, 1)";
+          })
+      .add<bool>(
+          "carry_remainder", "", "", [](O & o) -> auto& { return o.carry_remainder; })
+      .add<double>(
+          "alpha_a", "--alpha-a", "Reward α_a (local correct)",
+          [](O & o) -> auto& { return o.weights.alpha_a; })
+      .add<double>(
+          "alpha_c", "--alpha-c", "Reward α_c (cloud called and correct)",
+          [](O & o) -> auto& { return o.weights.alpha_c; })
+      .add<double>(
+          "alpha_f", "--alpha-f", "Reward α_f (well formatted)",
+          [](O & o) -> auto& { return o.weights.alpha_f; })
+      .add<bool>(
+          "allow_any_order", "--allow-any-order", "Accept α's that break α_a > α_c > α_f (ablations)",
+          [](O & o) -> auto& { return o.allow_any_order; })
+      .add<double>(
+          "format_bonus", "", "", [](O & o) -> auto& { return o.format_bonus; })
+      .add<int64_t>(
+          "ppo_epochs", "--ppo-epochs", "Updates per batch with clipped ratios (1 = on-policy)",
+          [](O & o) -> auto& { return o.ppo_epochs; }, c::at_least<int64_t>(1))
+      .add<double>(
+          "clip_eps", "", "", [](O & o) -> auto& { return o.clip_eps; })
+      .add<double>(
+          "kl_coef", "--kl", "KL penalty coefficient to the starting model (0 = off)",
+          [](O & o) -> auto& { return o.kl_coef; }, c::at_least(0.0))
+      .add<uint64_t>(
+          "seed", "--seed", "Seed", [](O & o) -> auto& { return o.seed; })
+      .add<int64_t>(
+          "log_every", "", "", [](O & o) -> auto& { return o.log_every; }, c::positive<int64_t>())
+      .add<int64_t>(
+          "checkpoint_every", "--checkpoint-every", "Steps between checkpoints",
+          [](O & o) -> auto& { return o.checkpoint_every; })
+      .add<std::string>(
+          "cloud_model", "--cloud-model", "Model name sent to the cloud",
+          [](O & o) -> auto& { return o.cloud_model; })
+      .add<int>(
+          "cloud_concurrency", "", "", [](O & o) -> auto& { return o.cloud_concurrency; }, c::positive<int>())
+      .add<double>(
+          "cloud_timeout_s", "", "", [](O & o) -> auto& { return o.cloud_timeout_s; },
+          positive_finite<double>())
+      .add<int>(
+          "cloud_retries", "", "", [](O & o) -> auto& { return o.cloud_retries; }, c::at_least(0))
+      // Where the run talks to and computes: not part of a run's recorded options.
+      .add<std::string>(
+          "", "--cloud", "OpenAI-compatible base URL of the cloud (e.g. http://127.0.0.1:8080/v1)",
+          [](O & o) -> auto& { return o.cloud_url; })
+      .add<std::string>(
+          "", "--api-key-env", "Environment variable holding the cloud's API key",
+          [](O & o) -> auto& { return o.api_key_env; })
+      .add<std::string>(
+          "", "--cloud-cache", "Cloud answer cache file (default OUT/cloud_cache.jsonl)",
+          [](O & o) -> auto& { return o.cloud_cache; })
+      .add<std::string>(
+          "", "--compute", "cpu | cuda", [](O & o) -> auto& { return o.device; })
+      .add<bool>(
+          "", "--quiet", "No progress lines", [](O & o) -> auto& { return o.quiet; });
+  return t;
+}
+
+}  // namespace
+
+const OptionTable<RlOptions>& rl_option_table() {
+  static const OptionTable<RlOptions> table = make_table();
+  return table;
 }
 
 nlohmann::json RlOptions::to_json() const {
-  return {{"algo", algo},
-          {"task", task},
-          {"difficulties", difficulties},
-          {"prompt_pool", prompt_pool},
-          {"steps", steps},
-          {"prompts_per_step", prompts_per_step},
-          {"group", group},
-          {"temperature", temperature},
-          {"top_p", top_p},
-          {"max_new_tokens", max_new_tokens},
-          {"lr", lr},
-          {"weight_decay", weight_decay},
-          {"grad_clip", grad_clip},
-          {"budget", budget},
-          {"carry_remainder", carry_remainder},
-          {"alpha_a", weights.alpha_a},
-          {"alpha_c", weights.alpha_c},
-          {"alpha_f", weights.alpha_f},
-          {"allow_any_order", allow_any_order},
-          {"format_bonus", format_bonus},
-          {"ppo_epochs", ppo_epochs},
-          {"clip_eps", clip_eps},
-          {"kl_coef", kl_coef},
-          {"seed", seed},
-          {"log_every", log_every},
-          {"checkpoint_every", checkpoint_every},
-          {"cloud_model", cloud_model},
-          {"cloud_concurrency", cloud_concurrency},
-          {"cloud_timeout_s", cloud_timeout_s},
-          {"cloud_retries", cloud_retries}};
+  return rl_option_table().to_json(*this);
 }
 
 RlOptions RlOptions::from_json(const nlohmann::json& j, const std::string& source) {
-  RlOptions o;
-  const auto known = o.to_json();
-  for (auto it = j.begin(); it != j.end(); ++it)
-    if (!known.contains(it.key())) throw Error(source + ": unknown RL option '" + it.key() + "'");
-  try {
-    auto merged = known;
-    merged.update(j);
-    o.algo = merged["algo"];
-    o.task = merged["task"];
-    o.difficulties = merged["difficulties"].get<std::vector<int>>();
-    o.prompt_pool = merged["prompt_pool"];
-    o.steps = merged["steps"];
-    o.prompts_per_step = merged["prompts_per_step"];
-    o.group = merged["group"];
-    o.temperature = merged["temperature"];
-    o.top_p = merged["top_p"];
-    o.max_new_tokens = merged["max_new_tokens"];
-    o.lr = merged["lr"];
-    o.weight_decay = merged["weight_decay"];
-    o.grad_clip = merged["grad_clip"];
-    o.budget = merged["budget"];
-    o.carry_remainder = merged["carry_remainder"];
-    o.weights.alpha_a = merged["alpha_a"];
-    o.weights.alpha_c = merged["alpha_c"];
-    o.weights.alpha_f = merged["alpha_f"];
-    o.allow_any_order = merged["allow_any_order"];
-    o.format_bonus = merged["format_bonus"];
-    o.ppo_epochs = merged["ppo_epochs"];
-    o.clip_eps = merged["clip_eps"];
-    o.kl_coef = merged["kl_coef"];
-    o.seed = merged["seed"];
-    o.log_every = merged["log_every"];
-    o.checkpoint_every = merged["checkpoint_every"];
-    o.cloud_model = merged["cloud_model"];
-    o.cloud_concurrency = merged["cloud_concurrency"];
-    o.cloud_timeout_s = merged["cloud_timeout_s"];
-    o.cloud_retries = merged["cloud_retries"];
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(source + ": RL option has the wrong type: " + e.what());
-  }
-  return o;
+  return rl_option_table().from_json(j, source);
 }
 
 void RlOptions::validate() const {
-  bool known_algo = false;
-  for (const auto& a : rl_algo_names()) known_algo |= a == algo;
-  if (!known_algo)
-    throw Error("unknown RL algorithm '" + algo + "'",
-                "known: gapg, collab-grpo, collab-drgrpo, task-tuning, grpo");
-  if (group < 2)
-    throw Error("the group size G must be at least 2 (got " + std::to_string(group) + ")",
-                "the group-level estimator compares samples of one prompt");
-  if (!(budget > 0) || !std::isfinite(budget))
-    throw Error("the budget ρ must be positive and finite (got " + std::to_string(budget) + ")",
-                "use --budget in (0, 1] or --max-call-rate r in (0, 1)");
-  if (steps <= 0 || prompts_per_step <= 0 || prompt_pool <= 0)
-    throw Error("steps, prompts_per_step and prompt_pool must be positive");
-  if (!(lr > 0) || !std::isfinite(lr)) throw Error("the RL learning rate must be positive");
-  if (temperature <= 0 || temperature > 2) throw Error("the rollout temperature must be in (0, 2]");
-  if (top_p <= 0 || top_p > 1) throw Error("top_p must be in (0, 1]");
-  if (ppo_epochs < 1) throw Error("ppo_epochs must be >= 1");
-  if (kl_coef < 0) throw Error("kl_coef must be >= 0");
-  if (max_new_tokens < 1) throw Error("max_new_tokens must be >= 1");
+  rl_option_table().validate(*this);
+  // The reward tables check their own weights (α_a > α_c > α_f unless allow_any_order; bonus in [0, 1)).
+  HierarchicalReward(weights, allow_any_order);
+  TaskTuningReward{format_bonus};
 }
 
 }  // namespace handoff

@@ -10,12 +10,9 @@
 
 namespace handoff {
 
-// The RL methods share one trainer; they differ in reward, advantage and filtering (paper §5):
-//   gapg          hierarchical reward, (r−r̄)/(G−1), adaptive prompt filtering under ρ       (ours, §3.2–3.3)
-//   collab-grpo   hierarchical reward, GRPO std-normalised advantage, no filtering ("Collaboration-Aware
-//   Tuning", v1) collab-drgrpo hierarchical reward, r−r̄ scaled like GAPG, no filtering ("Collaboration-Aware
-//   Tuning", v2) task-tuning   accuracy reward (a hand-off counts as wrong), r−r̄ scaled like GAPG
-//   ("Task-Tuning Only") grpo          accuracy reward, GRPO std-normalised advantage (reference)
+// Options of one RL run. Every field is declared once, in rl_option_table() (rl_options.cpp): its JSON key
+// (presets, trainer_state.json, `handoff train --options`), its `handoff train` flag, its help and its check.
+// The methods themselves (reward, advantage, filter) are in rl/method_registry.h.
 struct RlOptions {
   std::string algo = "gapg";
   std::string task = "chain";
@@ -58,6 +55,9 @@ struct RlOptions {
   void validate() const;                                                           // throws Error
 };
 
-std::vector<std::string> rl_algo_names();
+template <class T>
+class OptionTable;
+// The one table of RlOptions' fields (JSON, CLI flags, checks).
+const OptionTable<RlOptions>& rl_option_table();
 
 }  // namespace handoff

@@ -3,7 +3,8 @@
 //   sample prompts → G responses each (batched KV-cache sampling) → parse local answer / hand-off / format →
 //   cloud answers (cached) for prompts that called for help or (GAPG) whose samples all failed →
 //   rewards (§3.2) → prompt filter D¹ ∪ capped D² (§3.3) → group advantages → one gradient step → metrics.
-// Reward, advantage and filter are pure functions in rl/pure/; this file only wires them together.
+// Reward, advantage and filter are pure functions in rl/pure/, the stages are rl_step.h, the loss
+// policy_loss.h, the methods method_registry.h; this file only wires them together.
 #include <cstdint>
 #include <string>
 

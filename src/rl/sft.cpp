@@ -7,8 +7,6 @@
 #include <fstream>
 #include <sstream>
 
-#include <torch/serialize.h>
-
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "io/checkpoint.h"
@@ -16,57 +14,12 @@
 #include "protocol/response.h"
 #include "rl/lr_schedule.h"
 #include "rl/metrics_log.h"
-#include "runtime/kernels.h"
+#include "rl/trainer_state.h"
 #include "runtime/runtime.h"
 #include "tasks/task.h"
 #include "tokenizer/char_tokenizer.h"
 
 namespace handoff {
-
-nlohmann::json SftOptions::to_json() const {
-  return {{"task", task},
-          {"difficulties", difficulties},
-          {"steps", steps},
-          {"batch_size", batch_size},
-          {"lr", lr},
-          {"min_lr_ratio", min_lr_ratio},
-          {"warmup_steps", warmup_steps},
-          {"weight_decay", weight_decay},
-          {"grad_clip", grad_clip},
-          {"handoff_fraction", handoff_fraction},
-          {"seed", seed},
-          {"log_every", log_every},
-          {"checkpoint_every", checkpoint_every},
-          {"stop_at_step", stop_at_step}};
-}
-
-SftOptions SftOptions::from_json(const nlohmann::json& j, const std::string& source) {
-  SftOptions o;
-  nlohmann::json known = o.to_json();
-  for (auto it = j.begin(); it != j.end(); ++it)
-    if (!known.contains(it.key()) && it.key() != "device")
-      throw Error(source + ": unknown SFT option '" + it.key() + "'");
-  try {
-    o.task = j.value("task", o.task);
-    o.difficulties = j.value("difficulties", o.difficulties);
-    o.steps = j.value("steps", o.steps);
-    o.batch_size = j.value("batch_size", o.batch_size);
-    o.lr = j.value("lr", o.lr);
-    o.min_lr_ratio = j.value("min_lr_ratio", o.min_lr_ratio);
-    o.warmup_steps = j.value("warmup_steps", o.warmup_steps);
-    o.weight_decay = j.value("weight_decay", o.weight_decay);
-    o.grad_clip = j.value("grad_clip", o.grad_clip);
-    o.handoff_fraction = j.value("handoff_fraction", o.handoff_fraction);
-    o.seed = j.value("seed", o.seed);
-    o.log_every = j.value("log_every", o.log_every);
-    o.checkpoint_every = j.value("checkpoint_every", o.checkpoint_every);
-    o.stop_at_step = j.value("stop_at_step", o.stop_at_step);
-    o.device = j.value("device", o.device);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(source + ": SFT option has the wrong type: " + e.what());
-  }
-  return o;
-}
 
 std::string sft_target(const std::string& solution, bool handoff, std::mt19937_64& rng) {
   if (!handoff) return solution;
@@ -81,7 +34,7 @@ std::string sft_target(const std::string& solution, bool handoff, std::mt19937_6
   const size_t keep = pick(rng);
   std::string out;
   for (size_t i = 0; i < keep; ++i) out += steps[i] + " ";
-  return out + "<handoff>";
+  return out + std::string(kHandoffMarker);
 }
 
 namespace {
@@ -112,19 +65,11 @@ Batch make_batch(const Task& task, const Tokenizer& tok, const SftOptions& o, co
   return b;
 }
 
-std::string serialize_optimizer(torch::optim::AdamW& opt) {
-  std::ostringstream os;
-  torch::save(opt, os);
-  return os.str();
-}
-
 }  // namespace
 
 SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const std::string& out_dir,
                   bool resume) {
-  if (o.steps <= 0 || o.batch_size <= 0) throw Error("SFT needs steps > 0 and batch_size > 0");
-  if (o.lr <= 0 || !std::isfinite(o.lr)) throw Error("SFT learning rate must be positive");
-  if (o.handoff_fraction < 0 || o.handoff_fraction > 1) throw Error("handoff_fraction must be in [0, 1]");
+  o.validate();
   auto task = make_task(o.task);
   const std::vector<int> mix = resolve_difficulties(*task, o.difficulties);
 
@@ -133,11 +78,9 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
   make_dirs(out_dir);
   CausalLM model{nullptr};
   int64_t start_step = 0;
-  if (resume && file_exists(model_dir + "/trainer_state.json")) {
-    auto loaded = load_checkpoint(model_dir, o.device);
-    model = loaded.model;
-    auto state = nlohmann::json::parse(read_file(model_dir + "/trainer_state.json"));
-    start_step = state.at("step").get<int64_t>();
+  if (resume && has_trainer_state(model_dir)) {
+    start_step = read_trainer_state(model_dir).at("step").get<int64_t>();
+    model = load_checkpoint(model_dir, o.device).model;
   } else {
     torch::manual_seed(o.seed);
     auto cfg = model_config;
@@ -157,19 +100,13 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
   groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
                                     torch::optim::AdamWOptions(o.lr).betas({0.9, 0.98}).weight_decay(0.0)));
   torch::optim::AdamW opt(groups);
-  if (start_step > 0 && file_exists(model_dir + "/optimizer.pt")) {
-    std::istringstream is(read_file(model_dir + "/optimizer.pt"));
-    torch::load(opt, is);
-  }
+  if (start_step > 0) load_optimizer_state(model_dir, opt);
 
   MetricsLog log(out_dir + "/metrics.jsonl", start_step);
   LrSchedule schedule{o.lr, o.warmup_steps, o.steps, o.min_lr_ratio};
   auto save = [&](int64_t step) {
-    nlohmann::json state = {
-        {"step", step}, {"kind", "sft"}, {"options", o.to_json()}, {"kernels", kernels_summary()}};
-    save_checkpoint(
-        model_dir, model, tok,
-        {{"trainer_state.json", state.dump(2) + "\n"}, {"optimizer.pt", serialize_optimizer(opt)}});
+    save_training_checkpoint(model_dir, model, tok,
+                             {{"step", step}, {"kind", "sft"}, {"options", o.to_json()}}, opt);
   };
 
   SftResult res;

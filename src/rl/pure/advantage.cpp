@@ -73,18 +73,6 @@ std::string advantage_kind_name(AdvantageKind kind) {
   return "unknown";
 }
 
-std::vector<std::string> advantage_kind_names() {
-  return {advantage_kind_name(AdvantageKind::kGapg), advantage_kind_name(AdvantageKind::kGrpo),
-          advantage_kind_name(AdvantageKind::kDrGrpo)};
-}
-
-AdvantageKind advantage_kind_from_name(const std::string& name) {
-  for (AdvantageKind k : {AdvantageKind::kGapg, AdvantageKind::kGrpo, AdvantageKind::kDrGrpo}) {
-    if (advantage_kind_name(k) == name) return k;
-  }
-  throw Error("unknown advantage estimator '" + name + "'", "use one of: gapg, grpo, dr-grpo");
-}
-
 std::vector<double> group_advantages(AdvantageKind kind, const std::vector<double>& rewards) {
   switch (kind) {
     case AdvantageKind::kGapg:

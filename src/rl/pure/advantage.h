@@ -31,9 +31,6 @@ enum class AdvantageKind { kGapg, kGrpo, kDrGrpo };
 
 // "gapg" | "grpo" | "dr-grpo".
 std::string advantage_kind_name(AdvantageKind kind);
-// Inverse of advantage_kind_name; throws Error listing the known names.
-AdvantageKind advantage_kind_from_name(const std::string& name);
-std::vector<std::string> advantage_kind_names();
 
 // Dispatch by kind (GRPO with its default eps).
 std::vector<double> group_advantages(AdvantageKind kind, const std::vector<double>& rewards);

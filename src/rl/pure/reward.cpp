@@ -87,23 +87,13 @@ std::string reward_kind_name(RewardKind kind) {
   return "unknown";
 }
 
-std::vector<std::string> reward_kind_names() {
-  return {reward_kind_name(RewardKind::kHierarchical), reward_kind_name(RewardKind::kTaskTuning)};
-}
-
-RewardKind reward_kind_from_name(const std::string& name) {
-  for (RewardKind k : {RewardKind::kHierarchical, RewardKind::kTaskTuning}) {
-    if (reward_kind_name(k) == name) return k;
-  }
-  throw Error("unknown reward '" + name + "'", "use one of: hierarchical, task-tuning");
-}
-
-RewardFn make_reward(RewardKind kind, const RewardWeights& weights, bool allow_any_order) {
+RewardFn make_reward(RewardKind kind, const RewardWeights& weights, bool allow_any_order,
+                     double format_bonus) {
   switch (kind) {
     case RewardKind::kHierarchical:
       return HierarchicalReward(weights, allow_any_order);
     case RewardKind::kTaskTuning:
-      return TaskTuningReward(weights.alpha_f);
+      return TaskTuningReward(format_bonus);
   }
   throw Error("unknown reward kind", "use one of: hierarchical, task-tuning");
 }

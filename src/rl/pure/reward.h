@@ -58,13 +58,11 @@ enum class RewardKind { kHierarchical, kTaskTuning };
 
 // "hierarchical" | "task-tuning".
 std::string reward_kind_name(RewardKind kind);
-// Inverse of reward_kind_name; throws Error listing the known names.
-RewardKind reward_kind_from_name(const std::string& name);
-std::vector<std::string> reward_kind_names();
 
 using RewardFn = std::function<double(const ParsedResponse&, std::optional<bool>, std::optional<bool>)>;
-// kHierarchical: HierarchicalReward(weights, allow_any_order). kTaskTuning: TaskTuningReward(weights.alpha_f)
-// (set alpha_f = 0 for accuracy only); α_a and α_c are unused there.
-RewardFn make_reward(RewardKind kind, const RewardWeights& weights = {}, bool allow_any_order = false);
+// kHierarchical: HierarchicalReward(weights, allow_any_order). kTaskTuning: TaskTuningReward(format_bonus)
+// (0 for accuracy only); the weights are unused there.
+RewardFn make_reward(RewardKind kind, const RewardWeights& weights = {}, bool allow_any_order = false,
+                     double format_bonus = 0.0);
 
 }  // namespace handoff

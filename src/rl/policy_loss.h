@@ -1,0 +1,41 @@
+#pragma once
+// The policy-gradient loss of GAPG and the baselines (paper §3.3), and one optimiser update with it.
+//
+//   L(θ) = −(1/|kept|) Σ_i A_i Σ_t log π_θ(y_i,t | x_i, y_i,<t)
+//
+// over the device's own tokens only (the cloud's tokens are never part of y_θ), normalised by the number of
+// kept prompts |kept| — not by tokens or rows — so that ∇L = −(1/|kept|) Σ_i A_i ∇log π_θ(y_i), the group-
+// level estimator of §3.3. Options: with ppo_epochs > 1 each per-token term is PPO's clipped ratio to the
+// sampling policy (at the first epoch the ratio is 1 and the gradient is the estimator's); with kl_coef > 0 a
+// k3 estimate of KL(π_θ ‖ π_ref) per token is added.
+#include <ATen/Tensor.h>
+
+#include "model/decoder.h"
+#include "rl/rl_step.h"
+
+namespace torch::optim {
+class Optimizer;
+}
+
+namespace handoff {
+
+struct PolicyLossOptions {
+  bool clipped = false;  // PPO's clipped ratio to old_logprobs instead of A · log π
+  double clip_eps = 0.2;
+  double kl_coef = 0.0;  // > 0: needs ref_logprobs
+};
+
+// The old (sampling) log-probs of `batch`, padded to [B, T_max] with zeros, on `device`.
+at::Tensor old_logprobs_tensor(const PolicyBatch& batch, const c10::Device& device);
+
+// The loss above for `batch` under `model`. `old_lp` ([B, T], from old_logprobs_tensor) is read only when
+// clipped; `ref_lp` (token log-probs of the reference model, [B, T']) only when kl_coef > 0.
+at::Tensor policy_loss(CausalLM& model, const PolicyBatch& batch, const PolicyLossOptions& o,
+                       const at::Tensor& old_lp = {}, const at::Tensor& ref_lp = {});
+
+// ppo_epochs optimiser steps on `batch` (gradient clipping at grad_clip > 0); returns the last loss, 0 for an
+// empty batch. `reference` is used when kl_coef > 0.
+double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const PolicyBatch& batch,
+                     const RlOptions& o, CausalLM* reference);
+
+}  // namespace handoff

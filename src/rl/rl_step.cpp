@@ -1,0 +1,134 @@
+#include "rl/rl_step.h"
+
+#include <numeric>
+#include <random>
+
+namespace handoff {
+
+uint64_t step_seed(uint64_t seed, uint64_t step, uint64_t salt) {
+  uint64_t x =
+      seed * 0x9E3779B97F4A7C15ull ^ (step + 1) * 0xBF58476D1CE4E5B9ull ^ salt * 0x94D049BB133111EBull;
+  x ^= x >> 31;
+  return x * 0xD6E8FEB86659FD93ull;
+}
+
+std::vector<Problem> training_pool(const Task& task, const std::vector<int>& difficulties,
+                                   const RlOptions& o) {
+  std::vector<Problem> pool;
+  std::mt19937_64 rng(step_seed(o.seed, 0, 17));
+  for (int64_t i = 0; i < o.prompt_pool; ++i)
+    pool.push_back(task.sample(rng, difficulties[i % difficulties.size()], Split::kTrain));
+  return pool;
+}
+
+Rollout rollout(CausalLM& model, const Tokenizer& tok, const Task& task, const std::vector<Problem>& pool,
+                const RlOptions& o, int64_t step) {
+  const int64_t G = o.group, P = o.prompts_per_step;
+  Rollout r;
+  std::mt19937_64 rng(step_seed(o.seed, step, 1));
+  for (int64_t p = 0; p < P; ++p) r.prompts.push_back(&pool[rng() % pool.size()]);
+  // G samples of every prompt in one batched generation.
+  std::vector<std::string> queries;
+  std::vector<uint64_t> seeds;
+  for (int64_t p = 0; p < P; ++p)
+    for (int64_t g = 0; g < G; ++g) {
+      queries.push_back(r.prompts[p]->prompt);
+      seeds.push_back(step_seed(o.seed, step, 1000 + p * G + g));
+    }
+  model->eval();
+  auto outs =
+      run_device(model, tok, queries, device_sampling(tok, o.temperature, o.max_new_tokens, o.top_p), seeds);
+  model->train();
+  r.samples.resize(P * G);
+  r.local_correct.assign(P, 0);
+  r.any_handoff.assign(P, false);
+  for (int64_t i = 0; i < P * G; ++i) {
+    auto& s = r.samples[i];
+    s.prompt = static_cast<int>(i / G);
+    s.out = std::move(outs[i]);
+    r.generated_tokens += static_cast<int64_t>(s.out.tokens.size());
+    if (s.out.parsed.kind == ResponseKind::kLocalAnswer) {
+      s.local_correct = task.verify(*r.prompts[s.prompt], s.out.parsed.answer);
+      r.local_correct[s.prompt] += *s.local_correct;
+    } else if (s.out.parsed.kind == ResponseKind::kHandoff) {
+      r.any_handoff[s.prompt] = true;
+    }
+  }
+  return r;
+}
+
+Scores score(Rollout& r, const RlMethod& method, const RewardFn& reward, CloudAnswerCache* cloud,
+             const Task& task, int cloud_concurrency) {
+  const size_t P = r.prompts.size();
+  Scores s;
+  s.cloud_correct.resize(P);
+  if (method.needs_cloud() && cloud) {
+    std::vector<std::string> ask;
+    std::vector<int> who;
+    for (size_t p = 0; p < P; ++p)
+      if (r.any_handoff[p] || (method.filter && r.local_correct[p] == 0)) {
+        ask.push_back(r.prompts[p]->prompt);
+        who.push_back(static_cast<int>(p));
+      }
+    auto answers = cloud->ask_all(ask, cloud_concurrency);
+    for (size_t k = 0; k < who.size(); ++k) {
+      auto parsed = parse_response(answers[k].content, true);
+      s.cloud_correct[who[k]] =
+          parsed.kind == ResponseKind::kLocalAnswer && task.verify(*r.prompts[who[k]], parsed.answer);
+    }
+  }
+  double reward_sum = 0;
+  int64_t handoffs = 0, correct = 0;
+  for (auto& x : r.samples) {
+    // The accuracy reward ignores the cloud's verdict; the hierarchical one needs it for a hand-off (§3.2).
+    x.reward = reward(x.out.parsed, x.local_correct,
+                      method.needs_cloud() ? s.cloud_correct[x.prompt] : std::nullopt);
+    reward_sum += x.reward;
+    handoffs += x.out.parsed.kind == ResponseKind::kHandoff;
+    correct += x.local_correct.value_or(false);
+  }
+  const double n = static_cast<double>(r.samples.size());
+  s.reward_mean = reward_sum / n;
+  s.call_rate = handoffs / n;
+  s.local_accuracy = correct / n;
+  return s;
+}
+
+Selection select_prompts(const Rollout& r, const Scores& s, const RlMethod& method, BudgetController& budget,
+                         const RlOptions& o, int64_t step) {
+  Selection sel;
+  const size_t P = r.prompts.size();
+  if (!method.filter) {  // the baselines keep every prompt
+    sel.kept.resize(P);
+    std::iota(sel.kept.begin(), sel.kept.end(), 0);
+    return sel;
+  }
+  std::vector<PromptOutcome> outcomes;
+  for (size_t p = 0; p < P; ++p)
+    outcomes.push_back({static_cast<int>(o.group), r.local_correct[p], s.cloud_correct[p].value_or(false)});
+  std::mt19937_64 frng(step_seed(o.seed, step, 2));
+  sel.filter = filter_prompts(outcomes, budget, frng);
+  sel.kept = sel.filter.kept;
+  return sel;
+}
+
+PolicyBatch policy_batch(const Rollout& r, const Selection& sel, const RlMethod& method, int64_t group) {
+  PolicyBatch b;
+  b.kept_prompts = static_cast<int64_t>(sel.kept.size());
+  for (int p : sel.kept) {
+    std::vector<double> rewards;
+    for (int64_t g = 0; g < group; ++g) rewards.push_back(r.samples[p * group + g].reward);
+    const auto adv = group_advantages(method.advantage, rewards);
+    for (int64_t g = 0; g < group; ++g) {
+      const auto& s = r.samples[p * group + g];
+      if (adv[g] == 0.0 || s.out.tokens.empty()) continue;  // contributes nothing to the gradient
+      b.prompts.push_back(s.out.prompt_tokens);
+      b.completions.push_back(s.out.tokens);
+      b.advantages.push_back(static_cast<float>(adv[g]));
+      b.old_logprobs.push_back(s.out.logprobs);
+    }
+  }
+  return b;
+}
+
+}  // namespace handoff

@@ -1,0 +1,73 @@
+#pragma once
+// One RL step as named stages (paper §4 "One step, in order"), each a function of plain inputs with a typed
+// result, wired together by rl_trainer.cpp:
+//   rollout  — the step's prompts and G samples of each (batched KV-cache sampling), parsed and verified
+//   score    — the cloud's verdicts where they matter, and every sample's reward (§3.2)
+//   select   — which prompts the update uses: all, or D¹ ∪ capped D² under the budget (§3.3)
+//   batch    — group advantages of the kept prompts, as rows of the policy-gradient batch (§3.3)
+// The loss and the optimiser step are in policy_loss.h.
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "collab/cloud_answers.h"
+#include "collab/device_run.h"
+#include "rl/method_registry.h"
+#include "rl/pure/prompt_filter.h"
+#include "rl/rl_options.h"
+#include "tasks/task.h"
+
+namespace handoff {
+
+// A seed derived from (run seed, step, salt): a step's prompts and samples are functions of these alone, so a
+// resumed run replays exactly what an uninterrupted one would have drawn.
+uint64_t step_seed(uint64_t seed, uint64_t step, uint64_t salt);
+
+// The fixed training set: prompt_pool train-split problems, uniform over the difficulties.
+std::vector<Problem> training_pool(const Task& task, const std::vector<int>& difficulties,
+                                   const RlOptions& o);
+
+struct Sample {
+  int prompt = 0;  // index into Rollout::prompts
+  DeviceOutput out;
+  std::optional<bool> local_correct;  // the verifier's verdict on a local answer
+  double reward = 0;
+};
+
+struct Rollout {
+  std::vector<const Problem*> prompts;  // P prompts of the step
+  std::vector<Sample> samples;          // P·G, prompt-major: samples[p·G + g]
+  std::vector<int> local_correct;       // per prompt: how many of its G samples answered correctly
+  std::vector<bool> any_handoff;        // per prompt: whether any sample called the cloud
+  int64_t generated_tokens = 0;
+};
+Rollout rollout(CausalLM& model, const Tokenizer& tok, const Task& task, const std::vector<Problem>& pool,
+                const RlOptions& o, int64_t step);
+
+struct Scores {
+  std::vector<std::optional<bool>> cloud_correct;             // per prompt; asked only where it matters
+  double reward_mean = 0, call_rate = 0, local_accuracy = 0;  // over the P·G samples
+};
+// Asks the cloud (through the cache) about prompts with a hand-off, or — with filtering — whose samples all
+// failed; then writes every sample's reward into `r`. `cloud` may be null for methods without one.
+Scores score(Rollout& r, const RlMethod& method, const RewardFn& reward, CloudAnswerCache* cloud,
+             const Task& task, int cloud_concurrency);
+
+struct Selection {
+  std::vector<int> kept;  // prompt indices the update uses
+  FilterResult filter;    // the D¹ / D² split (empty for methods without filtering)
+};
+Selection select_prompts(const Rollout& r, const Scores& s, const RlMethod& method, BudgetController& budget,
+                         const RlOptions& o, int64_t step);
+
+// The rows of the policy-gradient update: every sample of a kept prompt with a non-zero advantage.
+struct PolicyBatch {
+  std::vector<std::vector<int>> prompts, completions;
+  std::vector<float> advantages;
+  std::vector<std::vector<float>> old_logprobs;  // the sampling policy's, per completion token
+  int64_t kept_prompts = 0;                      // |kept|, the loss's normaliser
+  bool empty() const { return advantages.empty(); }
+};
+PolicyBatch policy_batch(const Rollout& r, const Selection& sel, const RlMethod& method, int64_t group);
+
+}  // namespace handoff

@@ -1,0 +1,42 @@
+#pragma once
+// Options of supervised warm start (`handoff sft`, a preset's device.sft / cloud.sft). Every field is
+// declared once, in sft_option_table() (sft_options.cpp): JSON key, CLI flag, help and check.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace handoff {
+
+struct SftOptions {
+  std::string task = "chain";
+  std::vector<int> difficulties;  // training mix, uniform over these; empty → the task's full range
+  int64_t steps = 1000;
+  int64_t batch_size = 64;
+  double lr = 3e-3;
+  double min_lr_ratio = 0.1;  // cosine decays to lr · min_lr_ratio
+  int64_t warmup_steps = 100;
+  double weight_decay = 0.05;
+  double grad_clip = 1.0;
+  double handoff_fraction = 0.0;  // fraction of items whose target ends in <handoff> after a solution prefix
+  uint64_t seed = 1;
+  int64_t log_every = 50;
+  int64_t checkpoint_every = 500;
+  std::string device = "cpu";
+  bool quiet = false;
+  // > 0: stop (with a checkpoint) at this step of the o.steps schedule, as if interrupted: tests, time boxes,
+  // and the cloud reference model (its cosine schedule is 6,000 steps; it is stopped at 1,500).
+  int64_t stop_at_step = -1;
+
+  nlohmann::json to_json() const;
+  static SftOptions from_json(const nlohmann::json& j, const std::string& source);  // unknown keys → Error
+  void validate() const;                                                            // throws Error
+};
+
+template <class T>
+class OptionTable;
+// The one table of SftOptions' fields (JSON, CLI flags, checks).
+const OptionTable<SftOptions>& sft_option_table();
+
+}  // namespace handoff

@@ -1,0 +1,48 @@
+#include "rl/trainer_state.h"
+
+#include <sstream>
+
+#include <torch/optim/optimizer.h>
+#include <torch/serialize.h>
+
+#include "common/atomic_file.h"
+#include "common/error.h"
+#include "io/checkpoint.h"
+#include "runtime/kernels.h"
+
+namespace handoff {
+
+bool has_trainer_state(const std::string& model_dir) {
+  return file_exists(model_dir + "/trainer_state.json");
+}
+
+nlohmann::json read_trainer_state(const std::string& model_dir) {
+  const std::string path = model_dir + "/trainer_state.json";
+  nlohmann::json st;
+  try {
+    st = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + " is not valid JSON: " + e.what(), "delete the run directory to start over");
+  }
+  if (!st.is_object() || !st.contains("step") || !st["step"].is_number_integer())
+    throw Error(path + " has no integer \"step\"", "delete the run directory to start over");
+  return st;
+}
+
+void save_training_checkpoint(const std::string& model_dir, CausalLM& model, const Tokenizer& tok,
+                              nlohmann::json state, torch::optim::Optimizer& opt) {
+  state["kernels"] = kernels_summary();
+  std::ostringstream os;
+  torch::save(opt, os);
+  save_checkpoint(model_dir, model, tok,
+                  {{"trainer_state.json", state.dump(2) + "\n"}, {"optimizer.pt", os.str()}});
+}
+
+void load_optimizer_state(const std::string& model_dir, torch::optim::Optimizer& opt) {
+  const std::string path = model_dir + "/optimizer.pt";
+  if (!file_exists(path)) return;
+  std::istringstream is(read_file(path));
+  torch::load(opt, is);
+}
+
+}  // namespace handoff

@@ -1,0 +1,29 @@
+#pragma once
+// What a training run saves beside its model so that --resume continues exactly: trainer_state.json (the
+// step, the run's options, the kernels, and each trainer's own counters) and optimizer.pt (AdamW's moments).
+// SFT and RL both save and resume through here; the checkpoint as a whole is written atomically by
+// io/checkpoint.h.
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "model/decoder.h"
+#include "tokenizer/tokenizer.h"
+
+namespace torch::optim {
+class Optimizer;
+}
+
+namespace handoff {
+
+// Whether `model_dir` holds a training checkpoint (a trainer_state.json) to resume from.
+bool has_trainer_state(const std::string& model_dir);
+// MODEL_DIR/trainer_state.json; an Error naming the file when it is unreadable or lacks "step".
+nlohmann::json read_trainer_state(const std::string& model_dir);
+// The model, its tokenizer, `state` (with the kernels added) and the optimiser, as one atomic checkpoint.
+void save_training_checkpoint(const std::string& model_dir, CausalLM& model, const Tokenizer& tok,
+                              nlohmann::json state, torch::optim::Optimizer& opt);
+// Restores the optimiser's state from MODEL_DIR/optimizer.pt when the file exists.
+void load_optimizer_state(const std::string& model_dir, torch::optim::Optimizer& opt);
+
+}  // namespace handoff
