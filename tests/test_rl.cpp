@@ -2,6 +2,7 @@
 // equals an uninterrupted run, and bad input / a failing cloud give clear errors with the checkpoint intact.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include "rl/pure/budget.h"
 #include "rl/rl_step.h"
 #include "rl/rl_trainer.h"
+#include "rl/sft.h"
 #include "tiny_model.h"
 #include "tokenizer/char_tokenizer.h"
 
@@ -284,6 +286,69 @@ TEST(RlTrainerTest, D2IsKeptWithinTheBudgetWhenTheDeviceSolvesSome) {
   fs::remove_all(out);
 }
 
+// A device that always hands off when decoding greedily (SFT on hand-off targets only): the call-rate
+// controller then measures a rate far above the target and must raise the price.
+std::string always_handoff_device() {
+  static const std::string dir = [] {
+    SftOptions o;
+    o.difficulties = {2, 3};
+    o.steps = 150;
+    o.batch_size = 16;
+    o.warmup_steps = 5;
+    o.handoff_fraction = 1.0;
+    o.checkpoint_every = 1000;
+    o.quiet = true;
+    const auto out = tmp("always_handoff");
+    run_sft(handoff::testing::tiny_model_config(), o, out, false);
+    return out + "/model";
+  }();
+  return dir;
+}
+
+TEST(RlTrainerTest, CallRateControllerRaisesThePriceAndResumesExactly) {
+  auto o = partly_right_opts("");
+  StandInCloud cloud(o);
+  o.cloud_url = cloud.url();
+  o.call_rate_control = "dual";
+  o.dual_every = 2;
+  o.dual_probe = 16;
+  o.dual_step = 0.5;
+  o.dual_kp = 1.0;
+  o.budget = budget_from_call_rate(0.3);
+  const auto a = tmp("dual_full"), b = tmp("dual_resumed");
+  run_rl(o, always_handoff_device(), a, false);
+  const auto m = read_metrics(a + "/metrics.jsonl");
+  ASSERT_EQ(m.size(), 4u);
+  // The logged integral follows λ ← clamp(λ + η (ĉ − r*), 0, λ_max) from the logged greedy measurements,
+  // taken at steps 0 and 2 (dual_every = 2), and the price adds K_p (ĉ − r*).
+  double lambda = 0;
+  for (size_t i = 0; i < m.size(); ++i) {
+    const double c = m[i]["probe_call_rate"].get<double>();
+    ASSERT_GE(c, 0.0);
+    ASSERT_LE(c, 1.0);
+    if (i % 2 == 0) lambda = std::clamp(lambda + 0.5 * (c - 0.3), 0.0, o.dual_lambda_max);
+    EXPECT_NEAR(m[i]["lambda"].get<double>(), lambda, 1e-12) << i;
+    EXPECT_NEAR(m[i]["handoff_price"].get<double>(), std::clamp(lambda + 1.0 * (c - 0.3), 0.0, 2.0), 1e-12);
+  }
+  EXPECT_GT(m[0]["probe_call_rate"].get<double>(), 0.9);  // the device calls: the price must rise
+  EXPECT_GT(m.back()["lambda"].get<double>(), 0.3);
+  // Stopped after step 3 (mid-interval) and resumed: the same weights and the same controller state.
+  o.stop_at_step = 3;
+  run_rl(o, always_handoff_device(), b, false);
+  o.stop_at_step = -1;
+  run_rl(o, always_handoff_device(), b, true);
+  const auto sa = nlohmann::json::parse(read_file(a + "/model/trainer_state.json"));
+  const auto sb = nlohmann::json::parse(read_file(b + "/model/trainer_state.json"));
+  EXPECT_EQ(sa["dual_lambda"], sb["dual_lambda"]);
+  EXPECT_EQ(sa["probe_call_rate"], sb["probe_call_rate"]);
+  auto ma = load_checkpoint(a + "/model"), mb = load_checkpoint(b + "/model");
+  auto pb = mb.model->named_parameters();
+  for (auto& p : ma.model->named_parameters())
+    EXPECT_LT((p.value() - pb[p.key()]).abs().max().item<double>(), 1e-6) << p.key();
+  fs::remove_all(a);
+  fs::remove_all(b);
+}
+
 TEST(RlTrainerTest, BadInputIsRejectedBeforeTraining) {
   const auto device = tiny_checkpoint("device_bad", 3);
   auto expect_error = [&](RlOptions o, const std::string& fragment) {
@@ -316,6 +381,17 @@ TEST(RlTrainerTest, BadInputIsRejectedBeforeTraining) {
   o = tiny_opts("http://127.0.0.1:9/v1");
   o.algo = "ppo";
   expect_error(o, "unknown RL algorithm");
+  o = tiny_opts("http://127.0.0.1:9/v1");
+  o.call_rate_control = "dual";
+  o.dual_step = 0;
+  expect_error(o, "never moves");
+  o.dual_step = 1;
+  o.call_rate_control = "pid";
+  expect_error(o, "must be none or dual");
+  o = tiny_opts("");
+  o.algo = "task-tuning";
+  o.call_rate_control = "dual";
+  expect_error(o, "needs a method that can call the cloud");
 }
 
 TEST(RlTrainerTest, CloudFailingMidRunStopsCleanlyWithCheckpointIntact) {

@@ -73,6 +73,35 @@ OptionTable<RlOptions> make_table() {
           })
       .add<bool>(
           "carry_remainder", "", "", [](O & o) -> auto& { return o.carry_remainder; })
+      .add<std::string>(
+          "call_rate_control", "--call-rate-control",
+          "none (the paper: the filter's cap alone) | dual (a price on the hand-off holds the greedy "
+          "call rate at ρ/(1+ρ))",
+          [](O & o) -> auto& { return o.call_rate_control; },
+          [](const std::string& v) {
+            return v == "none" || v == "dual" ? std::string() : "must be none or dual (got '" + v + "')";
+          })
+      .add<double>(
+          "dual_step", "--dual-step", "η, the call-rate controller's integral step per measurement",
+          [](O & o) -> auto& { return o.dual_step; },
+          [](const double& v) {
+            return v > 0 && std::isfinite(v)
+                       ? std::string()
+                       : "the controller's step must be positive (with step <= 0 λ never moves)";
+          })
+      .add<double>(
+          "dual_kp", "--dual-kp",
+          "K_p, the proportional gain of the hand-off's price (0 = plain dual ascent)",
+          [](O & o) -> auto& { return o.dual_kp; }, c::at_least(0.0))
+      .add<double>(
+          "dual_lambda_max", "", "", [](O & o) -> auto& { return o.dual_lambda_max; },
+          positive_finite<double>())
+      .add<int64_t>(
+          "dual_every", "--dual-every", "Steps between call-rate measurements",
+          [](O & o) -> auto& { return o.dual_every; }, c::positive<int64_t>())
+      .add<int64_t>(
+          "dual_probe", "--dual-probe", "Greedy probe prompts (train split) per measurement",
+          [](O & o) -> auto& { return o.dual_probe; }, c::positive<int64_t>())
       .add<double>(
           "alpha_a", "--alpha-a", "Reward α_a (local correct)",
           [](O & o) -> auto& { return o.weights.alpha_a; })

@@ -29,6 +29,15 @@ struct RlOptions {
   double grad_clip = 1.0;
   double budget = 3.0 / 7.0;  // ρ: D² ≤ ρ·D¹ (the paper's ratio form; --max-call-rate r sets ρ = r/(1−r))
   bool carry_remainder = true;
+  // The deployed call rate held by a dual variable (rl/pure/call_rate_dual.h): "none" (the paper: the
+  // filter's cap alone) or "dual" (λ on the hand-off, raised while the greedy rate measured on a probe set of
+  // train-split prompts is above ρ/(1+ρ), lowered below it).
+  std::string call_rate_control = "none";
+  double dual_step = 1.0;        // η of λ ← clamp(λ + η (ĉ − r*), 0, λ_max)
+  double dual_kp = 2.0;          // K_p of the price clamp(λ + K_p (ĉ − r*), 0, λ_max)
+  double dual_lambda_max = 2.0;  // λ's ceiling (α_a: beyond it any hand-off is worth less than anything)
+  int64_t dual_every = 5;        // steps between measurements (and dual steps)
+  int64_t dual_probe = 128;      // greedy probe prompts per measurement
   RewardWeights weights;
   bool allow_any_order = false;
   double format_bonus = 0.2;  // task-tuning/grpo: bonus for a well-formatted answer, as α_f

@@ -21,6 +21,31 @@ std::vector<Problem> training_pool(const Task& task, const std::vector<int>& dif
   return pool;
 }
 
+std::vector<Problem> probe_set(const Task& task, const std::vector<int>& difficulties, const RlOptions& o) {
+  std::vector<Problem> items;
+  std::mt19937_64 rng(step_seed(o.seed, 0, 19));
+  for (int64_t i = 0; i < o.dual_probe; ++i)
+    items.push_back(task.sample(rng, difficulties[i % difficulties.size()], Split::kTrain));
+  return items;
+}
+
+double greedy_call_rate(CausalLM& model, const Tokenizer& tok, const std::vector<Problem>& items,
+                        int64_t max_new_tokens) {
+  if (items.empty()) return 0.0;
+  std::vector<std::string> queries;
+  std::vector<uint64_t> seeds;
+  for (size_t i = 0; i < items.size(); ++i) {
+    queries.push_back(items[i].prompt);
+    seeds.push_back(i);
+  }
+  model->eval();
+  const auto outs = run_device(model, tok, queries, device_sampling(tok, 0.0, max_new_tokens), seeds);
+  model->train();
+  int64_t calls = 0;
+  for (const auto& o : outs) calls += o.parsed.kind == ResponseKind::kHandoff;
+  return static_cast<double>(calls) / static_cast<double>(items.size());
+}
+
 Rollout rollout(CausalLM& model, const Tokenizer& tok, const Task& task, const std::vector<Problem>& pool,
                 const RlOptions& o, int64_t step) {
   const int64_t G = o.group, P = o.prompts_per_step;
@@ -58,7 +83,7 @@ Rollout rollout(CausalLM& model, const Tokenizer& tok, const Task& task, const s
 }
 
 Scores score(Rollout& r, const RlMethod& method, const RewardFn& reward, CloudAnswerCache* cloud,
-             const Task& task, int cloud_concurrency) {
+             const Task& task, int cloud_concurrency, double handoff_cost) {
   const size_t P = r.prompts.size();
   Scores s;
   s.cloud_correct.resize(P);
@@ -81,10 +106,12 @@ Scores score(Rollout& r, const RlMethod& method, const RewardFn& reward, CloudAn
   int64_t handoffs = 0, correct = 0;
   for (auto& x : r.samples) {
     // The accuracy reward ignores the cloud's verdict; the hierarchical one needs it for a hand-off (§3.2).
-    x.reward = reward(x.out.parsed, x.local_correct,
-                      method.needs_cloud() ? s.cloud_correct[x.prompt] : std::nullopt);
-    reward_sum += x.reward;
-    handoffs += x.out.parsed.kind == ResponseKind::kHandoff;
+    const double base = reward(x.out.parsed, x.local_correct,
+                               method.needs_cloud() ? s.cloud_correct[x.prompt] : std::nullopt);
+    const bool handoff = x.out.parsed.kind == ResponseKind::kHandoff;
+    x.reward = handoff && handoff_cost != 0.0 ? base - handoff_cost : base;
+    reward_sum += base;
+    handoffs += handoff;
     correct += x.local_correct.value_or(false);
   }
   const double n = static_cast<double>(r.samples.size());

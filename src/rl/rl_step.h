@@ -27,6 +27,13 @@ uint64_t step_seed(uint64_t seed, uint64_t step, uint64_t salt);
 std::vector<Problem> training_pool(const Task& task, const std::vector<int>& difficulties,
                                    const RlOptions& o);
 
+// The call-rate controller's probe set: `o.dual_probe` train-split problems drawn apart from the training
+// pool (another seed), uniform over the difficulties. Never test items.
+std::vector<Problem> probe_set(const Task& task, const std::vector<int>& difficulties, const RlOptions& o);
+// The deployed (greedy, no threshold) hand-off rate of the model on `items`.
+double greedy_call_rate(CausalLM& model, const Tokenizer& tok, const std::vector<Problem>& items,
+                        int64_t max_new_tokens);
+
 struct Sample {
   int prompt = 0;  // index into Rollout::prompts
   DeviceOutput out;
@@ -49,9 +56,11 @@ struct Scores {
   double reward_mean = 0, call_rate = 0, local_accuracy = 0;  // over the P·G samples
 };
 // Asks the cloud (through the cache) about prompts with a hand-off, or — with filtering — whose samples all
-// failed; then writes every sample's reward into `r`. `cloud` may be null for methods without one.
+// failed; then writes every sample's reward into `r`: the method's reward, less `handoff_cost` (the
+// call-rate controller's λ) for a hand-off. reward_mean is the method's reward alone. `cloud` may be null for
+// methods without one.
 Scores score(Rollout& r, const RlMethod& method, const RewardFn& reward, CloudAnswerCache* cloud,
-             const Task& task, int cloud_concurrency);
+             const Task& task, int cloud_concurrency, double handoff_cost = 0.0);
 
 struct Selection {
   std::vector<int> kept;  // prompt indices the update uses

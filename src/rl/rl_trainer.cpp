@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include <torch/optim/adamw.h>
 
@@ -15,6 +16,7 @@
 #include "rl/method_registry.h"
 #include "rl/metrics_log.h"
 #include "rl/policy_loss.h"
+#include "rl/pure/call_rate_dual.h"
 #include "rl/rl_step.h"
 #include "rl/trainer_state.h"
 #include "tasks/task.h"
@@ -46,6 +48,7 @@ struct ResumePoint {
   int64_t step = 0;
   double budget_credit = 0;
   int64_t cloud_calls = 0;
+  double dual_lambda = 0, probe_call_rate = -1;
 };
 
 ResumePoint resume_point(const std::string& model_dir, const RlOptions& o) {
@@ -54,10 +57,24 @@ ResumePoint resume_point(const std::string& model_dir, const RlOptions& o) {
   r.step = st.at("step").get<int64_t>();
   r.budget_credit = st.value("budget_credit", 0.0);
   r.cloud_calls = st.value("cloud_calls", int64_t{0});
+  r.dual_lambda = st.value("dual_lambda", 0.0);
+  r.probe_call_rate = st.value("probe_call_rate", -1.0);
   if (st.value("algo", o.algo) != o.algo)
     throw Error(model_dir + " was trained with --algo " + st.value("algo", std::string()) + ", not " +
                 o.algo);
   return r;
+}
+
+// The call-rate controller of --call-rate-control dual (issue 15), or none.
+std::optional<CallRateDual> make_dual(const RlOptions& o, const RlMethod& method, const ResumePoint& start) {
+  if (o.call_rate_control != "dual") return std::nullopt;
+  if (!method.needs_cloud())
+    throw Error("--call-rate-control dual needs a method that can call the cloud (not --algo " + o.algo +
+                ")");
+  std::optional<CallRateDual> dual;
+  dual.emplace(o.budget / (1 + o.budget), o.dual_step, o.dual_kp, o.dual_lambda_max);
+  dual->restore(start.dual_lambda, start.probe_call_rate);
+  return dual;
 }
 
 // Sampled hand-off rate per difficulty: whether the policy learns *where* to call, not just how often.
@@ -80,40 +97,56 @@ struct StepLog {
   const Scores* scores = nullptr;
   const Selection* selection = nullptr;
   double loss = 0, step_seconds = 0, elapsed_seconds = 0, eta_seconds = 0;
-  int64_t cloud_calls = 0;  // of the whole run, resumed parts included
+  int64_t cloud_calls = 0;             // of the whole run, resumed parts included
+  const CallRateDual* dual = nullptr;  // the call-rate controller, if on
+  double probe_call_rate = -1;         // its last measurement (−1: none yet)
 };
+
+std::string dual_text(const StepLog& s) {
+  if (!s.dual) return "";
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "  price %.3f (greedy call %.3f, target %.2f)", s.dual->handoff_cost(),
+                s.probe_call_rate, s.dual->target());
+  return buf;
+}
 
 // One metrics.jsonl line and (unless quiet) one progress line.
 void log_step(MetricsLog& log, const RlOptions& o, const RlMethod& method, const StepLog& s) {
   const FilterResult& fr = s.selection->filter;
   const int64_t kept = static_cast<int64_t>(s.selection->kept.size());
   const double tok_s = s.rollout->generated_tokens / s.step_seconds;
-  log.write({{"call_rate_by_difficulty", call_rate_by_difficulty(*s.rollout)},
-             {"step", s.step},
-             {"algo", o.algo},
-             {"reward_mean", s.scores->reward_mean},
-             {"acc_local", s.scores->local_accuracy},
-             {"call_rate", s.scores->call_rate},
-             {"budget_call_rate", o.budget / (1 + o.budget)},
-             {"kept_prompts", kept},
-             {"kept_fraction", static_cast<double>(kept) / o.prompts_per_step},
-             {"d1", fr.num_d1()},
-             {"d2_kept", fr.num_d2_kept()},
-             {"d2_candidates", fr.num_d2_candidates()},
-             {"dropped", fr.num_dropped()},
-             {"loss", s.loss},
-             {"tokens_per_s", tok_s},
-             {"step_seconds", s.step_seconds},
-             {"cloud_calls", s.cloud_calls}});
+  nlohmann::json line = {{"call_rate_by_difficulty", call_rate_by_difficulty(*s.rollout)},
+                         {"step", s.step},
+                         {"algo", o.algo},
+                         {"reward_mean", s.scores->reward_mean},
+                         {"acc_local", s.scores->local_accuracy},
+                         {"call_rate", s.scores->call_rate},
+                         {"budget_call_rate", o.budget / (1 + o.budget)},
+                         {"kept_prompts", kept},
+                         {"kept_fraction", static_cast<double>(kept) / o.prompts_per_step},
+                         {"d1", fr.num_d1()},
+                         {"d2_kept", fr.num_d2_kept()},
+                         {"d2_candidates", fr.num_d2_candidates()},
+                         {"dropped", fr.num_dropped()},
+                         {"loss", s.loss},
+                         {"tokens_per_s", tok_s},
+                         {"step_seconds", s.step_seconds},
+                         {"cloud_calls", s.cloud_calls}};
+  if (s.dual) {
+    line["lambda"] = s.dual->lambda();
+    line["handoff_price"] = s.dual->handoff_cost();
+    line["probe_call_rate"] = s.probe_call_rate;
+  }
+  log.write(line);
   if (o.quiet) return;
   std::fprintf(
       stderr,
       "%s step %lld/%lld  reward %.3f  acc %.3f  call %.3f (budget %.2f)  D1 %d D2 %d/%d  %.0f tok/s  "
-      "cloud calls %lld  ETA %.0fs\n",
+      "cloud calls %lld%s  ETA %.0fs\n",
       o.algo.c_str(), static_cast<long long>(s.step), static_cast<long long>(o.steps), s.scores->reward_mean,
       s.scores->local_accuracy, s.scores->call_rate, o.budget / (1 + o.budget),
       method.filter ? fr.num_d1() : static_cast<int>(kept), fr.num_d2_kept(), fr.num_d2_candidates(), tok_s,
-      static_cast<long long>(s.cloud_calls), s.eta_seconds);
+      static_cast<long long>(s.cloud_calls), dual_text(s).c_str(), s.eta_seconds);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -153,19 +186,25 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   BudgetController budget(o.budget, o.carry_remainder);
   budget.restore_credit(start.budget_credit);
   const std::vector<Problem> pool = training_pool(*task, diffs, o);
+  std::optional<CallRateDual> dual = make_dual(o, method, start);
+  const std::vector<Problem> probe = dual ? probe_set(*task, diffs, o) : std::vector<Problem>{};
+  double probe_rate = start.probe_call_rate;
 
   MetricsLog log(out_dir + "/metrics.jsonl", start.step);
   auto cloud_calls = [&] { return start.cloud_calls + (cloud ? cloud->calls_made() : 0); };
   auto save = [&](int64_t step) {
-    save_training_checkpoint(model_dir, model, tok,
-                             {{"step", step},
-                              {"kind", "rl"},
-                              {"algo", o.algo},
-                              {"budget_credit", budget.credit()},
-                              {"cloud_calls", cloud_calls()},
-                              {"init", init_dir},
-                              {"options", o.to_json()}},
-                             opt);
+    nlohmann::json state = {{"step", step},
+                            {"kind", "rl"},
+                            {"algo", o.algo},
+                            {"budget_credit", budget.credit()},
+                            {"cloud_calls", cloud_calls()},
+                            {"init", init_dir},
+                            {"options", o.to_json()}};
+    if (dual) {
+      state["dual_lambda"] = dual->lambda();
+      state["probe_call_rate"] = probe_rate;
+    }
+    save_training_checkpoint(model_dir, model, tok, state, opt);
   };
 
   RlResult res;
@@ -175,8 +214,13 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   try {
     for (; step < o.steps; ++step) {
       const auto ts = std::chrono::steady_clock::now();
+      if (dual && step % o.dual_every == 0) {  // the dual step, from the deployed (greedy) rate
+        probe_rate = greedy_call_rate(model, tok, probe, o.max_new_tokens);
+        dual->update(probe_rate);
+      }
       Rollout r = rollout(model, tok, *task, pool, o, step);
-      const Scores sc = score(r, method, reward, cloud.get(), *task, o.cloud_concurrency);
+      const Scores sc = score(r, method, reward, cloud.get(), *task, o.cloud_concurrency,
+                              dual ? dual->handoff_cost() : 0.0);
       const Selection sel = select_prompts(r, sc, method, budget, o, step);
       const PolicyBatch batch = policy_batch(r, sel, method, o.group);
       const double loss = policy_update(model, opt, batch, o, o.kl_coef > 0 ? &reference : nullptr);
@@ -191,7 +235,8 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
         const double eta =
             total / static_cast<double>(step + 1 - start.step) * static_cast<double>(o.steps - step - 1);
         log_step(log, o, method,
-                 {step + 1, &r, &sc, &sel, loss, seconds_since(ts), total, eta, cloud_calls()});
+                 {step + 1, &r, &sc, &sel, loss, seconds_since(ts), total, eta, cloud_calls(),
+                  dual ? &*dual : nullptr, probe_rate});
       }
       const bool interrupted = o.stop_at_step > 0 && step + 1 >= o.stop_at_step;
       if ((o.checkpoint_every > 0 && (step + 1) % o.checkpoint_every == 0) || step + 1 == o.steps ||
