@@ -21,12 +21,7 @@ CLI::Option* add_cloud_flags(CLI::App* cmd, CloudFlags& f, bool required) {
 }
 
 std::shared_ptr<const CloudClient> make_cloud_client(const CloudFlags& f) {
-  CloudClientOptions co;
-  co.base_url = f.url;
-  co.model = f.model;
-  co.api_key_env = f.api_key_env;
-  co.read_timeout_s = f.timeout_s;
-  co.max_retries = f.retries;
+  CloudClientOptions co = cloud_client_options(f.url, f.model, f.api_key_env, f.timeout_s, f.retries);
   auto client = std::make_shared<CloudClient>(co);
   std::vector<std::string> models;
   try {
@@ -62,11 +57,14 @@ void add_collab_flags(CLI::App* cmd, CollabFlags& f) {
       ->capture_default_str();
 }
 
-void apply_collab_flags(const CollabFlags& f, CollabOptions& o) {
-  o.fallback = f.fallback;
-  o.forward_reasoning = f.forward_reasoning;
-  o.handoff_threshold = f.handoff_threshold;
-  o.cloud_max_tokens = f.cloud_max_tokens;
+std::shared_ptr<Collaborator> make_collaborator(std::shared_ptr<LoadedModel> device,
+                                                std::shared_ptr<const CloudClient> cloud,
+                                                const CollabFlags& f, CollabOptions decoding) {
+  decoding.fallback = f.fallback;
+  decoding.forward_reasoning = f.forward_reasoning;
+  decoding.handoff_threshold = f.handoff_threshold;
+  decoding.cloud_max_tokens = f.cloud_max_tokens;
+  return std::make_shared<Collaborator>(std::move(device), std::move(cloud), decoding);
 }
 
 }  // namespace handoff::cli
