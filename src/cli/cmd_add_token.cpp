@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "io/add_special_token.h"
+#include "protocol/response.h"
 
 namespace handoff::cli {
 
@@ -15,7 +16,7 @@ void register_add_token(CLI::App& app) {
       "one new "
       "embedding / LM-head row set to the mean of the existing rows; writes a new directory");
   struct Flags {
-    std::string model, out, token = "<handoff>";
+    std::string model, out, token = std::string(kHandoffMarker);
   };
   auto f = std::make_shared<Flags>();
   cmd->add_option("--model", f->model, "Input checkpoint directory (HF layout)")->required();
