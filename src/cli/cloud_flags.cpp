@@ -1,6 +1,7 @@
 #include "cli/cloud_flags.h"
 
 #include "common/error.h"
+#include "protocol/response.h"
 
 namespace handoff::cli {
 
@@ -48,9 +49,10 @@ void add_collab_flags(CLI::App* cmd, CollabFlags& f) {
   cmd->add_flag("--forward-reasoning", f.forward_reasoning,
                 "Send the device's reasoning before the hand-off to the cloud too (default: the query only)");
   cmd->add_option("--handoff-threshold", f.handoff_threshold,
-                  "Deployment knob: hand off exactly where the device gives P(<handoff>) >= this (0-1; lower "
-                  "means more "
-                  "calls; default off: the device's own decoding decides)")
+                  "Deployment knob: hand off exactly where the device gives P(" +
+                      std::string(kHandoffMarker) +
+                      ") >= this (0-1; lower means more calls; default off: the device's own decoding "
+                      "decides)")
       ->check(CLI::Range(0.0, 1.1));
   cmd->add_option("--cloud-max-tokens", f.cloud_max_tokens, "max_tokens of a request to the cloud")
       ->check(CLI::Range(1, 1 << 20))

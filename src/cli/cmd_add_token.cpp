@@ -10,11 +10,10 @@
 namespace handoff::cli {
 
 void register_add_token(CLI::App& app) {
-  auto* cmd = app.add_subcommand(
-      "add-token",
-      "Add a special token (default <handoff>) to a checkpoint: tokenizer.json, config.json vocab_size, and "
-      "one new "
-      "embedding / LM-head row set to the mean of the existing rows; writes a new directory");
+  auto* cmd = app.add_subcommand("add-token", "Add a special token (default " + std::string(kHandoffMarker) +
+                                                  ") to a checkpoint: tokenizer.json, config.json "
+                                                  "vocab_size, and one new embedding / LM-head row set "
+                                                  "to the mean of the existing rows; writes a new directory");
   struct Flags {
     std::string model, out, token = std::string(kHandoffMarker);
   };

@@ -7,6 +7,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "common/error.h"
+#include "protocol/response.h"
 
 namespace handoff {
 
@@ -35,7 +36,8 @@ Collaborator::Collaborator(std::shared_ptr<LoadedModel> device, std::shared_ptr<
     throw Error("Collaborator needs a loaded device model");
   if (!cloud_) throw Error("Collaborator needs a cloud client");
   if (device_->tokenizer->handoff_id() < 0)
-    throw Error("the device model's tokenizer has no <handoff> token, so it can never call the cloud",
+    throw Error("the device model's tokenizer has no " + std::string(kHandoffMarker) +
+                    " token, so it can never call the cloud",
                 "add it with `handoff add-token --model DIR --out DIR2` and post-train with `handoff train`");
   device_->model->eval();
 }
