@@ -330,9 +330,12 @@ std::vector<std::vector<int>> reference_ids(const TempDir& d, const std::string&
   return json::parse(out).get<std::vector<std::vector<int>>>();
 }
 
-bool reference_available() {
-  return std::system("node --version > /dev/null 2>&1") == 0 &&
-         std::filesystem::exists(kJsDir + "/node_modules/@huggingface/tokenizers/package.json");
+::testing::AssertionResult reference_available() {
+  return handoff::testing::reference_installed(
+      std::system("node --version > /dev/null 2>&1") == 0 &&
+          std::filesystem::exists(kJsDir + "/node_modules/@huggingface/tokenizers/package.json"),
+      "node with " + kJsDir + "/node_modules (@huggingface/tokenizers)",
+      "npm install --prefix tests/js --no-audit --no-fund");
 }
 
 std::string show(const std::vector<int>& v) {
@@ -342,9 +345,7 @@ std::string show(const std::vector<int>& v) {
 }
 
 void expect_parity(Style style, const std::string& name) {
-  ASSERT_TRUE(reference_available())
-      << "node or " << kJsDir
-      << "/node_modules missing: run scripts/setup.sh (npm install --prefix tests/js)";
+  ASSERT_TRUE(reference_available());
   TempDir d(name);
   const std::string text = make_tokenizer(style, /*pair_merges=*/style == Style::kLlama3).dump(1);
   auto tok = BpeTokenizer::from_json(text, name);
@@ -512,7 +513,7 @@ TEST(BpeTokenizerTest, MalformedTokenizerJsonIsAnError) {
 TEST(BpeTokenizerTest, Gpt2StyleByteLevelRegex) {
   // ByteLevel(use_regex=true) alone, as GPT-2 ships: the same learned merges, checked against the JS
   // reference.
-  ASSERT_TRUE(reference_available()) << "run scripts/setup.sh";
+  ASSERT_TRUE(reference_available());
   json j = make_tokenizer(Style::kLlama3, false);
   j["model"].erase("ignore_merges");
   j["pre_tokenizer"] = {

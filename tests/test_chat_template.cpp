@@ -225,8 +225,10 @@ std::vector<std::vector<ChatMessage>> conversations() {
   };
 }
 
-bool jinja_available() {
-  return std::system((std::string(kPython) + " -c 'import jinja2' > /dev/null 2>&1").c_str()) == 0;
+::testing::AssertionResult jinja_installed() {
+  return handoff::testing::reference_installed(
+      std::system((std::string(kPython) + " -c 'import jinja2' > /dev/null 2>&1").c_str()) == 0,
+      std::string(kPython) + " with jinja2 (Debian python3-jinja2)", "apt-get install python3-jinja2");
 }
 
 // Renders every conversation of conversations() with Jinja.
@@ -257,7 +259,7 @@ std::vector<std::string> jinja_render(const std::string& name, const std::string
 
 void expect_same_as_jinja(const std::string& name, const std::string& tmpl, const std::string& bos,
                           const std::string& eos) {
-  ASSERT_TRUE(jinja_available()) << kPython << " has no jinja2: run scripts/setup.sh (python3-jinja2)";
+  ASSERT_TRUE(jinja_installed());
   const ChatTemplate t = ChatTemplate::parse(tmpl, bos, name);
   const auto ref = jinja_render(name, tmpl, json{{"bos_token", bos}, {"eos_token", eos}});
   const auto convs = conversations();

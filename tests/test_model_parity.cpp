@@ -1,7 +1,7 @@
 // Parity of our decoder with the Hugging Face modelling equations: a tiny random Qwen2-shaped and
 // Llama-shaped checkpoint is written in HF layout, run through load_checkpoint + forward, and through an
-// independent float64 implementation in Python (tests/py/reference_forward.py, Debian's python3-torch);
-// logits must agree to 1e-4.
+// independent float64 implementation in Python (tests/py/reference_forward.py, Debian's python3-torch, which
+// scripts/setup.sh installs: without it these tests fail); logits must agree to 1e-4.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -35,8 +35,10 @@ std::pair<std::string, int> run(const std::string& cmd) {
   return {out, ::pclose(p)};
 }
 
-bool python_torch_available() {
-  return run(std::string(kPython) + " -c 'import torch' 2>/dev/null").second == 0;
+::testing::AssertionResult python_torch_installed() {
+  return handoff::testing::reference_installed(
+      run(std::string(kPython) + " -c 'import torch' 2>/dev/null").second == 0,
+      std::string(kPython) + " with torch (Debian python3-torch)", "apt-get install python3-torch");
 }
 
 // Every parameter random (norm weights around 1, biases non-zero), scaled so attention is far from uniform
@@ -111,8 +113,7 @@ void expect_parity(const std::string& dir) {
 }  // namespace
 
 TEST(ModelParityTest, Qwen2ShapedMatchesHuggingFaceEquations) {
-  if (!python_torch_available())
-    GTEST_SKIP() << kPython << " with torch (Debian python3-torch) not installed";
+  ASSERT_TRUE(python_torch_installed());
   torch::set_num_threads(1);
   ModelConfig c;
   c.model_type = "qwen2";  // q/k/v bias
@@ -135,8 +136,7 @@ TEST(ModelParityTest, Qwen2ShapedMatchesHuggingFaceEquations) {
 }
 
 TEST(ModelParityTest, LlamaShapedWithLlama3RopeAndBf16WeightsMatchesHuggingFaceEquations) {
-  if (!python_torch_available())
-    GTEST_SKIP() << kPython << " with torch (Debian python3-torch) not installed";
+  ASSERT_TRUE(python_torch_installed());
   torch::set_num_threads(1);
   ModelConfig c;
   c.model_type = "llama";  // no bias

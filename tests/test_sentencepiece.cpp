@@ -292,8 +292,9 @@ TEST_F(SentencePieceTest, ChatUsesTheLlama2Format) {
 // The native Llama-2 rendering against Jinja (python3-jinja2) rendering the real template, as
 // tests/test_chat_template.cpp does for ChatML and Llama-3; a conversation Jinja refuses must throw.
 TEST_F(SentencePieceTest, Llama2ChatTemplateMatchesJinja) {
-  ASSERT_EQ(std::system((std::string(kPython) + " -c 'import jinja2' > /dev/null 2>&1").c_str()), 0)
-      << kPython << " has no jinja2: run scripts/setup.sh (python3-jinja2)";
+  ASSERT_TRUE(handoff::testing::reference_installed(
+      std::system((std::string(kPython) + " -c 'import jinja2' > /dev/null 2>&1").c_str()) == 0,
+      std::string(kPython) + " with jinja2 (Debian python3-jinja2)", "apt-get install python3-jinja2"));
   const std::vector<std::vector<ChatMessage>> conversations = {
       {{"system", "You are a careful solver."}, {"user", "Q:5 +4 -7?"}},
       {{"user", "What is 2+2?"}},

@@ -10,6 +10,8 @@
 #include <functional>
 #include <string>
 
+#include <gtest/gtest.h>
+
 #include "common/error.h"
 
 namespace handoff::testing {
@@ -27,6 +29,18 @@ struct TempDir {
     return leaf.empty() ? path.string() : (path / leaf).string();
   }
 };
+
+// The references the parity tests compare against (python3-torch, python3-jinja2, node with tests/js's
+// packages) are installed by scripts/setup.sh. One policy for all of them: a missing reference is a failure
+// (never a skip) whose message gives the command that installs it. Use as
+// ASSERT_TRUE(reference_installed(available, "python3 with torch", "apt-get install python3-torch")).
+inline ::testing::AssertionResult reference_installed(bool available, const std::string& what,
+                                                      const std::string& install_command) {
+  if (available) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << what << ", the reference of this test, is not installed: run `"
+                                       << install_command << "` (or `bash scripts/setup.sh`, which installs "
+                                       << "every reference)";
+}
 
 // The message of the handoff::Error `f` throws, or "(no error)".
 inline std::string error_of(const std::function<void()>& f) {

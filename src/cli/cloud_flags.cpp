@@ -1,6 +1,7 @@
 #include "cli/cloud_flags.h"
 
 #include "common/error.h"
+#include "protocol/response.h"
 
 namespace handoff::cli {
 
@@ -21,12 +22,7 @@ CLI::Option* add_cloud_flags(CLI::App* cmd, CloudFlags& f, bool required) {
 }
 
 std::shared_ptr<const CloudClient> make_cloud_client(const CloudFlags& f) {
-  CloudClientOptions co;
-  co.base_url = f.url;
-  co.model = f.model;
-  co.api_key_env = f.api_key_env;
-  co.read_timeout_s = f.timeout_s;
-  co.max_retries = f.retries;
+  CloudClientOptions co = cloud_client_options(f.url, f.model, f.api_key_env, f.timeout_s, f.retries);
   auto client = std::make_shared<CloudClient>(co);
   std::vector<std::string> models;
   try {
@@ -53,20 +49,24 @@ void add_collab_flags(CLI::App* cmd, CollabFlags& f) {
   cmd->add_flag("--forward-reasoning", f.forward_reasoning,
                 "Send the device's reasoning before the hand-off to the cloud too (default: the query only)");
   cmd->add_option("--handoff-threshold", f.handoff_threshold,
-                  "Deployment knob: hand off exactly where the device gives P(<handoff>) >= this (0-1; lower "
-                  "means more "
-                  "calls; default off: the device's own decoding decides)")
+                  "Deployment knob: hand off exactly where the device gives P(" +
+                      std::string(kHandoffMarker) +
+                      ") >= this (0-1; lower means more calls; default off: the device's own decoding "
+                      "decides)")
       ->check(CLI::Range(0.0, 1.1));
   cmd->add_option("--cloud-max-tokens", f.cloud_max_tokens, "max_tokens of a request to the cloud")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
 }
 
-void apply_collab_flags(const CollabFlags& f, CollabOptions& o) {
-  o.fallback = f.fallback;
-  o.forward_reasoning = f.forward_reasoning;
-  o.handoff_threshold = f.handoff_threshold;
-  o.cloud_max_tokens = f.cloud_max_tokens;
+std::shared_ptr<Collaborator> make_collaborator(std::shared_ptr<LoadedModel> device,
+                                                std::shared_ptr<const CloudClient> cloud,
+                                                const CollabFlags& f, CollabOptions decoding) {
+  decoding.fallback = f.fallback;
+  decoding.forward_reasoning = f.forward_reasoning;
+  decoding.handoff_threshold = f.handoff_threshold;
+  decoding.cloud_max_tokens = f.cloud_max_tokens;
+  return std::make_shared<Collaborator>(std::move(device), std::move(cloud), decoding);
 }
 
 }  // namespace handoff::cli

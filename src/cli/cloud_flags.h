@@ -31,6 +31,12 @@ struct CollabFlags {
   int64_t cloud_max_tokens = 256;
 };
 void add_collab_flags(CLI::App* cmd, CollabFlags& f);
-void apply_collab_flags(const CollabFlags& f, CollabOptions& o);
+
+// The collaborative system of `ask`, `eval --cloud` and the collaborative `serve`: `device` decodes as
+// `decoding` says (temperature, max_new_tokens), with the collaborative flags `f` on top; hand-offs go to
+// `cloud` (from make_cloud_client, made first so that an unreachable cloud fails before any model loads).
+std::shared_ptr<Collaborator> make_collaborator(std::shared_ptr<LoadedModel> device,
+                                                std::shared_ptr<const CloudClient> cloud,
+                                                const CollabFlags& f, CollabOptions decoding = {});
 
 }  // namespace handoff::cli

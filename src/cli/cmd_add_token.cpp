@@ -5,17 +5,17 @@
 
 #include "cli/commands.h"
 #include "io/add_special_token.h"
+#include "protocol/response.h"
 
 namespace handoff::cli {
 
 void register_add_token(CLI::App& app) {
-  auto* cmd = app.add_subcommand(
-      "add-token",
-      "Add a special token (default <handoff>) to a checkpoint: tokenizer.json, config.json vocab_size, and "
-      "one new "
-      "embedding / LM-head row set to the mean of the existing rows; writes a new directory");
+  auto* cmd = app.add_subcommand("add-token", "Add a special token (default " + std::string(kHandoffMarker) +
+                                                  ") to a checkpoint: tokenizer.json, config.json "
+                                                  "vocab_size, and one new embedding / LM-head row set "
+                                                  "to the mean of the existing rows; writes a new directory");
   struct Flags {
-    std::string model, out, token = "<handoff>";
+    std::string model, out, token = std::string(kHandoffMarker);
   };
   auto f = std::make_shared<Flags>();
   cmd->add_option("--model", f->model, "Input checkpoint directory (HF layout)")->required();

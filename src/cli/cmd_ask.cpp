@@ -51,13 +51,12 @@ void register_ask(CLI::App& app) {
     configure_threads(a->threads);
     apply_precision(a->precision);
     auto cloud = make_cloud_client(a->cloud);
-    auto device = std::make_shared<LoadedModel>(load_checkpoint(a->device, a->compute));
-    CollabOptions o;
-    o.temperature = a->temperature;
-    o.max_new_tokens = a->max_new_tokens;
-    apply_collab_flags(a->collab, o);
-    Collaborator collab(device, cloud, o);
-    const CollabResult r = collab.answer(a->question, static_cast<uint64_t>(a->seed));
+    CollabOptions decoding;
+    decoding.temperature = a->temperature;
+    decoding.max_new_tokens = a->max_new_tokens;
+    const auto collab = make_collaborator(
+        std::make_shared<LoadedModel>(load_checkpoint(a->device, a->compute)), cloud, a->collab, decoding);
+    const CollabResult r = collab->answer(a->question, static_cast<uint64_t>(a->seed));
     const std::string by = answered_by_name(r.answered_by);
     if (a->json) {
       nlohmann::json j = {{"answered_by", by},

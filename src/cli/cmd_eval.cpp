@@ -76,12 +76,11 @@ void register_eval(CLI::App& app) {
                 base_eval_table(stats).c_str());
     nlohmann::json out = base_eval_json(stats);
     if (cloud) {
-      CollabOptions co;
-      co.max_new_tokens = a->max_new_tokens;
-      apply_collab_flags(a->collab, co);
-      auto device = std::make_shared<LoadedModel>(std::move(loaded));
-      Collaborator collab(device, cloud, co);
-      auto cstats = evaluate_collab(collab, *task, o.difficulties, a->n, o.seed);
+      CollabOptions decoding;
+      decoding.max_new_tokens = a->max_new_tokens;
+      const auto collab =
+          make_collaborator(std::make_shared<LoadedModel>(std::move(loaded)), cloud, a->collab, decoding);
+      auto cstats = evaluate_collab(*collab, *task, o.difficulties, a->n, o.seed);
       std::printf("\ncollaborative: device %s + cloud %s (model '%s'), greedy device decisions\n\n%s",
                   a->model.c_str(), a->cloud.url.c_str(), cloud->options().model.c_str(),
                   collab_eval_table(cstats).c_str());

@@ -154,15 +154,13 @@ void register_serve(CLI::App& app) {
       responder = local;
     } else {
       auto cloud = make_cloud_client(a->cloud);  // fails here, before listening, if the cloud is unreachable
-      CollabOptions co;
-      apply_collab_flags(a->collab, co);
-      auto collab = std::make_shared<Collaborator>(
-          std::make_shared<LoadedModel>(load_checkpoint(a->device, a->compute)), cloud, co);
+      auto collab = make_collaborator(std::make_shared<LoadedModel>(load_checkpoint(a->device, a->compute)),
+                                      cloud, a->collab);
       std::fprintf(
           stderr,
           "handoff serve: collaborative '%s' (device %s, cloud %s model '%s', fallback %s), API key %s\n",
           name.c_str(), a->device.c_str(), a->cloud.url.c_str(), cloud->options().model.c_str(),
-          co.fallback ? "on" : "off", key_note.c_str());
+          collab->options().fallback ? "on" : "off", key_note.c_str());
       responder = std::make_shared<CollabResponder>(collab, name);
     }
 

@@ -100,6 +100,18 @@ std::string describe_status(int status, const std::string& body) {
 
 }  // namespace
 
+CloudClientOptions cloud_client_options(const std::string& base_url, const std::string& model,
+                                        const std::string& api_key_env, double read_timeout_s,
+                                        int max_retries) {
+  CloudClientOptions o;
+  o.base_url = base_url;
+  o.model = model;
+  o.api_key_env = api_key_env;
+  o.read_timeout_s = read_timeout_s;
+  o.max_retries = max_retries;
+  return o;
+}
+
 CloudClient::CloudClient(CloudClientOptions opts) : opts_(std::move(opts)) {
   const ParsedUrl u = parse_base_url(opts_.base_url);
 #ifndef CPPHTTPLIB_OPENSSL_SUPPORT

@@ -26,6 +26,14 @@ struct CloudClientOptions {
   double backoff_max_s = 8.0;
 };
 
+// The options of a client for `base_url` with the knobs its callers set (the CLI's --cloud* flags, the RL
+// trainer's cloud options): the model name ("" is fine where the caller asks the cloud for it later), the API
+// key's environment variable ("" → none), the per-attempt read timeout and the retries after the first
+// attempt. The connect timeout and backoff keep their defaults.
+CloudClientOptions cloud_client_options(const std::string& base_url, const std::string& model,
+                                        const std::string& api_key_env, double read_timeout_s,
+                                        int max_retries);
+
 struct ChatResult {
   std::string content;
   std::string finish_reason;  // "stop" | "length" | whatever the API says

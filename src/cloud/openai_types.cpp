@@ -252,6 +252,22 @@ void add_handoff(json& choice, const Choice& c) {
   if (c.handoff) choice["handoff"] = handoff_json(*c.handoff);
 }
 
+// A whole (not streamed) reply: the envelope, one choice per entry of r.choices (its body from `choice_body`,
+// plus the hand-off object when there is one), the usage.
+template <typename ChoiceBody>
+std::string completion_json(const char* object, const std::string& id, int64_t created,
+                            const std::string& model, const GenerationResult& r, ChoiceBody choice_body) {
+  json j = envelope(id, object, created, model);
+  json choices = json::array();
+  for (const auto& c : r.choices) {
+    choices.push_back(choice_body(c));
+    add_handoff(choices.back(), c);
+  }
+  j["choices"] = std::move(choices);
+  j["usage"] = usage_json(r.usage());
+  return dump(j);
+}
+
 }  // namespace
 
 std::string handoff_header(const GenerationResult& r) {
@@ -265,32 +281,20 @@ std::string handoff_header(const GenerationResult& r) {
 
 std::string chat_completion_json(const std::string& id, int64_t created, const std::string& model,
                                  const GenerationResult& r) {
-  json j = envelope(id, "chat.completion", created, model);
-  json choices = json::array();
-  for (const auto& c : r.choices) {
-    choices.push_back({{"index", c.index},
-                       {"message", {{"role", "assistant"}, {"content", c.text}}},
-                       {"logprobs", nullptr},
-                       {"finish_reason", c.finish_reason}});
-    add_handoff(choices.back(), c);
-  }
-  j["choices"] = std::move(choices);
-  j["usage"] = usage_json(r.usage());
-  return dump(j);
+  return completion_json("chat.completion", id, created, model, r, [](const Choice& c) {
+    return json{{"index", c.index},
+                {"message", {{"role", "assistant"}, {"content", c.text}}},
+                {"logprobs", nullptr},
+                {"finish_reason", c.finish_reason}};
+  });
 }
 
 std::string text_completion_json(const std::string& id, int64_t created, const std::string& model,
                                  const GenerationResult& r) {
-  json j = envelope(id, "text_completion", created, model);
-  json choices = json::array();
-  for (const auto& c : r.choices) {
-    choices.push_back(
-        {{"index", c.index}, {"text", c.text}, {"logprobs", nullptr}, {"finish_reason", c.finish_reason}});
-    add_handoff(choices.back(), c);
-  }
-  j["choices"] = std::move(choices);
-  j["usage"] = usage_json(r.usage());
-  return dump(j);
+  return completion_json("text_completion", id, created, model, r, [](const Choice& c) {
+    return json{
+        {"index", c.index}, {"text", c.text}, {"logprobs", nullptr}, {"finish_reason", c.finish_reason}};
+  });
 }
 
 std::string chat_completion_sse(const std::string& id, int64_t created, const std::string& model,

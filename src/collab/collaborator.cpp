@@ -7,6 +7,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "common/error.h"
+#include "protocol/response.h"
 
 namespace handoff {
 
@@ -35,7 +36,8 @@ Collaborator::Collaborator(std::shared_ptr<LoadedModel> device, std::shared_ptr<
     throw Error("Collaborator needs a loaded device model");
   if (!cloud_) throw Error("Collaborator needs a cloud client");
   if (device_->tokenizer->handoff_id() < 0)
-    throw Error("the device model's tokenizer has no <handoff> token, so it can never call the cloud",
+    throw Error("the device model's tokenizer has no " + std::string(kHandoffMarker) +
+                    " token, so it can never call the cloud",
                 "add it with `handoff add-token --model DIR --out DIR2` and post-train with `handoff train`");
   device_->model->eval();
 }
@@ -63,6 +65,27 @@ std::vector<CollabResult> Collaborator::answer(const std::vector<std::vector<Cha
                                                const std::vector<uint64_t>& seeds, const CollabOptions& opts,
                                                int cloud_concurrency) {
   if (seeds.size() != queries.size()) throw Error("Collaborator::answer: one seed per query is required");
+  const std::vector<std::vector<int>> prompts = encode_queries(queries);
+  std::vector<CollabResult> results(queries.size());
+  const std::vector<DeviceOutput> outs = decode_on_device(prompts, seeds, opts, results);
+  const std::vector<size_t> to_cloud = take_device_outputs(outs, results);
+  const std::vector<std::string> errors =
+      ask_cloud(queries, outs, to_cloud, opts, cloud_concurrency, results);
+
+  std::vector<size_t> failed;
+  for (size_t i : to_cloud)
+    if (!errors[i].empty()) failed.push_back(i);
+  if (failed.empty()) return results;
+  if (!opts.fallback)
+    throw Error(
+        "the device handed off and the cloud failed: " + errors[failed.front()],
+        "check the cloud URL and model, or pass --fallback to answer on the device when the cloud fails");
+  answer_on_device_instead(failed, errors, prompts, seeds, opts, results);
+  return results;
+}
+
+std::vector<std::vector<int>> Collaborator::encode_queries(
+    const std::vector<std::vector<ChatMessage>>& queries) const {
   const Tokenizer& tok = *device_->tokenizer;
   std::vector<std::vector<int>> prompts;
   prompts.reserve(queries.size());
@@ -72,28 +95,34 @@ std::vector<CollabResult> Collaborator::answer(const std::vector<std::vector<Cha
     if (static_cast<int64_t>(p.size()) >= context)
       throw Error("the query has " + std::to_string(p.size()) + " tokens; the device model's context is " +
                   std::to_string(context));
+  return prompts;
+}
 
-  std::vector<CollabResult> results(queries.size());
-  std::vector<DeviceOutput> outs;
-  {
-    // Worker threads of the HTTP server: grad mode is thread-local, OpenMP needs its per-thread setup.
-    static thread_local const bool threads_ready = [] {
-      at::init_num_threads();
-      return true;
-    }();
-    (void)threads_ready;
-    c10::InferenceMode inference;
-    std::lock_guard<std::mutex> lock(device_mutex_);
-    const auto t0 = std::chrono::steady_clock::now();
-    outs = run_device_prompts(
-        device_->model, tok, prompts,
-        device_sampling(tok, opts.temperature, opts.max_new_tokens, opts.top_p, opts.handoff_threshold),
-        seeds);
-    // A batch finishes together: every query in it waited the whole decode.
-    const double ms = ms_since(t0);
-    for (auto& r : results) r.device_ms = ms;
-  }
+std::vector<DeviceOutput> Collaborator::decode_on_device(const std::vector<std::vector<int>>& prompts,
+                                                         const std::vector<uint64_t>& seeds,
+                                                         const CollabOptions& opts,
+                                                         std::vector<CollabResult>& results) {
+  // Worker threads of the HTTP server: grad mode is thread-local, OpenMP needs its per-thread setup.
+  static thread_local const bool threads_ready = [] {
+    at::init_num_threads();
+    return true;
+  }();
+  (void)threads_ready;
+  const Tokenizer& tok = *device_->tokenizer;
+  c10::InferenceMode inference;
+  std::lock_guard<std::mutex> lock(device_mutex_);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<DeviceOutput> outs = run_device_prompts(
+      device_->model, tok, prompts,
+      device_sampling(tok, opts.temperature, opts.max_new_tokens, opts.top_p, opts.handoff_threshold), seeds);
+  // A batch finishes together: every query in it waited the whole decode.
+  const double ms = ms_since(t0);
+  for (auto& r : results) r.device_ms = ms;
+  return outs;
+}
 
+std::vector<size_t> Collaborator::take_device_outputs(const std::vector<DeviceOutput>& outs,
+                                                      std::vector<CollabResult>& results) {
   std::vector<size_t> to_cloud;
   for (size_t i = 0; i < outs.size(); ++i) {
     auto& r = results[i];
@@ -113,7 +142,14 @@ std::vector<CollabResult> Collaborator::answer(const std::vector<std::vector<Cha
       r.finish_reason = o.ended_with_eos ? "stop" : "length";
     }
   }
+  return to_cloud;
+}
 
+std::vector<std::string> Collaborator::ask_cloud(const std::vector<std::vector<ChatMessage>>& queries,
+                                                 const std::vector<DeviceOutput>& outs,
+                                                 const std::vector<size_t>& to_cloud,
+                                                 const CollabOptions& opts, int cloud_concurrency,
+                                                 std::vector<CollabResult>& results) const {
   // Hand-offs go to the cloud, a few at a time (each call is a blocking HTTP round trip).
   std::vector<std::string> errors(queries.size());
   std::atomic<size_t> next{0};
@@ -140,23 +176,20 @@ std::vector<CollabResult> Collaborator::answer(const std::vector<std::vector<Cha
       r.cloud_ms = ms_since(t0);
     }
   };
-  {
-    std::vector<std::thread> threads;
-    const size_t n = std::min<size_t>(to_cloud.size(), static_cast<size_t>(std::max(1, cloud_concurrency)));
-    for (size_t t = 0; t < n; ++t) threads.emplace_back(worker);
-    for (auto& t : threads) t.join();
-  }
+  std::vector<std::thread> threads;
+  const size_t n = std::min<size_t>(to_cloud.size(), static_cast<size_t>(std::max(1, cloud_concurrency)));
+  for (size_t t = 0; t < n; ++t) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  return errors;
+}
 
-  std::vector<size_t> failed;
-  for (size_t i : to_cloud)
-    if (!errors[i].empty()) failed.push_back(i);
-  if (failed.empty()) return results;
-  if (!opts.fallback)
-    throw Error(
-        "the device handed off and the cloud failed: " + errors[failed.front()],
-        "check the cloud URL and model, or pass --fallback to answer on the device when the cloud fails");
-
-  // Fallback: the device's own best answer, decoded again with the hand-off token banned, flagged as such.
+void Collaborator::answer_on_device_instead(const std::vector<size_t>& failed,
+                                            const std::vector<std::string>& errors,
+                                            const std::vector<std::vector<int>>& prompts,
+                                            const std::vector<uint64_t>& seeds, const CollabOptions& opts,
+                                            std::vector<CollabResult>& results) {
+  // The device's own best answer, decoded again with the hand-off token banned, flagged as such.
+  const Tokenizer& tok = *device_->tokenizer;
   std::vector<std::vector<int>> retry_prompts;
   std::vector<uint64_t> retry_seeds;
   for (size_t i : failed) {
@@ -184,7 +217,6 @@ std::vector<CollabResult> Collaborator::answer(const std::vector<std::vector<Cha
     r.finish_reason = o.ended_with_eos ? "stop" : "length";
     r.device_ms += ms;
   }
-  return results;
 }
 
 }  // namespace handoff

@@ -72,6 +72,23 @@ class Collaborator {
  private:
   static std::vector<ChatMessage> cloud_messages(const std::vector<ChatMessage>& query,
                                                  const std::string& reasoning, const CollabOptions& opts);
+  // The steps of answer(): the device prompts (Error when one does not fit the context); one batched device
+  // decode (sets device_ms); the device outputs into `results`, returning the hand-offs' indices; the cloud
+  // calls, returning each query's cloud error ("" when none); the fallback decode of the failed hand-offs.
+  std::vector<std::vector<int>> encode_queries(const std::vector<std::vector<ChatMessage>>& queries) const;
+  std::vector<DeviceOutput> decode_on_device(const std::vector<std::vector<int>>& prompts,
+                                             const std::vector<uint64_t>& seeds, const CollabOptions& opts,
+                                             std::vector<CollabResult>& results);
+  static std::vector<size_t> take_device_outputs(const std::vector<DeviceOutput>& outs,
+                                                 std::vector<CollabResult>& results);
+  std::vector<std::string> ask_cloud(const std::vector<std::vector<ChatMessage>>& queries,
+                                     const std::vector<DeviceOutput>& outs,
+                                     const std::vector<size_t>& to_cloud, const CollabOptions& opts,
+                                     int cloud_concurrency, std::vector<CollabResult>& results) const;
+  void answer_on_device_instead(const std::vector<size_t>& failed, const std::vector<std::string>& errors,
+                                const std::vector<std::vector<int>>& prompts,
+                                const std::vector<uint64_t>& seeds, const CollabOptions& opts,
+                                std::vector<CollabResult>& results);
   std::shared_ptr<LoadedModel> device_;
   std::shared_ptr<const CloudClient> cloud_;
   CollabOptions opts_;

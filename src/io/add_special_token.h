@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "protocol/response.h"
+
 namespace handoff {
 
 struct AddedToken {
@@ -29,6 +31,6 @@ struct AddedToken {
 // Throws Error naming the file when IN is not a checkpoint, the token is already present, the weights and
 // config.json disagree on the vocabulary size, or OUT already exists (or is IN).
 AddedToken add_special_token(const std::string& in_dir, const std::string& out_dir,
-                             const std::string& token = "<handoff>");
+                             const std::string& token = std::string(kHandoffMarker));
 
 }  // namespace handoff

@@ -9,15 +9,13 @@
 
 namespace handoff {
 
-class ChainTask : public Task {
+class ChainTask : public SyntheticTask {
  public:
   static constexpr int kMinSteps = 1, kMaxSteps = 8;
   static constexpr int kMinStart = 2, kMaxStart = 50;
   static constexpr int kMaxValue = 99;  // every running value stays in [0, kMaxValue]
 
-  std::string name() const override { return "chain"; }
-  int min_difficulty() const override { return kMinSteps; }
-  int max_difficulty() const override { return kMaxSteps; }
+  ChainTask() : SyntheticTask("chain", kMinSteps, kMaxSteps) {}
   Problem sample(std::mt19937_64& rng, int difficulty, Split split) const override;
   bool verify(const Problem& problem, const std::string& answer_text) const override;
   std::string solution(const Problem& problem) const override;

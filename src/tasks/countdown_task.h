@@ -22,15 +22,13 @@ struct CountdownPuzzle {
 // Inverse of the prompt format; throws Error when the prompt is not a countdown prompt.
 CountdownPuzzle parse_countdown_prompt(const std::string& prompt);
 
-class CountdownTask : public Task {
+class CountdownTask : public SyntheticTask {
  public:
   static constexpr int kMinNumbers = 2, kMaxNumbers = 5;
   static constexpr int kMaxNumber = 25;
   static constexpr int kMaxTarget = 999;
 
-  std::string name() const override { return "countdown"; }
-  int min_difficulty() const override { return kMinNumbers; }
-  int max_difficulty() const override { return kMaxNumbers; }
+  CountdownTask() : SyntheticTask("countdown", kMinNumbers, kMaxNumbers) {}
   Problem sample(std::mt19937_64& rng, int difficulty, Split split) const override;
   // Parses the answer with exact rational arithmetic: false (never a throw) for garbage, division by zero,
   // overflow, a number not given or used more often than given, or a wrong value.

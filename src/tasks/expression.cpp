@@ -46,29 +46,22 @@ class Parser {
     return r;
   }
 
-  std::optional<Rational> expr(int depth) {
-    auto acc = term(depth);
+  // One precedence level: operands read by `operand`, combined left to right by the operators in `ops`.
+  std::optional<Rational> left_assoc(int depth, const char* ops,
+                                     std::optional<Rational> (Parser::*operand)(int)) {
+    auto acc = (this->*operand)(depth);
     char op;
-    while (acc && peek_any("+-", &op)) {
+    while (acc && peek_any(ops, &op)) {
       ++pos_;
-      auto rhs = term(depth);
+      auto rhs = (this->*operand)(depth);
       if (!rhs) return std::nullopt;
       acc = combine(op, *acc, *rhs);
     }
     return acc;
   }
 
-  std::optional<Rational> term(int depth) {
-    auto acc = factor(depth);
-    char op;
-    while (acc && peek_any("*/", &op)) {
-      ++pos_;
-      auto rhs = factor(depth);
-      if (!rhs) return std::nullopt;
-      acc = combine(op, *acc, *rhs);
-    }
-    return acc;
-  }
+  std::optional<Rational> expr(int depth) { return left_assoc(depth, "+-", &Parser::term); }
+  std::optional<Rational> term(int depth) { return left_assoc(depth, "*/", &Parser::factor); }
 
   std::optional<Rational> factor(int depth) {
     skip_spaces();

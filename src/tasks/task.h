@@ -4,6 +4,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace handoff {
@@ -29,6 +30,23 @@ class Task {
   virtual bool verify(const Problem& problem, const std::string& answer_text) const = 0;
   // Worked chain of thought ending in "Answer: X" (no EOS token).
   virtual std::string solution(const Problem& problem) const = 0;
+};
+
+// A synthetic generator (chain, countdown, wordmath): its name and difficulty range are fixed when it is
+// made; subclasses sample, verify and solve.
+class SyntheticTask : public Task {
+ public:
+  std::string name() const final { return name_; }
+  int min_difficulty() const final { return min_difficulty_; }
+  int max_difficulty() const final { return max_difficulty_; }
+
+ protected:
+  SyntheticTask(std::string name, int min_difficulty, int max_difficulty)
+      : name_(std::move(name)), min_difficulty_(min_difficulty), max_difficulty_(max_difficulty) {}
+
+ private:
+  std::string name_;
+  int min_difficulty_, max_difficulty_;
 };
 
 // Split membership by a stable hash of the prompt: about 1 in 8 prompts belongs to the test split.

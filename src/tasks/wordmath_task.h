@@ -12,14 +12,12 @@
 
 namespace handoff {
 
-class WordMathTask : public Task {
+class WordMathTask : public SyntheticTask {
  public:
   static constexpr int kMinSteps = 1, kMaxSteps = 4;
   static constexpr int kMaxValue = 200;
 
-  std::string name() const override { return "wordmath"; }
-  int min_difficulty() const override { return kMinSteps; }
-  int max_difficulty() const override { return kMaxSteps; }
+  WordMathTask() : SyntheticTask("wordmath", kMinSteps, kMaxSteps) {}
   Problem sample(std::mt19937_64& rng, int difficulty, Split split) const override;
   bool verify(const Problem& problem, const std::string& answer_text) const override;
   std::string solution(const Problem& problem) const override;

@@ -8,6 +8,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "protocol/response.h"
 #include "tokenizer/tokenizer_config.h"
 #include "tokenizer/unicode_nfc.h"
 #include "tokenizer/utf8.h"
@@ -119,7 +120,7 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_json(const std::string& tokeniz
     auto& by_byte = t->added_by_first_byte_[a.normalized ? 1 : 0];
     if (by_byte.empty()) by_byte.resize(256);
     by_byte[static_cast<unsigned char>(a.content[0])].push_back(static_cast<int>(i));
-    if (a.content == "<handoff>") t->handoff_id_ = a.id;
+    if (a.content == kHandoffMarker) t->handoff_id_ = a.id;
   }
   for (auto& by_byte : t->added_by_first_byte_)
     for (auto& list : by_byte)

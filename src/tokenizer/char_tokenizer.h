@@ -3,6 +3,7 @@
 // A fixed alphabet means every task and every checkpoint of the embedded default shares one vocabulary.
 #include <array>
 
+#include "protocol/response.h"
 #include "tokenizer/tokenizer.h"
 
 namespace handoff {
@@ -10,7 +11,8 @@ namespace handoff {
 class CharTokenizer : public Tokenizer {
  public:
   static constexpr int kPad = 0, kBos = 1, kEos = 2, kHandoff = 3;
-  static constexpr const char* kSpecials[4] = {"<pad>", "<bos>", "<eos>", "<handoff>"};
+  // kHandoffMarker views a string literal, so its data() is NUL-terminated like the others.
+  static constexpr const char* kSpecials[4] = {"<pad>", "<bos>", "<eos>", kHandoffMarker.data()};
 
   CharTokenizer();
   std::vector<int> encode(const std::string& text) const override;

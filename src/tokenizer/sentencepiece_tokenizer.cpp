@@ -7,6 +7,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "protocol/response.h"
 #include "tokenizer/tokenizer_config.h"
 
 namespace handoff {
@@ -98,7 +99,7 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::load(const std::
   t->eos_id_ = special("eos_token", t->sp_->eos_id());
   t->pad_id_ = special("pad_token", t->sp_->pad_id());
   if (t->pad_id_ < 0) t->pad_id_ = t->eos_id_;
-  t->handoff_id_ = t->token_to_id("<handoff>");
+  t->handoff_id_ = t->token_to_id(std::string(kHandoffMarker));
 
   // Chat template: tokenizer_config.json, or chat_template.jinja (newer checkpoints), or Llama-2 chat.
   std::string tmpl, template_source = config_path;

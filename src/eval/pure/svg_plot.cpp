@@ -133,11 +133,18 @@ std::vector<double> nice_ticks(double lo, double hi, int target_count) {
   return ticks;
 }
 
-std::string line_plot(const PlotSpec& spec) {
-  if (spec.width < 200 || spec.height < 150)
-    throw Error("line_plot: " + std::to_string(spec.width) + "×" + std::to_string(spec.height) +
-                    " pixels is too small",
-                "use at least 200×150");
+namespace {
+
+// The axes over the data and the plot area [L, R] × [T, B] within the W × H picture; the legend goes to the
+// right of the plot area.
+struct Frame {
+  Axis xa, ya;
+  double W = 0, H = 0, L = 0, R = 0, T = 0, B = 0;
+  double sx(double x) const { return L + (x - xa.lo) / (xa.hi - xa.lo) * (R - L); }
+  double sy(double y) const { return B - (y - ya.lo) / (ya.hi - ya.lo) * (B - T); }
+};
+
+Frame make_frame(const PlotSpec& spec) {
   // Data ranges: points, error bars and the reference line.
   const double inf = std::numeric_limits<double>::infinity();
   double x0 = inf, x1 = -inf, y0 = inf, y1 = -inf;
@@ -156,16 +163,22 @@ std::string line_plot(const PlotSpec& spec) {
     }
   }
   if (spec.hline) include_y(spec.hline->y);
-  const Axis xa = make_axis(x0, x1, spec.x_min, spec.x_max, "x");
-  const Axis ya = make_axis(y0, y1, spec.y_min, spec.y_max, "y");
+  Frame f;
+  f.xa = make_axis(x0, x1, spec.x_min, spec.x_max, "x");
+  f.ya = make_axis(y0, y1, spec.y_min, spec.y_max, "y");
+  f.W = spec.width;
+  f.H = spec.height;
+  const double legend_w = std::min(220.0, f.W * 0.3);
+  f.L = 70, f.R = f.W - legend_w - 10, f.T = 40, f.B = f.H - 55;
+  return f;
+}
 
-  // Layout: plot area [L, R] × [T, B]; the legend to the right of it.
-  const double W = spec.width, H = spec.height;
-  const double legend_w = std::min(220.0, W * 0.3);
-  const double L = 70, R = W - legend_w - 10, T = 40, B = H - 55;
-  auto sx = [&](double x) { return L + (x - xa.lo) / (xa.hi - xa.lo) * (R - L); };
-  auto sy = [&](double y) { return B - (y - ya.lo) / (ya.hi - ya.lo) * (B - T); };
+const char* series_color(size_t k) {
+  return kColors[k % (sizeof kColors / sizeof kColors[0])];
+}
 
+// The XML declaration, the <svg> root, the title, the background and the plot area's clip path.
+std::string svg_header(const PlotSpec& spec, const Frame& f) {
   std::string o = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   o += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(spec.width) + "\" height=\"" +
        std::to_string(spec.height) + "\" viewBox=\"0 0 " + std::to_string(spec.width) + " " +
@@ -174,96 +187,133 @@ std::string line_plot(const PlotSpec& spec) {
   o += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
   // The clip reaches a few pixels past the frame so that markers and error-bar caps on the edge stay whole.
   const double pad = 6;
-  o += "<defs><clipPath id=\"plot-area\"><rect x=\"" + px(L - pad) + "\" y=\"" + px(T - pad) + "\" width=\"" +
-       px(R - L + 2 * pad) + "\" height=\"" + px(B - T + 2 * pad) + "\"/></clipPath></defs>\n";
-  o += "<text x=\"" + px(L) + "\" y=\"24\" font-size=\"15\" font-weight=\"bold\">" + xml_escape(spec.title) +
-       "</text>\n";
+  o += "<defs><clipPath id=\"plot-area\"><rect x=\"" + px(f.L - pad) + "\" y=\"" + px(f.T - pad) +
+       "\" width=\"" + px(f.R - f.L + 2 * pad) + "\" height=\"" + px(f.B - f.T + 2 * pad) +
+       "\"/></clipPath></defs>\n";
+  o += "<text x=\"" + px(f.L) + "\" y=\"24\" font-size=\"15\" font-weight=\"bold\">" +
+       xml_escape(spec.title) + "</text>\n";
+  return o;
+}
 
-  // Grid, ticks and tick labels.
-  const int xd = tick_decimals(xa.ticks), yd = tick_decimals(ya.ticks);
-  for (double t : xa.ticks) {
-    const std::string x = px(sx(t));
-    o += "<line x1=\"" + x + "\" y1=\"" + px(T) + "\" x2=\"" + x + "\" y2=\"" + px(B) +
+// Grid, ticks and tick labels, the frame and the axis labels.
+std::string axes_svg(const PlotSpec& spec, const Frame& f) {
+  std::string o;
+  const int xd = tick_decimals(f.xa.ticks), yd = tick_decimals(f.ya.ticks);
+  for (double t : f.xa.ticks) {
+    const std::string x = px(f.sx(t));
+    o += "<line x1=\"" + x + "\" y1=\"" + px(f.T) + "\" x2=\"" + x + "\" y2=\"" + px(f.B) +
          "\" stroke=\"#e5e5e5\"/>\n";
-    o +=
-        "<text x=\"" + x + "\" y=\"" + px(B + 16) + "\" text-anchor=\"middle\">" + fixed(t, xd) + "</text>\n";
-  }
-  for (double t : ya.ticks) {
-    const std::string y = px(sy(t));
-    o += "<line x1=\"" + px(L) + "\" y1=\"" + y + "\" x2=\"" + px(R) + "\" y2=\"" + y +
-         "\" stroke=\"#e5e5e5\"/>\n";
-    o += "<text x=\"" + px(L - 6) + "\" y=\"" + px(sy(t) + 4) + "\" text-anchor=\"end\">" + fixed(t, yd) +
+    o += "<text x=\"" + x + "\" y=\"" + px(f.B + 16) + "\" text-anchor=\"middle\">" + fixed(t, xd) +
          "</text>\n";
   }
-  o += "<rect x=\"" + px(L) + "\" y=\"" + px(T) + "\" width=\"" + px(R - L) + "\" height=\"" + px(B - T) +
-       "\" fill=\"none\" stroke=\"black\"/>\n";
-  o += "<text x=\"" + px((L + R) / 2) + "\" y=\"" + px(H - 14) + "\" text-anchor=\"middle\">" +
+  for (double t : f.ya.ticks) {
+    const std::string y = px(f.sy(t));
+    o += "<line x1=\"" + px(f.L) + "\" y1=\"" + y + "\" x2=\"" + px(f.R) + "\" y2=\"" + y +
+         "\" stroke=\"#e5e5e5\"/>\n";
+    o += "<text x=\"" + px(f.L - 6) + "\" y=\"" + px(f.sy(t) + 4) + "\" text-anchor=\"end\">" + fixed(t, yd) +
+         "</text>\n";
+  }
+  o += "<rect x=\"" + px(f.L) + "\" y=\"" + px(f.T) + "\" width=\"" + px(f.R - f.L) + "\" height=\"" +
+       px(f.B - f.T) + "\" fill=\"none\" stroke=\"black\"/>\n";
+  o += "<text x=\"" + px((f.L + f.R) / 2) + "\" y=\"" + px(f.H - 14) + "\" text-anchor=\"middle\">" +
        xml_escape(spec.x_label) + "</text>\n";
-  const std::string ymid = px((T + B) / 2);
+  const std::string ymid = px((f.T + f.B) / 2);
   o += "<text x=\"18\" y=\"" + ymid + "\" transform=\"rotate(-90 18 " + ymid + ")\" text-anchor=\"middle\">" +
        xml_escape(spec.y_label) + "</text>\n";
+  return o;
+}
 
-  // Data, clipped to the plot area.
-  o += "<g clip-path=\"url(#plot-area)\">\n";
+// One polyline per run of finite points.
+std::string polylines_svg(const Series& s, const Frame& f) {
+  std::string o, points;
+  size_t run = 0;
+  auto flush = [&] {
+    if (run >= 2) o += "<polyline fill=\"none\" stroke-width=\"1.8\" points=\"" + points + "\"/>\n";
+    points.clear();
+    run = 0;
+  };
+  for (size_t i = 0; i < s.x.size(); ++i) {
+    if (!finite_point(s, i)) {
+      flush();
+      continue;
+    }
+    points += (run ? " " : "") + px(f.sx(s.x[i])) + "," + px(f.sy(s.y[i]));
+    ++run;
+  }
+  flush();
+  return o;
+}
+
+// Error bars and markers of the finite points.
+std::string points_svg(const Series& s, const Frame& f) {
+  std::string o;
+  for (size_t i = 0; i < s.x.size(); ++i) {
+    if (!finite_point(s, i)) continue;
+    const std::string x = px(f.sx(s.x[i]));
+    if (!s.y_lo.empty() && !s.y_hi.empty() && std::isfinite(s.y_lo[i]) && std::isfinite(s.y_hi[i])) {
+      const std::string lo = px(f.sy(s.y_lo[i])), hi = px(f.sy(s.y_hi[i]));
+      const std::string a = px(f.sx(s.x[i]) - 4), b = px(f.sx(s.x[i]) + 4);
+      o += "<path class=\"error-bar\" fill=\"none\" d=\"M" + x + " " + lo + "V" + hi + "M" + a + " " + lo +
+           "H" + b + "M" + a + " " + hi + "H" + b + "\"/>\n";
+    }
+    if (s.markers)
+      o += "<circle cx=\"" + x + "\" cy=\"" + px(f.sy(s.y[i])) + "\" r=\"" + (s.lines ? "2.5" : "4") +
+           "\" stroke=\"none\"/>\n";
+  }
+  return o;
+}
+
+// The reference line and every series, clipped to the plot area; then the reference line's label.
+std::string data_svg(const PlotSpec& spec, const Frame& f) {
+  std::string o = "<g clip-path=\"url(#plot-area)\">\n";
   if (spec.hline) {
-    const std::string y = px(sy(spec.hline->y));
-    o += "<line x1=\"" + px(L) + "\" y1=\"" + y + "\" x2=\"" + px(R) + "\" y2=\"" + y +
+    const std::string y = px(f.sy(spec.hline->y));
+    o += "<line x1=\"" + px(f.L) + "\" y1=\"" + y + "\" x2=\"" + px(f.R) + "\" y2=\"" + y +
          "\" stroke=\"black\" stroke-dasharray=\"6,4\"/>\n";
   }
   for (size_t k = 0; k < spec.series.size(); ++k) {
     const Series& s = spec.series[k];
-    const std::string color = kColors[k % (sizeof kColors / sizeof kColors[0])];
+    const std::string color = series_color(k);
     o += "<g stroke=\"" + color + "\" fill=\"" + color + "\">\n";
-    if (s.lines) {  // one polyline per run of finite points
-      std::string points;
-      size_t run = 0;
-      auto flush = [&] {
-        if (run >= 2) o += "<polyline fill=\"none\" stroke-width=\"1.8\" points=\"" + points + "\"/>\n";
-        points.clear();
-        run = 0;
-      };
-      for (size_t i = 0; i < s.x.size(); ++i) {
-        if (!finite_point(s, i)) {
-          flush();
-          continue;
-        }
-        points += (run ? " " : "") + px(sx(s.x[i])) + "," + px(sy(s.y[i]));
-        ++run;
-      }
-      flush();
-    }
-    for (size_t i = 0; i < s.x.size(); ++i) {
-      if (!finite_point(s, i)) continue;
-      const std::string x = px(sx(s.x[i]));
-      if (!s.y_lo.empty() && !s.y_hi.empty() && std::isfinite(s.y_lo[i]) && std::isfinite(s.y_hi[i])) {
-        const std::string lo = px(sy(s.y_lo[i])), hi = px(sy(s.y_hi[i]));
-        const std::string a = px(sx(s.x[i]) - 4), b = px(sx(s.x[i]) + 4);
-        o += "<path class=\"error-bar\" fill=\"none\" d=\"M" + x + " " + lo + "V" + hi + "M" + a + " " + lo +
-             "H" + b + "M" + a + " " + hi + "H" + b + "\"/>\n";
-      }
-      if (s.markers)
-        o += "<circle cx=\"" + x + "\" cy=\"" + px(sy(s.y[i])) + "\" r=\"" + (s.lines ? "2.5" : "4") +
-             "\" stroke=\"none\"/>\n";
-    }
+    if (s.lines) o += polylines_svg(s, f);
+    o += points_svg(s, f);
     o += "</g>\n";
   }
   o += "</g>\n";
   if (spec.hline && !spec.hline->label.empty())
-    o += "<text x=\"" + px(R - 4) + "\" y=\"" + px(sy(spec.hline->y) - 5) + "\" text-anchor=\"end\">" +
+    o += "<text x=\"" + px(f.R - 4) + "\" y=\"" + px(f.sy(spec.hline->y) - 5) + "\" text-anchor=\"end\">" +
          xml_escape(spec.hline->label) + "</text>\n";
+  return o;
+}
 
-  // Legend.
+std::string legend_svg(const PlotSpec& spec, const Frame& f) {
+  std::string o;
   for (size_t k = 0; k < spec.series.size(); ++k) {
     const Series& s = spec.series[k];
-    const std::string color = kColors[k % (sizeof kColors / sizeof kColors[0])];
-    const double y = T + 8 + 20.0 * static_cast<double>(k);
+    const std::string color = series_color(k);
+    const double y = f.T + 8 + 20.0 * static_cast<double>(k);
     if (s.lines)
-      o += "<line x1=\"" + px(R + 14) + "\" y1=\"" + px(y) + "\" x2=\"" + px(R + 36) + "\" y2=\"" + px(y) +
-           "\" stroke=\"" + color + "\" stroke-width=\"1.8\"/>\n";
+      o += "<line x1=\"" + px(f.R + 14) + "\" y1=\"" + px(y) + "\" x2=\"" + px(f.R + 36) + "\" y2=\"" +
+           px(y) + "\" stroke=\"" + color + "\" stroke-width=\"1.8\"/>\n";
     if (s.markers || !s.lines)
-      o += "<circle cx=\"" + px(R + 25) + "\" cy=\"" + px(y) + "\" r=\"4\" fill=\"" + color + "\"/>\n";
-    o += "<text x=\"" + px(R + 42) + "\" y=\"" + px(y + 4) + "\">" + xml_escape(s.name) + "</text>\n";
+      o += "<circle cx=\"" + px(f.R + 25) + "\" cy=\"" + px(y) + "\" r=\"4\" fill=\"" + color + "\"/>\n";
+    o += "<text x=\"" + px(f.R + 42) + "\" y=\"" + px(y + 4) + "\">" + xml_escape(s.name) + "</text>\n";
   }
+  return o;
+}
+
+}  // namespace
+
+std::string line_plot(const PlotSpec& spec) {
+  if (spec.width < 200 || spec.height < 150)
+    throw Error("line_plot: " + std::to_string(spec.width) + "×" + std::to_string(spec.height) +
+                    " pixels is too small",
+                "use at least 200×150");
+  const Frame f = make_frame(spec);
+  std::string o = svg_header(spec, f);
+  o += axes_svg(spec, f);
+  o += data_svg(spec, f);
+  o += legend_svg(spec, f);
   o += "</svg>\n";
   return o;
 }
