@@ -130,7 +130,7 @@ TEST(TaskAll, OwnSolutionVerifiesAndPerturbedAnswersDoNot) {
         EXPECT_FALSE(t->verify(p, off_by_one(p))) << off_by_one(p);
         EXPECT_FALSE(t->verify(p, "banana"));
         EXPECT_FALSE(t->verify(p, ""));
-        EXPECT_FALSE(t->verify(p, *ans + " " + *ans));
+        EXPECT_FALSE(t->verify(p, parsed.answer + " " + parsed.answer));
       }
     }
   }
