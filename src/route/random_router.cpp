@@ -16,8 +16,12 @@ std::vector<double> RandomRouter::score(const RouterSplit& split) {
 }
 
 void RandomRouter::load_state(const nlohmann::json& state) {
-  if (!state.is_object() || !state.contains("seed") || !state.contains("draws") ||
-      !state["seed"].is_number_unsigned() || !state["draws"].is_number_unsigned())
+  auto count = [&](const char* k) {
+    if (!state.is_object() || !state.contains(k)) return false;
+    const auto& x = state[k];
+    return x.is_number_unsigned() || (x.is_number_integer() && x.get<int64_t>() >= 0);
+  };
+  if (!count("seed") || !count("draws"))
     throw Error("random router: state needs unsigned 'seed' and 'draws'",
                 "refit it with `handoff route fit`");
   seed_ = state["seed"].get<uint64_t>();
