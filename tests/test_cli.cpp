@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include <filesystem>
+#include <map>
+#include <vector>
 
 #include "cli_runner.h"
 #include "common/atomic_file.h"
@@ -21,6 +23,23 @@ std::string tmp(const std::string& name) {
 }
 bool contains(const std::string& s, const std::string& what) {
   return s.find(what) != std::string::npos;
+}
+// A method's row name as a markdown table cell and as SVG text.
+std::string md_cell(const std::string& s) {
+  std::string out;
+  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
+  return out;
+}
+std::string xml_text(const std::string& s) {
+  std::string out;
+  for (char c : s)
+    out += c == '&'    ? "&amp;"
+           : c == '<'  ? "&lt;"
+           : c == '>'  ? "&gt;"
+           : c == '\'' ? "&apos;"
+           : c == '"'  ? "&quot;"
+                       : std::string(1, c);
+  return out;
 }
 }  // namespace
 
@@ -140,18 +159,61 @@ TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "stage 6/6")) << r.output;
   const std::string report = handoff::read_file(out + "/report.md");
-  for (const std::string method :
-       {"device-only (task-tuned)", "cloud-only", "naive offloading", "router (prompt classifier)",
-        "post-inference router", "confidence threshold", "oracle", "GAPG (ours)", "collab-grpo"})
-    EXPECT_TRUE(contains(report, method)) << method;
   auto results = nlohmann::json::parse(handoff::read_file(out + "/results.json"));
-  EXPECT_GE(results["methods"].size(), 9u);
-  for (const auto& m : results["methods"]) {
-    EXPECT_GE(m["accuracy"].get<double>(), 0.0);
-    EXPECT_LE(m["call_rate"].get<double>(), 1.0);
+  // Every method, in the report's order: anchors, the routers on the task-tuned device, the oracle, then the
+  // RL methods (micro: collab-grpo, gapg) deciding themselves, and GAPG's calibrated hand-off threshold.
+  const std::vector<std::string> expected = {"device-only (task-tuned)",
+                                             "cloud-only",
+                                             "task-tuning & naive offloading (random)",
+                                             "task-tuning & router (prompt classifier)",
+                                             "task-tuning & post-inference router",
+                                             "task-tuning & confidence threshold",
+                                             "oracle router (hands off exactly the device's errors)",
+                                             "collab-grpo: the device decides",
+                                             "GAPG (ours): the device decides",
+                                             "GAPG (ours) + hand-off threshold "};
+  const auto& methods = results["methods"];
+  ASSERT_EQ(methods.size(), expected.size()) << results.dump(1);
+  std::map<std::string, nlohmann::json> by_name;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const std::string name = methods[i]["method"];
+    EXPECT_EQ(name.rfind(expected[i], 0), 0u) << i << ": " << name;
+    by_name[expected[i]] = methods[i];
+  }
+  EXPECT_TRUE(contains(methods[9]["method"], "calibrated to the rate")) << methods[9]["method"];
+  const auto& dev = by_name["device-only (task-tuned)"];
+  const auto& cloud = by_name["cloud-only"];
+  const auto& oracle = by_name["oracle router (hands off exactly the device's errors)"];
+  // Anchors by construction: device-only never calls, cloud-only always does and never runs the device.
+  EXPECT_EQ(dev["call_rate"].get<double>(), 0.0);
+  EXPECT_EQ(cloud["call_rate"].get<double>(), 1.0);
+  EXPECT_EQ(cloud["device_tokens_per_query"].get<double>(), 0.0);
+  if (!dev["gap_recovered"].is_null()) {
+    EXPECT_EQ(dev["gap_recovered"].get<double>(), 0.0);
+    EXPECT_DOUBLE_EQ(cloud["gap_recovered"].get<double>(), 1.0);
+  }
+  // The oracle hands off exactly the device's errors: correct wherever the device or the cloud is, so at
+  // least as accurate as either anchor, and its call rate is the device's error rate.
+  EXPECT_GE(oracle["accuracy"].get<double>(), dev["accuracy"].get<double>());
+  EXPECT_GE(oracle["accuracy"].get<double>(), cloud["accuracy"].get<double>());
+  EXPECT_DOUBLE_EQ(oracle["call_rate"].get<double>(), 1.0 - dev["accuracy"].get<double>());
+  // 2 difficulties × 6 test items (micro): every rate is a multiple of 1/12, per difficulty of 1/6.
+  const int n_test = 12;
+  for (const auto& m : methods) {
+    const double acc = m["accuracy"].get<double>(), call = m["call_rate"].get<double>();
+    EXPECT_NEAR(acc * n_test, std::round(acc * n_test), 1e-9) << m["method"];
+    EXPECT_NEAR(call * n_test, std::round(call * n_test), 1e-9) << m["method"];
+    EXPECT_LE(m["ci95"][0].get<double>(), acc) << m["method"];
+    EXPECT_GE(m["ci95"][1].get<double>(), acc) << m["method"];
+    ASSERT_EQ(m["by_difficulty"].size(), 2u) << m["method"];
+    EXPECT_DOUBLE_EQ((m["by_difficulty"]["1"]["accuracy"].get<double>() +
+                      m["by_difficulty"]["2"]["accuracy"].get<double>()) /
+                         2,
+                     acc)
+        << m["method"];
     // Latency split: a method that calls the cloud pays measured round trips; one that never calls pays none.
     const double cloud_ms = m["cloud_ms_per_query"].get<double>();
-    if (m["call_rate"].get<double>() > 0) {
+    if (call > 0) {
       EXPECT_GT(cloud_ms, 0.0) << m["method"];
     } else {
       EXPECT_EQ(cloud_ms, 0.0) << m["method"];
@@ -159,6 +221,34 @@ TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
     if (m["method"] != "cloud-only") {
       EXPECT_GT(m["device_ms_per_query"].get<double>(), 0.0) << m["method"];
     }
+  }
+  // Router curves: each score router swept over the preset's 7 call rates (0 … 0.6), the test call rate
+  // non-decreasing along the sweep (a higher rate never raises the threshold), and the sweep's 0.3 point is
+  // the router's own row (calibrated to the preset's rate 0.3); GAPG's knob at the preset's 6 thresholds.
+  const auto& curves = results["router_curves"];
+  ASSERT_EQ(curves.size(), 5u) << curves.dump();
+  for (const std::string router :
+       {"task-tuning & naive offloading (random)", "task-tuning & router (prompt classifier)",
+        "task-tuning & post-inference router", "task-tuning & confidence threshold"}) {
+    ASSERT_TRUE(curves.contains(router)) << router;
+    const auto& c = curves[router];
+    ASSERT_EQ(c.size(), 7u) << router;
+    for (size_t i = 1; i < c.size(); ++i)
+      EXPECT_GE(c[i]["call_rate"].get<double>(), c[i - 1]["call_rate"].get<double>()) << router << " " << i;
+    EXPECT_EQ(c[3]["call_rate"], by_name[router]["call_rate"]) << router;
+    EXPECT_EQ(c[3]["accuracy"], by_name[router]["accuracy"]) << router;
+  }
+  const auto& knob = curves["GAPG (ours) + hand-off threshold"];
+  ASSERT_EQ(knob.size(), 6u);
+  EXPECT_EQ(knob[0]["threshold"].get<double>(), 0.02);
+  EXPECT_EQ(knob[5]["threshold"].get<double>(), 0.5);
+  // report.md: the table header and every method's row; the plot names every method.
+  EXPECT_TRUE(contains(report, "| method | accuracy % [95 % CI] | call rate % | gap recovered % |"))
+      << report;
+  const std::string plot = handoff::read_file(out + "/accuracy_vs_call_rate.svg");
+  for (const auto& m : methods) {
+    EXPECT_TRUE(contains(report, "\n| " + md_cell(m["method"]) + " | ")) << m["method"];
+    EXPECT_TRUE(contains(plot, xml_text(m["method"]))) << m["method"];
   }
   // Two RL seeds (micro preset): every method trained twice, and the report gives the spread per method with
   // the main table's numbers as seed 1's.
@@ -172,15 +262,21 @@ TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
       EXPECT_EQ(sp["method"], results["methods"][i]["method"]);
     }
     EXPECT_DOUBLE_EQ(sp["accuracy"][0].get<double>(), results["methods"][i]["accuracy"].get<double>());
+    EXPECT_DOUBLE_EQ(sp["call_rate"][0].get<double>(), results["methods"][i]["call_rate"].get<double>());
     const double a0 = sp["accuracy"][0].get<double>(), a1 = sp["accuracy"][1].get<double>();
     EXPECT_NEAR(sp["accuracy_mean"].get<double>(), (a0 + a1) / 2, 1e-12);
     EXPECT_NEAR(sp["accuracy_sd"].get<double>(), std::abs(a0 - a1) / std::sqrt(2.0), 1e-12);
   }
   for (const std::string svg :
-       {"accuracy_vs_call_rate.svg", "training_call_rate.svg", "training_reward.svg"}) {
+       {"accuracy_vs_call_rate.svg", "training_call_rate.svg", "training_reward.svg", "training_gapg.svg"}) {
     const std::string s = handoff::read_file(out + "/" + svg);
     EXPECT_EQ(s.rfind("<?xml", 0), 0u) << svg;
-    EXPECT_TRUE(contains(s, "</svg>")) << svg;
+    const size_t open = s.find("<svg"), close = s.rfind("</svg>");
+    ASSERT_NE(open, std::string::npos) << svg;
+    ASSERT_NE(close, std::string::npos) << svg;
+    EXPECT_LT(open, close) << svg;
+    EXPECT_EQ(s.find("<svg", open + 1), std::string::npos) << svg;  // one root
+    EXPECT_EQ(s.find_first_not_of(" \n", close + 6), std::string::npos) << svg;
   }
   // Re-running reuses finished stages (no RL step runs again).
   r = run_cli("demo --preset micro --threads 1 --out " + out);
@@ -235,4 +331,45 @@ TEST(CliTest, ReferenceCheckpointsLoadAndEvaluate) {
   auto r = run_cli("eval --model " + tmp("nothing_here"));
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(contains(r.output, "does not exist")) << r.output;
+}
+
+// `handoff route fit|eval` on the reference device model with a handful of items: the file holds what was
+// fit, eval reads it back (scores and decisions per item), and bad input is a clear error. The routers and
+// the router file on hand-made data, and more broken files: test_route.cpp.
+TEST(CliTest, RouteFitThenEvalAndBadRouterFiles) {
+  const std::string dev = std::string(HANDOFF_SOURCE_DIR) + "/models/device-chain";
+  const auto file = tmp("router.json");
+  auto r = run_cli("route fit --router prompt-router --device " + dev +
+                   " --difficulties 1,6 --n 4 --rate 0.25 --threads 1 --out " + file);
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto j = nlohmann::json::parse(handoff::read_file(file));
+  EXPECT_EQ(j["router"], "prompt-router");
+  EXPECT_EQ(j["task"], "chain");
+  EXPECT_EQ(j["call_rate_target"].get<double>(), 0.25);
+  const auto config = nlohmann::json::parse(handoff::read_file(dev + "/config.json"));
+  EXPECT_EQ(j["state"]["weight"].size(), config["hidden_size"].get<size_t>());  // one weight per feature
+  r = run_cli("route eval --router " + file + " --difficulties 1,6 --n 3 --scores --threads 1");
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (int i = 0; i < 6; ++i)
+    EXPECT_TRUE(contains(r.output, "item " + std::to_string(i) + "\tscore ")) << r.output;
+  EXPECT_TRUE(contains(r.output, "prompt-router (threshold")) << r.output;
+  EXPECT_TRUE(contains(r.output, "on 6 held-out items of chain: call rate")) << r.output;
+  // Bad input: unknown router, corrupt file, a probe with a malformed state.
+  r = run_cli("route fit --router wizard --device " + dev + " --out " + tmp("w.json"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.output, "unknown router 'wizard'")) << r.output;
+  EXPECT_TRUE(contains(r.output, "prompt-router")) << r.output;
+  const auto corrupt = tmp("corrupt.json");
+  handoff::write_file_atomic(corrupt, "{\"format\": \"handoff-router\", \"version\": 1, \"rout");
+  r = run_cli("route eval --router " + corrupt);
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.output, "router file " + corrupt + ": not valid JSON")) << r.output;
+  auto bad = nlohmann::json::parse(handoff::read_file(file));
+  bad["state"]["weight"].erase(0);
+  handoff::write_file_atomic(corrupt, bad.dump());
+  r = run_cli("route eval --router " + corrupt + " --n 1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.output, "linear probe: 'mean' is missing or has the wrong length")) << r.output;
+  fs::remove_all(file);
+  fs::remove_all(corrupt);
 }

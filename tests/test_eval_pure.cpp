@@ -562,10 +562,10 @@ TEST(ReportMarkdown, OneRowPerMethodWithTheRightNumbers) {
   ASSERT_EQ(lines.size(), 2u + 4u) << table;
   EXPECT_EQ(lines[0],
             "| method | accuracy % [95 % CI] | call rate % | gap recovered % | device tokens/query | "
-            "cloud tokens/query | latency ms/query |");
+            "cloud tokens/query | device ms/query | cloud ms/query |");
   const ConfidenceInterval ci = accuracy_ci(gapg);
   EXPECT_EQ(lines[3], "| GAPG | 65.0 [" + one_decimal(100 * ci.lo) + ", " + one_decimal(100 * ci.hi) +
-                          "] | 30.0 | 50.0 | 120.5 | 40.3 | 15.5 |");
+                          "] | 30.0 | 50.0 | 120.5 | 40.3 | 10.0 | 5.5 |");
   EXPECT_EQ(lines[2].rfind("| device-only | 40.0 [", 0), 0u);
   EXPECT_NE(lines[2].find("] | 0.0 | 0.0 |"), std::string::npos);
   EXPECT_NE(lines[4].find("] | 100.0 | 100.0 |"), std::string::npos);
@@ -574,32 +574,43 @@ TEST(ReportMarkdown, OneRowPerMethodWithTheRightNumbers) {
   EXPECT_NE(methods_table_markdown({gapg}, dev, dev).find("| 30.0 | n/a |"), std::string::npos);
 }
 
-TEST(ReportMarkdown, ResultsJsonHasTheUnroundedNumbers) {
+TEST(ReportMarkdown, MethodsJsonHasTheUnroundedNumbers) {
   const MethodResult dev = make_result("device-only", 8, 0, 20),
                      cloud = make_result("cloud-only", 18, 20, 20);
   MethodResult gapg = make_result("GAPG", 13, 6, 20);
   gapg.difficulty = std::vector<int>(20, 1);
-  for (size_t i = 10; i < 20; ++i) gapg.difficulty[i] = 2;
+  for (size_t i = 10; i < 20; ++i) gapg.difficulty[i] = 12;
   gapg.device_tokens_mean = 120.5;
   gapg.cloud_ms_mean = 7;
-  const nlohmann::json j = results_json({gapg}, dev, cloud);
-  EXPECT_DOUBLE_EQ(j["anchors"]["device_only"]["accuracy"].get<double>(), 0.4);
-  EXPECT_DOUBLE_EQ(j["anchors"]["cloud_only"]["accuracy"].get<double>(), 0.9);
-  EXPECT_EQ(j["bootstrap"]["resamples"], 2000);
-  ASSERT_EQ(j["methods"].size(), 1u);
-  const auto& m = j["methods"][0];
+  const nlohmann::json j = methods_json({gapg}, dev, cloud);
+  ASSERT_EQ(j.size(), 1u);
+  const auto& m = j[0];
+  // Exactly the keys of results.json's methods (recorded runs are compared key for key).
+  std::vector<std::string> keys;
+  for (auto it = m.begin(); it != m.end(); ++it) keys.push_back(it.key());
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"accuracy", "by_difficulty", "call_rate", "ci95", "cloud_ms_per_query",
+                                      "cloud_tokens_per_query", "device_ms_per_query",
+                                      "device_tokens_per_query", "gap_recovered", "method"}));
   EXPECT_EQ(m["method"], "GAPG");
-  EXPECT_EQ(m["n"], 20);
   EXPECT_DOUBLE_EQ(m["accuracy"].get<double>(), 0.65);
   EXPECT_DOUBLE_EQ(m["call_rate"].get<double>(), 0.3);
   EXPECT_NEAR(m["gap_recovered"].get<double>(), 0.5, 1e-12);
   const ConfidenceInterval ci = accuracy_ci(gapg);
-  EXPECT_DOUBLE_EQ(m["accuracy_ci"][0].get<double>(), ci.lo);
-  EXPECT_DOUBLE_EQ(m["accuracy_ci"][1].get<double>(), ci.hi);
+  EXPECT_DOUBLE_EQ(m["ci95"][0].get<double>(), ci.lo);
+  EXPECT_DOUBLE_EQ(m["ci95"][1].get<double>(), ci.hi);
   EXPECT_DOUBLE_EQ(m["device_tokens_per_query"].get<double>(), 120.5);
-  EXPECT_DOUBLE_EQ(m["latency_ms_per_query"].get<double>(), 7);
-  ASSERT_EQ(m["by_difficulty"].size(), 2u);
-  EXPECT_DOUBLE_EQ(m["by_difficulty"][0]["accuracy"].get<double>(), 1.0);  // the 13 correct come first
-  EXPECT_DOUBLE_EQ(m["by_difficulty"][1]["accuracy"].get<double>(), 0.3);
-  EXPECT_TRUE(results_json({gapg}, dev, dev)["methods"][0]["gap_recovered"].is_null());
+  EXPECT_DOUBLE_EQ(m["cloud_ms_per_query"].get<double>(), 7);
+  ASSERT_EQ(m["by_difficulty"].size(), 2u);  // keyed by the difficulty's decimal text
+  EXPECT_DOUBLE_EQ(m["by_difficulty"]["1"]["accuracy"].get<double>(), 1.0);  // the 13 correct come first
+  EXPECT_DOUBLE_EQ(m["by_difficulty"]["12"]["accuracy"].get<double>(), 0.3);
+  EXPECT_DOUBLE_EQ(m["by_difficulty"]["12"]["call_rate"].get<double>(), 0.0);
+  EXPECT_TRUE(methods_json({gapg}, dev, dev)[0]["gap_recovered"].is_null());
+}
+
+TEST(ReportMarkdown, FixedPointTextAndCells) {
+  EXPECT_EQ(fixed(0.54621, 3), "0.546");
+  EXPECT_EQ(fixed(-0.0001, 2), "0.00");
+  EXPECT_EQ(fixed(kNan, 1), "n/a");
+  EXPECT_EQ(markdown_cell("a|b\nc"), "a\\|b c");
 }

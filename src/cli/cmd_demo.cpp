@@ -5,7 +5,6 @@
 //   validation → 6 results.json + report.md. Finished stages are reused on a re-run; --fresh starts over.
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -18,16 +17,13 @@
 #include "common/atomic_file.h"
 #include "common/child_process.h"
 #include "common/error.h"
+#include "eval/comparison.h"
 #include "eval/eval_set.h"
-#include "eval/methods_eval.h"
-#include "eval/pure/calibration.h"
 #include "eval/report_writer.h"
 #include "io/checkpoint.h"
 #include "rl/pure/budget.h"
 #include "rl/rl_trainer.h"
 #include "rl/sft.h"
-#include "route/features.h"
-#include "route/linear_probe.h"
 #include "runtime/runtime.h"
 
 namespace handoff::cli {
@@ -244,6 +240,169 @@ void run_rl_methods(const std::vector<RlRun>& runs, const RlOptions& base, const
   run_side_by_side(jobs, parallel);
 }
 
+// The RL options every method of the run shares (preset rl section + the demo's cloud and budget).
+RlOptions demo_rl_options(const nlohmann::json& preset, const std::string& task, double rate,
+                          const std::string& cloud_url, const std::string& out) {
+  RlOptions base = preset.contains("rl") ? RlOptions::from_json(preset["rl"], "preset/rl") : RlOptions{};
+  base.task = task;
+  base.budget = budget_from_call_rate(rate);
+  base.cloud_url = cloud_url;
+  base.cloud_model = "cloud";
+  base.cloud_cache = out + "/cloud_cache.jsonl";
+  return base;
+}
+
+// Every method at every RL seed (runs finished earlier are reused). Returns, per seed, algo → model dir.
+std::vector<std::map<std::string, std::string>> train_every_method(const nlohmann::json& demo,
+                                                                   const std::vector<uint64_t>& seeds,
+                                                                   const RlOptions& base, const DemoArgs& a,
+                                                                   const std::string& device_dir,
+                                                                   int parallel) {
+  std::vector<std::map<std::string, std::string>> trained_by_seed(seeds.size());
+  std::vector<RlRun> todo;
+  for (size_t si = 0; si < seeds.size(); ++si)
+    for (const auto& algo : demo.at("algos").get<std::vector<std::string>>()) {
+      const std::string dir = rl_dir(a.out, algo, seeds[si], si == 0);
+      trained_by_seed[si][algo] = dir + "/model";
+      if (rl_finished(dir, base.steps)) {
+        std::fprintf(stderr, "   --- %s: finished earlier, reused\n", fs::path(dir).filename().c_str());
+      } else {
+        todo.push_back({algo, seeds[si], dir});
+      }
+    }
+  run_rl_methods(todo, base, device_dir, parallel);
+  return trained_by_seed;
+}
+
+// The comparison's knobs from the preset's demo section; the defaults are the recorded runs' values.
+ComparisonSettings comparison_settings(const nlohmann::json& demo, int64_t max_new_tokens) {
+  ComparisonSettings s;
+  s.call_rate = demo.value("max_call_rate", s.call_rate);
+  s.random_seed = demo.value("random_router_seed", s.random_seed);
+  s.router_sweep = demo.value("router_sweep", s.router_sweep);
+  s.handoff_threshold_sweep = demo.value("handoff_threshold_sweep", s.handoff_threshold_sweep);
+  s.max_new_tokens = max_new_tokens;
+  for (double x : s.router_sweep)
+    if (!(x >= 0 && x <= 1)) throw Error("preset demo.router_sweep: call rate outside [0, 1]");
+  return s;
+}
+
+// The run's held-out test and validation items (seeds: preset demo.test_seed, demo.val_seed).
+struct EvalSets {
+  std::vector<Problem> test, val;
+};
+EvalSets eval_sets(const nlohmann::json& demo, const Task& task, const std::vector<int>& diffs) {
+  EvalSets e;
+  e.test = make_eval_set(task, diffs, demo.value("test_per_difficulty", int64_t{50}),
+                         demo.value("test_seed", uint64_t{20261123}), Split::kTest);
+  e.val = make_eval_set(task, diffs, demo.value("val_per_difficulty", int64_t{50}),
+                        demo.value("val_seed", uint64_t{777}), Split::kTrain);
+  return e;
+}
+
+// The cloud's verdicts on test (validation is asked too, into the same cache, as the recorded runs did) and,
+// per seed, every trained model's greedy verdicts on test and the task-tuned model's on validation (the
+// routers are trained and calibrated on it).
+struct RunVerdicts {
+  CloudVerdicts cloud_test;
+  std::vector<SeedVerdicts> by_seed;
+};
+RunVerdicts run_verdicts(const std::string& cloud_url, const std::string& out, const Task& task,
+                         const EvalSets& sets,
+                         const std::vector<std::map<std::string, std::string>>& trained_by_seed,
+                         const std::string& device_dir, int64_t max_new_tokens) {
+  CloudClientOptions co;
+  co.base_url = cloud_url;
+  co.model = "cloud";
+  CloudClient client(co);
+  CloudAnswerCache cache(client, out + "/cloud_cache.jsonl");
+  RunVerdicts v;
+  v.cloud_test = cloud_verdicts(cache, task, sets.test);
+  cloud_verdicts(cache, task, sets.val);
+  for (const auto& trained : trained_by_seed)
+    v.by_seed.push_back(seed_verdicts(trained, device_dir, task, sets.test, sets.val, max_new_tokens));
+  return v;
+}
+
+ReportInputs report_inputs(const std::vector<KeyedRows>& rows_by_seed, const std::vector<uint64_t>& seeds,
+                           const nlohmann::json& curves, const nlohmann::json& times, double rate,
+                           const DemoArgs& a, const std::string& task, const std::string& device_dir,
+                           const std::string& cloud_dir, const std::map<std::string, std::string>& trained) {
+  ReportInputs in;
+  for (const auto& kr : rows_by_seed[0]) in.rows.push_back(kr.second);
+  in.seed_spread = seed_spread(rows_by_seed, seeds);
+  in.curves = curves;
+  in.times = times;
+  in.call_rate_target = rate;
+  in.preset = a.preset;
+  in.task = task;
+  in.device_model = device_dir;
+  in.cloud_model = cloud_dir;
+  for (const auto& [algo, dir] : trained)
+    in.metrics_files[algo] = fs::path(dir).parent_path().string() + "/metrics.jsonl";
+  return in;
+}
+
+// The whole mission, stage by stage (the file comment).
+void run_demo(const DemoArgs& a) {
+  configure_threads(a.threads);
+  auto preset = load_preset(a.preset);
+  if (!preset.contains("demo")) throw Error("preset '" + a.preset + "' has no 'demo' section");
+  const auto& demo = preset["demo"];
+  const std::string task_name = preset.value("task", std::string("chain"));
+  auto task = make_task(task_name);
+  if (a.fresh) fs::remove_all(a.out);
+  make_dirs(a.out);
+  nlohmann::json times = nlohmann::json::object();
+  Stages stages(6);
+
+  stages.begin("base models");
+  const int parallel = a.jobs > 0 ? a.jobs : demo.value("jobs", 1);
+  const auto [device_dir, cloud_dir] = base_models(demo, preset, a, task_name, parallel);
+  std::fprintf(stderr, "   device %s, cloud %s\n", device_dir.c_str(), cloud_dir.c_str());
+  stages.end(times, "base_models");
+
+  stages.begin("cloud server (handoff serve, child process on 127.0.0.1)");
+  ServeProcess server({"--model", cloud_dir, "--model-name", "cloud", "--threads", "1"},
+                      a.out + "/serve.log");
+  const std::string cloud_url = server.url() + "/v1";
+  std::fprintf(stderr, "   cloud at %s (pid %d)\n", cloud_url.c_str(), static_cast<int>(server.pid()));
+  stages.end(times, "serve");
+
+  const double rate = demo.value("max_call_rate", 0.3);
+  const RlOptions base = demo_rl_options(preset, task_name, rate, cloud_url, a.out);
+  // RL seeds (preset demo.seeds; default the rl section's seed): every method is trained once per seed.
+  // The main table is the first seed's; with more seeds the report adds their spread.
+  const std::vector<uint64_t> seeds = demo.value("seeds", std::vector<uint64_t>{base.seed});
+  if (seeds.empty()) throw Error("preset '" + a.preset + "': demo.seeds is empty");
+  stages.begin("RL post-training of every method");
+  const auto trained_by_seed = train_every_method(demo, seeds, base, a, device_dir, parallel);
+  stages.end(times, "rl");
+
+  stages.begin("verdicts on the validation and held-out test sets");
+  const EvalSets sets = eval_sets(demo, *task, resolve_difficulties(*task, base.difficulties));
+  const RunVerdicts verdicts =
+      run_verdicts(cloud_url, a.out, *task, sets, trained_by_seed, device_dir, base.max_new_tokens);
+  stages.end(times, "verdicts");
+
+  stages.begin("baselines and routers (calibrated on validation to the call rate)");
+  const ComparisonSettings settings = comparison_settings(demo, base.max_new_tokens);
+  const ComparisonData data{*task, sets.test, sets.val, verdicts.cloud_test};
+  nlohmann::json curves = nlohmann::json::object();
+  std::vector<KeyedRows> rows_by_seed;
+  for (size_t si = 0; si < seeds.size(); ++si)
+    rows_by_seed.push_back(
+        comparison_rows(data, verdicts.by_seed[si], settings, si, si == 0 ? &curves : nullptr));
+  stages.end(times, "routers");
+
+  stages.begin("report");
+  write_report(report_inputs(rows_by_seed, seeds, curves, times, rate, a, task_name, device_dir, cloud_dir,
+                             trained_by_seed[0]),
+               a.out);
+  stages.end(times, "report");
+  std::fprintf(stderr, "\nreport: %s/report.md (total %.0f s)\n", a.out.c_str(), stages.elapsed());
+}
+
 }  // namespace
 
 void register_demo(CLI::App& app) {
@@ -256,237 +415,11 @@ void register_demo(CLI::App& app) {
   cmd->add_flag("--fresh", a->fresh, "Delete the run directory first");
   cmd->add_flag("--from-scratch", a->from_scratch, "Train the base models too instead of using models/");
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
-  cmd->add_option(
-         "--jobs", a->jobs,
-         "Base models and RL methods trained side by side, one core each (default: the preset's demo.jobs)")
+  cmd->add_option("--jobs", a->jobs,
+                  "Base models and RL methods trained side by side, one core each (default: the preset's "
+                  "demo.jobs)")
       ->check(CLI::Range(1, 64));
-  cmd->callback([a] {
-    configure_threads(a->threads);
-    auto preset = load_preset(a->preset);
-    if (!preset.contains("demo")) throw Error("preset '" + a->preset + "' has no 'demo' section");
-    const auto& demo = preset["demo"];
-    const std::string task_name = preset.value("task", std::string("chain"));
-    auto task = make_task(task_name);
-    if (a->fresh) fs::remove_all(a->out);
-    make_dirs(a->out);
-    nlohmann::json times = nlohmann::json::object();
-    Stages stages(6);
-
-    stages.begin("base models");
-    const int parallel = a->jobs > 0 ? a->jobs : demo.value("jobs", 1);
-    const auto [device_dir, cloud_dir] = base_models(demo, preset, *a, task_name, parallel);
-    std::fprintf(stderr, "   device %s, cloud %s\n", device_dir.c_str(), cloud_dir.c_str());
-    stages.end(times, "base_models");
-
-    stages.begin("cloud server (handoff serve, child process on 127.0.0.1)");
-    ServeProcess server({"--model", cloud_dir, "--model-name", "cloud", "--threads", "1"},
-                        a->out + "/serve.log");
-    const std::string cloud_url = server.url() + "/v1";
-    std::fprintf(stderr, "   cloud at %s (pid %d)\n", cloud_url.c_str(), static_cast<int>(server.pid()));
-    stages.end(times, "serve");
-
-    const double rate = demo.value("max_call_rate", 0.3);
-    RlOptions base = preset.contains("rl") ? RlOptions::from_json(preset["rl"], "preset/rl") : RlOptions{};
-    base.task = task_name;
-    base.budget = budget_from_call_rate(rate);
-    base.cloud_url = cloud_url;
-    base.cloud_model = "cloud";
-    base.cloud_cache = a->out + "/cloud_cache.jsonl";
-    // RL seeds (preset demo.seeds; default the rl section's seed): every method is trained once per seed.
-    // The main table is the first seed's; with more seeds the report adds their spread.
-    std::vector<uint64_t> seeds = demo.value("seeds", std::vector<uint64_t>{base.seed});
-    if (seeds.empty()) throw Error("preset '" + a->preset + "': demo.seeds is empty");
-    stages.begin("RL post-training of every method");
-    std::vector<std::map<std::string, std::string>> trained_by_seed(seeds.size());  // algo → model dir
-    std::vector<RlRun> todo;
-    for (size_t si = 0; si < seeds.size(); ++si)
-      for (const auto& algo : demo.at("algos").get<std::vector<std::string>>()) {
-        const std::string dir = rl_dir(a->out, algo, seeds[si], si == 0);
-        trained_by_seed[si][algo] = dir + "/model";
-        if (rl_finished(dir, base.steps)) {
-          std::fprintf(stderr, "   --- %s: finished earlier, reused\n", fs::path(dir).filename().c_str());
-        } else {
-          todo.push_back({algo, seeds[si], dir});
-        }
-      }
-    run_rl_methods(todo, base, device_dir, parallel);
-    const std::map<std::string, std::string>& trained = trained_by_seed[0];
-    stages.end(times, "rl");
-
-    stages.begin("verdicts on the validation and held-out test sets");
-    const std::vector<int> diffs = resolve_difficulties(*task, base.difficulties);
-    const int64_t n_test = demo.value("test_per_difficulty", 50),
-                  n_val = demo.value("val_per_difficulty", 50);
-    auto test = make_eval_set(*task, diffs, n_test, 20261123, Split::kTest);
-    auto val = make_eval_set(*task, diffs, n_val, 777, Split::kTrain);
-    CloudClientOptions co;
-    co.base_url = cloud_url;
-    co.model = "cloud";
-    CloudClient client(co);
-    CloudAnswerCache cache(client, a->out + "/cloud_cache.jsonl");
-    auto cloud_test = cloud_verdicts(cache, *task, test), cloud_val = cloud_verdicts(cache, *task, val);
-    const int64_t max_new = base.max_new_tokens;
-    // Per seed: every trained model's greedy verdicts on test, and the task-tuned model's on validation
-    // (the routers are trained and calibrated on it).
-    struct SeedVerdicts {
-      std::map<std::string, DeviceVerdicts> dev_test;
-      std::string tt_dir;
-      DeviceVerdicts tt_val, tt_test;
-    };
-    std::vector<SeedVerdicts> verdicts(seeds.size());
-    for (size_t si = 0; si < seeds.size(); ++si) {
-      auto& v = verdicts[si];
-      for (const auto& [algo, dir] : trained_by_seed[si]) {
-        auto m = load_checkpoint(dir);
-        v.dev_test[algo] = device_verdicts(m.model, *m.tokenizer, *task, test, max_new);
-      }
-      const bool has_tt = trained_by_seed[si].count("task-tuning") > 0;
-      v.tt_dir = has_tt ? trained_by_seed[si].at("task-tuning") : device_dir;
-      auto tt = load_checkpoint(v.tt_dir);
-      v.tt_val = device_verdicts(tt.model, *tt.tokenizer, *task, val, max_new);
-      v.tt_test =
-          has_tt ? v.dev_test["task-tuning"] : device_verdicts(tt.model, *tt.tokenizer, *task, test, max_new);
-    }
-    stages.end(times, "verdicts");
-
-    stages.begin("baselines and routers (calibrated on validation to the call rate)");
-    // Every method's row for one seed's models, keyed by a name that does not change across seeds. `curves`
-    // (the sweeps for the plot) only for the main seed.
-    auto seed_rows = [&](size_t si, nlohmann::json* curves) {
-      std::vector<std::pair<std::string, MethodRow>> out;
-      const SeedVerdicts& v = verdicts[si];
-      const DeviceVerdicts& tt_test = v.tt_test;
-      const DeviceVerdicts& tt_val = v.tt_val;
-      auto tt = load_checkpoint(v.tt_dir);
-      std::vector<uint8_t> none(test.size(), 0), all(test.size(), 1);
-      {
-        DeviceVerdicts no_handoff = tt_test;
-        std::fill(no_handoff.handoff.begin(), no_handoff.handoff.end(),
-                  0);  // a hand-off it emits is simply wrong
-        out.push_back(
-            {"device-only", routed("device-only (task-tuned)", no_handoff, cloud_test, test, none)});
-        out.push_back({"cloud-only", routed("cloud-only", no_handoff, cloud_test, test, all)});
-        out.back().second.device_tokens = 0;  // cloud-only never runs the device
-        out.back().second.device_ms = 0;
-      }
-      std::mt19937_64 rng(5 + si);
-      std::vector<double> rnd_val(val.size()), rnd_test(test.size());
-      for (auto& x : rnd_val) x = std::uniform_real_distribution<double>(0, 1)(rng);
-      for (auto& x : rnd_test) x = std::uniform_real_distribution<double>(0, 1)(rng);
-      // Prompt router: frozen task-tuned device features + logistic head, trained to predict its failures.
-      std::vector<std::string> val_q, test_q;
-      for (const auto& p : val) val_q.push_back(p.prompt);
-      for (const auto& p : test) test_q.push_back(p.prompt);
-      auto fail_labels =
-          torch::tensor(std::vector<float>(tt_val.local_correct.begin(), tt_val.local_correct.end()));
-      fail_labels = 1 - fail_labels;
-      LinearProbe prompt_probe, post_probe;
-      prompt_probe.fit(pooled_features(tt.model, *tt.tokenizer, val_q), fail_labels);
-      post_probe.fit(pooled_features(tt.model, *tt.tokenizer, val_q, tt_val.text), fail_labels);
-      auto to_vec = [](const at::Tensor& t) {
-        return std::vector<double>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
-      };
-      auto pr_val = to_vec(prompt_probe.predict(pooled_features(tt.model, *tt.tokenizer, val_q)));
-      auto pr_test = to_vec(prompt_probe.predict(pooled_features(tt.model, *tt.tokenizer, test_q)));
-      auto po_val = to_vec(post_probe.predict(pooled_features(tt.model, *tt.tokenizer, val_q, tt_val.text)));
-      auto po_test =
-          to_vec(post_probe.predict(pooled_features(tt.model, *tt.tokenizer, test_q, tt_test.text)));
-      std::vector<double> conf_val, conf_test;
-      for (float x : tt_val.mean_logprob) conf_val.push_back(-x);
-      for (float x : tt_test.mean_logprob) conf_test.push_back(-x);
-      struct Router {
-        std::string key, name;
-        const std::vector<double>* val;
-        const std::vector<double>* test;
-      };
-      const std::vector<Router> routers = {
-          {"random", "task-tuning & naive offloading (random)", &rnd_val, &rnd_test},
-          {"prompt-router", "task-tuning & router (prompt classifier)", &pr_val, &pr_test},
-          {"post-inference-router", "task-tuning & post-inference router", &po_val, &po_test},
-          {"confidence", "task-tuning & confidence threshold", &conf_val, &conf_test}};
-      for (const auto& r : routers) {
-        out.push_back({r.key, routed(r.name, tt_test, cloud_test, test,
-                                     eval::route_above(*r.test, eval::calibrate_threshold(*r.val, rate)))});
-        if (!curves) continue;
-        for (double x = 0.0; x <= 0.61; x += 0.1) {
-          auto row = routed(r.name, tt_test, cloud_test, test,
-                            eval::route_above(*r.test, eval::calibrate_threshold(*r.val, x)));
-          (*curves)[r.name].push_back({{"call_rate", row.call_rate()}, {"accuracy", row.accuracy()}});
-        }
-      }
-      {
-        std::vector<uint8_t> wrong(test.size());
-        for (size_t i = 0; i < test.size(); ++i) wrong[i] = !tt_test.local_correct[i];
-        out.push_back({"oracle", routed("oracle router (hands off exactly the device's errors)", tt_test,
-                                        cloud_test, test, wrong)});
-      }
-      for (const auto& [algo, dir] : trained_by_seed[si]) {
-        if (algo == "task-tuning") continue;
-        const std::string name =
-            algo == "gapg" ? "GAPG (ours): the device decides" : algo + ": the device decides";
-        out.push_back({algo, self_routed(name, v.dev_test.at(algo), cloud_test, test)});
-        if (algo == "gapg") {
-          // The deployment knob: the same model, handing off wherever its own P(<handoff>) reaches a
-          // threshold calibrated on validation to the call-rate target.
-          auto m = load_checkpoint(dir);
-          const double thr = calibrate_handoff_threshold(m.model, *m.tokenizer, *task, val, max_new, rate);
-          auto d = device_verdicts(m.model, *m.tokenizer, *task, test, max_new, thr);
-          char label[160];
-          std::snprintf(label, sizeof label, "GAPG (ours) + hand-off threshold %.3g calibrated to the rate",
-                        thr);
-          out.push_back({"gapg+knob", self_routed(label, d, cloud_test, test)});
-          if (!curves) continue;
-          // The same knob swept: GAPG's own accuracy-vs-call-rate curve.
-          for (double t : {0.02, 0.05, 0.1, 0.2, 0.35, 0.5}) {
-            auto row = self_routed("sweep", device_verdicts(m.model, *m.tokenizer, *task, test, max_new, t),
-                                   cloud_test, test);
-            (*curves)["GAPG (ours) + hand-off threshold"].push_back(
-                {{"call_rate", row.call_rate()}, {"accuracy", row.accuracy()}, {"threshold", t}});
-          }
-        }
-      }
-      return out;
-    };
-    nlohmann::json curves = nlohmann::json::object();
-    std::vector<std::vector<std::pair<std::string, MethodRow>>> rows_by_seed;
-    for (size_t si = 0; si < seeds.size(); ++si)
-      rows_by_seed.push_back(seed_rows(si, si == 0 ? &curves : nullptr));
-    std::vector<MethodRow> rows;
-    for (const auto& kr : rows_by_seed[0]) rows.push_back(kr.second);
-    std::vector<SeedSpread> spread;
-    if (seeds.size() > 1)
-      for (const auto& [key, row0] : rows_by_seed[0]) {
-        SeedSpread sp;
-        sp.method =
-            key == "gapg+knob" ? "GAPG (ours) + hand-off threshold calibrated to the rate" : row0.method;
-        for (size_t si = 0; si < seeds.size(); ++si)
-          for (const auto& [k, r] : rows_by_seed[si])
-            if (k == key) {
-              sp.seeds.push_back(seeds[si]);
-              sp.accuracy.push_back(r.accuracy());
-              sp.call_rate.push_back(r.call_rate());
-            }
-        spread.push_back(sp);
-      }
-    stages.end(times, "routers");
-
-    stages.begin("report");
-    ReportInputs in;
-    in.rows = rows;
-    in.seed_spread = spread;
-    in.curves = curves;
-    in.times = times;
-    in.call_rate_target = rate;
-    in.preset = a->preset;
-    in.task = task_name;
-    in.device_model = device_dir;
-    in.cloud_model = cloud_dir;
-    for (const auto& [algo, dir] : trained)
-      in.metrics_files[algo] = fs::path(dir).parent_path().string() + "/metrics.jsonl";
-    write_report(in, a->out);
-    stages.end(times, "report");
-    std::fprintf(stderr, "\nreport: %s/report.md (total %.0f s)\n", a->out.c_str(), stages.elapsed());
-  });
+  cmd->callback([a] { run_demo(*a); });
 }
 
 }  // namespace handoff::cli

@@ -13,5 +13,6 @@ void register_train(CLI::App& app);
 void register_demo(CLI::App& app);
 void register_ask(CLI::App& app);
 void register_add_token(CLI::App& app);
+void register_route(CLI::App& app);
 
 }  // namespace handoff::cli

@@ -15,7 +15,7 @@ namespace {
 // add-token and --help start without the extra exec.
 bool computes(int argc, char** argv) {
   if (argc < 2) return false;
-  for (const char* c : {"sft", "train", "eval", "demo", "serve", "ask", "info"})
+  for (const char* c : {"sft", "train", "eval", "demo", "serve", "ask", "route", "info"})
     if (std::strcmp(argv[1], c) == 0) return true;
   return false;
 }
@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   handoff::cli::register_train(app);
   handoff::cli::register_demo(app);
   handoff::cli::register_add_token(app);
+  handoff::cli::register_route(app);
   try {
     handoff::pin_portable_kernels(argv, computes(argc, argv));
     app.parse(argc, argv);

@@ -1,95 +1,10 @@
 #include "eval/methods_eval.h"
 
-#include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <limits>
 #include <numeric>
 
-#include "collab/device_run.h"
 #include "common/error.h"
 
 namespace handoff {
-
-CloudVerdicts cloud_verdicts(CloudAnswerCache& cloud, const Task& task, const std::vector<Problem>& items) {
-  std::vector<std::string> queries;
-  for (const auto& p : items) queries.push_back(p.prompt);
-  auto answers = cloud.ask_all(queries);
-  CloudVerdicts v;
-  for (size_t i = 0; i < items.size(); ++i) {
-    auto parsed = parse_response(answers[i].content, true);
-    v.correct.push_back(parsed.kind == ResponseKind::kLocalAnswer && task.verify(items[i], parsed.answer));
-    v.tokens.push_back(answers[i].completion_tokens);
-    v.latency_ms.push_back(answers[i].latency_ms);
-  }
-  return v;
-}
-
-DeviceVerdicts device_verdicts(CausalLM& model, const Tokenizer& tok, const Task& task,
-                               const std::vector<Problem>& items, int64_t max_new_tokens,
-                               double handoff_threshold) {
-  std::vector<std::string> queries;
-  std::vector<uint64_t> seeds;
-  for (size_t i = 0; i < items.size(); ++i) {
-    queries.push_back(items[i].prompt);
-    seeds.push_back(i);
-  }
-  model->eval();
-  auto outs = run_device(model, tok, queries,
-                         device_sampling(tok, 0.0, max_new_tokens, 1.0, handoff_threshold), seeds);
-  DeviceVerdicts d;
-  for (size_t i = 0; i < items.size(); ++i) {
-    const auto& o = outs[i];
-    d.local_correct.push_back(o.parsed.kind == ResponseKind::kLocalAnswer &&
-                              task.verify(items[i], o.parsed.answer));
-    d.handoff.push_back(o.parsed.kind == ResponseKind::kHandoff);
-    double s = 0;
-    for (float lp : o.logprobs) s += lp;
-    d.mean_logprob.push_back(o.logprobs.empty() ? 0.f : static_cast<float>(s / o.logprobs.size()));
-    d.tokens.push_back(static_cast<int64_t>(o.tokens.size()));
-    d.text.push_back(o.text);
-  }
-  if (!items.empty()) {
-    // Batch-1 decode speed, what one user waits per token: 32 greedy tokens, no stop, after one warm-up call.
-    SamplingOptions one = device_sampling(tok, 0.0, 32);
-    one.stop_ids.clear();
-    one.boost_token = -1;
-    const std::vector<std::vector<int>> prompt{tok.encode_query(items.front().prompt)};
-    generate(model, prompt, one, {0});
-    // Best of 3: the machine may be shared, and the fastest run is closest to the model's own cost.
-    double ms = 1e30;
-    size_t n = 1;
-    for (int rep = 0; rep < 3; ++rep) {
-      const auto t0 = std::chrono::steady_clock::now();
-      auto g = generate(model, prompt, one, {0});
-      ms = std::min(ms,
-                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-      n = std::max<size_t>(1, g.tokens[0].size());
-    }
-    d.ms_per_token = ms / static_cast<double>(n);
-  }
-  return d;
-}
-
-double calibrate_handoff_threshold(CausalLM& model, const Tokenizer& tok, const Task& task,
-                                   const std::vector<Problem>& items, int64_t max_new_tokens, double rate) {
-  auto call_rate = [&](double thr) {
-    auto d = device_verdicts(model, tok, task, items, max_new_tokens, thr);
-    return std::accumulate(d.handoff.begin(), d.handoff.end(), 0.0) / std::max<size_t>(1, items.size());
-  };
-  double lo = std::log(1e-4), hi = std::log(1.0);  // low threshold → many calls; high → few
-  double best = 1.0;
-  for (int it = 0; it < 10; ++it) {
-    const double mid = 0.5 * (lo + hi);
-    if (call_rate(std::exp(mid)) > rate) {
-      lo = mid;
-    } else {
-      hi = mid;
-      best = std::exp(mid);
-    }
-  }
-  return best;
-}
 
 double MethodRow::accuracy() const {
   return correct.empty() ? 0.0 : std::accumulate(correct.begin(), correct.end(), 0.0) / correct.size();

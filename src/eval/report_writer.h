@@ -28,10 +28,8 @@ struct ReportInputs {
   std::vector<SeedSpread> seed_spread;               // empty for a single-seed run
 };
 
+// Writes out_dir/results.json, report.md and the SVG plots. The tables and the methods part of results.json
+// come from eval/pure/report.h.
 void write_report(const ReportInputs& in, const std::string& out_dir);
-
-// Percentile bootstrap 95 % interval of a 0/1 mean, deterministic by seed.
-std::pair<double, double> bootstrap_ci(const std::vector<uint8_t>& values, int resamples = 1000,
-                                       uint64_t seed = 7);
 
 }  // namespace handoff

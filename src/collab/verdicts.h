@@ -1,0 +1,38 @@
+#pragma once
+// The device's and the cloud's verdicts on a set of items, the plain data every method and router of the
+// comparison is computed from. Cloud answers come once per item through the real HTTP cloud (cached).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "collab/cloud_answers.h"
+#include "io/checkpoint.h"
+#include "tasks/task.h"
+
+namespace handoff {
+
+struct CloudVerdicts {
+  std::vector<uint8_t> correct;
+  std::vector<int64_t> tokens;
+  std::vector<double> latency_ms;  // measured HTTP round trip per item (4 requests in flight)
+};
+CloudVerdicts cloud_verdicts(CloudAnswerCache& cloud, const Task& task, const std::vector<Problem>& items);
+
+struct DeviceVerdicts {
+  std::vector<uint8_t> local_correct, handoff;
+  std::vector<float> mean_logprob;  // of the greedy completion
+  std::vector<int64_t> tokens;
+  std::vector<std::string> text;
+  // Decode time per token at batch 1 (measured once on the model): a query's device latency is estimated as
+  // its tokens × this, as on a device answering one user at a time.
+  double ms_per_token = 0;
+};
+DeviceVerdicts device_verdicts(CausalLM& model, const Tokenizer& tok, const Task& task,
+                               const std::vector<Problem>& items, int64_t max_new_tokens,
+                               double handoff_threshold = 1.1);
+// The hand-off threshold (sampler.h's knob) at which the model's greedy call rate on `items` is closest to
+// `rate` from below (bisection on a log scale; the call rate falls as the threshold rises).
+double calibrate_handoff_threshold(CausalLM& model, const Tokenizer& tok, const Task& task,
+                                   const std::vector<Problem>& items, int64_t max_new_tokens, double rate);
+
+}  // namespace handoff
