@@ -14,13 +14,14 @@
 
 #include "common/error.h"
 #include "eval/pure/bootstrap.h"
-#include "eval/pure/calibration.h"
 #include "eval/pure/metrics.h"
 #include "eval/pure/report.h"
 #include "eval/pure/svg_plot.h"
+#include "route/pure/calibration.h"
 
 using namespace handoff;
 using namespace handoff::eval;
+using namespace handoff::route;
 
 namespace {
 

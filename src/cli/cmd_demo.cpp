@@ -21,6 +21,7 @@
 #include "eval/eval_set.h"
 #include "eval/report_writer.h"
 #include "io/checkpoint.h"
+#include "rl/method_registry.h"
 #include "rl/pure/budget.h"
 #include "rl/rl_trainer.h"
 #include "rl/sft.h"
@@ -262,6 +263,7 @@ std::vector<std::map<std::string, std::string>> train_every_method(const nlohman
   std::vector<RlRun> todo;
   for (size_t si = 0; si < seeds.size(); ++si)
     for (const auto& algo : demo.at("algos").get<std::vector<std::string>>()) {
+      find_rl_method(algo);  // an unknown name is an error naming the registry's methods, before any run
       const std::string dir = rl_dir(a.out, algo, seeds[si], si == 0);
       trained_by_seed[si][algo] = dir + "/model";
       if (rl_finished(dir, base.steps)) {

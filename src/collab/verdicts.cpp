@@ -23,9 +23,9 @@ CloudVerdicts cloud_verdicts(CloudAnswerCache& cloud, const Task& task, const st
   return v;
 }
 
-DeviceVerdicts device_verdicts(CausalLM& model, const Tokenizer& tok, const Task& task,
-                               const std::vector<Problem>& items, int64_t max_new_tokens,
-                               double handoff_threshold) {
+std::vector<DeviceOutput> greedy_device_outputs(CausalLM& model, const Tokenizer& tok,
+                                                const std::vector<Problem>& items, int64_t max_new_tokens,
+                                                double handoff_threshold) {
   std::vector<std::string> queries;
   std::vector<uint64_t> seeds;
   for (size_t i = 0; i < items.size(); ++i) {
@@ -33,8 +33,14 @@ DeviceVerdicts device_verdicts(CausalLM& model, const Tokenizer& tok, const Task
     seeds.push_back(i);
   }
   model->eval();
-  auto outs = run_device(model, tok, queries,
-                         device_sampling(tok, 0.0, max_new_tokens, 1.0, handoff_threshold), seeds);
+  return run_device(model, tok, queries, device_sampling(tok, 0.0, max_new_tokens, 1.0, handoff_threshold),
+                    seeds);
+}
+
+DeviceVerdicts device_verdicts(CausalLM& model, const Tokenizer& tok, const Task& task,
+                               const std::vector<Problem>& items, int64_t max_new_tokens,
+                               double handoff_threshold) {
+  const auto outs = greedy_device_outputs(model, tok, items, max_new_tokens, handoff_threshold);
   DeviceVerdicts d;
   for (size_t i = 0; i < items.size(); ++i) {
     const auto& o = outs[i];

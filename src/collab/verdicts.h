@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "collab/cloud_answers.h"
+#include "collab/device_run.h"
 #include "io/checkpoint.h"
 #include "tasks/task.h"
 
@@ -27,6 +28,11 @@ struct DeviceVerdicts {
   // its tokens × this, as on a device answering one user at a time.
   double ms_per_token = 0;
 };
+// The greedy completions of `items` (item i decoded with seed i), the model left in eval mode.
+// handoff_threshold as in device_sampling (> 1: off).
+std::vector<DeviceOutput> greedy_device_outputs(CausalLM& model, const Tokenizer& tok,
+                                                const std::vector<Problem>& items, int64_t max_new_tokens,
+                                                double handoff_threshold = 1.1);
 DeviceVerdicts device_verdicts(CausalLM& model, const Tokenizer& tok, const Task& task,
                                const std::vector<Problem>& items, int64_t max_new_tokens,
                                double handoff_threshold = 1.1);

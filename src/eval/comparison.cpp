@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "rl/method_registry.h"
 #include "route/handoff_threshold.h"
 #include "route/router.h"
 
@@ -90,8 +91,7 @@ KeyedRows comparison_rows(const ComparisonData& data, const SeedVerdicts& v, con
   add_router_rows(data, v, s, seed_index, curves, out);
   for (const auto& [algo, dir] : v.trained) {
     if (algo == "task-tuning") continue;
-    const std::string name =
-        algo == "gapg" ? "GAPG (ours): the device decides" : algo + ": the device decides";
+    const std::string& name = find_rl_method(algo).label;  // the registry's row name
     out.push_back({algo, self_routed(name, v.dev_test.at(algo), data.cloud_test, data.test)});
     if (algo == "gapg") add_handoff_threshold_rows(data, dir, s, curves, out);
   }

@@ -17,10 +17,10 @@ std::function<std::string(const V&)> positive_finite() {
   };
 }
 
-OptionTable<RlOptions> make_table() {
+// RL options: the method, the task and the rollout.
+void add_rollout_fields(OptionTable<RlOptions>& t) {
   namespace c = option_checks;
   using O = RlOptions;
-  OptionTable<O> t("RL option");
   t.add<std::string>(
        "algo", "--algo", rl_methods_help(), [](O & o) -> auto& { return o.algo; },
        [](const std::string& a) {
@@ -54,23 +54,34 @@ OptionTable<RlOptions> make_table() {
           "top_p", "", "", [](O & o) -> auto& { return o.top_p; }, c::in_range(0.0, 1.0, true))
       .add<int64_t>(
           "max_new_tokens", "--max-new-tokens", "Longest device response in a rollout",
-          [](O & o) -> auto& { return o.max_new_tokens; }, c::at_least<int64_t>(1))
-      .add<double>(
-          "lr", "--lr", "Learning rate (AdamW)", [](O & o) -> auto& { return o.lr; },
-          positive_finite<double>())
+          [](O & o) -> auto& { return o.max_new_tokens; }, c::at_least<int64_t>(1));
+}
+
+// RL options: the optimiser.
+void add_optimiser_fields(OptionTable<RlOptions>& t) {
+  namespace c = option_checks;
+  using O = RlOptions;
+  t.add<double>(
+       "lr", "--lr", "Learning rate (AdamW)", [](O & o) -> auto& { return o.lr; }, positive_finite<double>())
       .add<double>(
           "weight_decay", "", "", [](O & o) -> auto& { return o.weight_decay; })
       .add<double>(
-          "grad_clip", "", "", [](O & o) -> auto& { return o.grad_clip; })
-      .add<double>(
-          "budget", "--budget", "ρ: cloud calls ≤ ρ · local answers (paper's ratio form)",
-          [](O & o) -> auto& { return o.budget; },
-          [](const double& b) {
-            return b > 0 && std::isfinite(b)
-                       ? std::string()
-                       : "the budget ρ must be positive and finite (got " + std::to_string(b) +
-                             "); use --budget ρ > 0 or --max-call-rate r in (0, 1)";
-          })
+          "grad_clip", "", "", [](O & o) -> auto& { return o.grad_clip; });
+}
+
+// RL options: the budget and the call-rate controller.
+void add_budget_fields(OptionTable<RlOptions>& t) {
+  namespace c = option_checks;
+  using O = RlOptions;
+  t.add<double>(
+       "budget", "--budget", "ρ: cloud calls ≤ ρ · local answers (paper's ratio form)",
+       [](O & o) -> auto& { return o.budget; },
+       [](const double& b) {
+         return b > 0 && std::isfinite(b)
+                    ? std::string()
+                    : "the budget ρ must be positive and finite (got " + std::to_string(b) +
+                          "); use --budget ρ > 0 or --max-call-rate r in (0, 1)";
+       })
       .add<bool>(
           "carry_remainder", "", "", [](O & o) -> auto& { return o.carry_remainder; })
       .add<std::string>(
@@ -101,10 +112,15 @@ OptionTable<RlOptions> make_table() {
           [](O & o) -> auto& { return o.dual_every; }, c::positive<int64_t>())
       .add<int64_t>(
           "dual_probe", "--dual-probe", "Greedy probe prompts (train split) per measurement",
-          [](O & o) -> auto& { return o.dual_probe; }, c::positive<int64_t>())
-      .add<double>(
-          "alpha_a", "--alpha-a", "Reward α_a (local correct)",
-          [](O & o) -> auto& { return o.weights.alpha_a; })
+          [](O & o) -> auto& { return o.dual_probe; }, c::positive<int64_t>());
+}
+
+// RL options: the reward (§3.2) and the update.
+void add_reward_fields(OptionTable<RlOptions>& t) {
+  namespace c = option_checks;
+  using O = RlOptions;
+  t.add<double>(
+       "alpha_a", "--alpha-a", "Reward α_a (local correct)", [](O & o) -> auto& { return o.weights.alpha_a; })
       .add<double>(
           "alpha_c", "--alpha-c", "Reward α_c (cloud called and correct)",
           [](O & o) -> auto& { return o.weights.alpha_c; })
@@ -123,17 +139,29 @@ OptionTable<RlOptions> make_table() {
           "clip_eps", "", "", [](O & o) -> auto& { return o.clip_eps; })
       .add<double>(
           "kl_coef", "--kl", "KL penalty coefficient to the starting model (0 = off)",
-          [](O & o) -> auto& { return o.kl_coef; }, c::at_least(0.0))
-      .add<uint64_t>(
-          "seed", "--seed", "Seed", [](O & o) -> auto& { return o.seed; })
+          [](O & o) -> auto& { return o.kl_coef; }, c::at_least(0.0));
+}
+
+// RL options: seeding, logging and checkpoints.
+void add_run_fields(OptionTable<RlOptions>& t) {
+  namespace c = option_checks;
+  using O = RlOptions;
+  t.add<uint64_t>(
+       "seed", "--seed", "Seed", [](O & o) -> auto& { return o.seed; })
       .add<int64_t>(
           "log_every", "", "", [](O & o) -> auto& { return o.log_every; }, c::positive<int64_t>())
       .add<int64_t>(
           "checkpoint_every", "--checkpoint-every", "Steps between checkpoints",
-          [](O & o) -> auto& { return o.checkpoint_every; })
-      .add<std::string>(
-          "cloud_model", "--cloud-model", "Model name sent to the cloud",
-          [](O & o) -> auto& { return o.cloud_model; })
+          [](O & o) -> auto& { return o.checkpoint_every; });
+}
+
+// RL options: the cloud and where the run computes.
+void add_cloud_fields(OptionTable<RlOptions>& t) {
+  namespace c = option_checks;
+  using O = RlOptions;
+  t.add<std::string>(
+       "cloud_model", "--cloud-model", "Model name sent to the cloud",
+       [](O & o) -> auto& { return o.cloud_model; })
       .add<int>(
           "cloud_concurrency", "", "", [](O & o) -> auto& { return o.cloud_concurrency; }, c::positive<int>())
       .add<double>(
@@ -155,6 +183,16 @@ OptionTable<RlOptions> make_table() {
           "", "--compute", "cpu | cuda", [](O & o) -> auto& { return o.device; })
       .add<bool>(
           "", "--quiet", "No progress lines", [](O & o) -> auto& { return o.quiet; });
+}
+
+OptionTable<RlOptions> make_table() {
+  OptionTable<RlOptions> t("RL option");
+  add_rollout_fields(t);
+  add_optimiser_fields(t);
+  add_budget_fields(t);
+  add_reward_fields(t);
+  add_run_fields(t);
+  add_cloud_fields(t);
   return t;
 }
 

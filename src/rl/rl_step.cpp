@@ -3,6 +3,8 @@
 #include <numeric>
 #include <random>
 
+#include "collab/verdicts.h"
+
 namespace handoff {
 
 uint64_t step_seed(uint64_t seed, uint64_t step, uint64_t salt) {
@@ -32,14 +34,7 @@ std::vector<Problem> probe_set(const Task& task, const std::vector<int>& difficu
 double greedy_call_rate(CausalLM& model, const Tokenizer& tok, const std::vector<Problem>& items,
                         int64_t max_new_tokens) {
   if (items.empty()) return 0.0;
-  std::vector<std::string> queries;
-  std::vector<uint64_t> seeds;
-  for (size_t i = 0; i < items.size(); ++i) {
-    queries.push_back(items[i].prompt);
-    seeds.push_back(i);
-  }
-  model->eval();
-  const auto outs = run_device(model, tok, queries, device_sampling(tok, 0.0, max_new_tokens), seeds);
+  const auto outs = greedy_device_outputs(model, tok, items, max_new_tokens);
   model->train();
   int64_t calls = 0;
   for (const auto& o : outs) calls += o.parsed.kind == ResponseKind::kHandoff;

@@ -30,13 +30,8 @@ std::unique_ptr<CloudClient> connect_cloud(const RlOptions& o, const RlMethod& m
   if (!method.needs_cloud()) return nullptr;
   if (o.cloud_url.empty())
     throw Error("--algo " + o.algo + " needs a cloud", "pass --cloud URL (e.g. a `handoff serve` endpoint)");
-  CloudClientOptions co;
-  co.base_url = o.cloud_url;
-  co.model = o.cloud_model;
-  co.api_key_env = o.api_key_env;
-  co.read_timeout_s = o.cloud_timeout_s;
-  co.max_retries = o.cloud_retries;
-  auto client = std::make_unique<CloudClient>(co);
+  auto client = std::make_unique<CloudClient>(
+      cloud_client_options(o.cloud_url, o.cloud_model, o.api_key_env, o.cloud_timeout_s, o.cloud_retries));
   if (!client->healthy())
     throw Error("the cloud at " + o.cloud_url + " is not reachable (GET /models failed)",
                 "start it (e.g. `handoff serve --model models/cloud-chain --port 8080`) or fix --cloud");

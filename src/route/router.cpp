@@ -1,20 +1,20 @@
 #include "route/router.h"
 
 #include "common/error.h"
-#include "eval/pure/calibration.h"
 #include "route/confidence_router.h"
 #include "route/oracle_router.h"
 #include "route/probe_router.h"
+#include "route/pure/calibration.h"
 #include "route/random_router.h"
 
 namespace handoff::route {
 
 double Router::calibrate(const std::vector<double>& val_scores, double rate) const {
-  return eval::calibrate_threshold(val_scores, rate);
+  return route::calibrate_threshold(val_scores, rate);
 }
 
 std::vector<uint8_t> Router::decide(const std::vector<double>& scores, double threshold) const {
-  return eval::route_above(scores, threshold);
+  return route::route_above(scores, threshold);
 }
 
 std::vector<std::string> router_keys() {

@@ -2,7 +2,7 @@
 // A router decides, per query, whether the device's answer stands or the query goes to the cloud. Every
 // router of the comparison (paper.md §5's practitioners' baselines) is one of these: it learns from the
 // validation split (fit), gives every item a score (higher = more likely to hand off), and is calibrated on
-// the validation scores to a cloud-call rate (eval/pure/calibration.h); on another split it hands off the
+// the validation scores to a cloud-call rate (route/pure/calibration.h); on another split it hands off the
 // items whose score is strictly above that threshold.
 //
 // The hand-off threshold of a model trained to decide itself (GAPG) acts inside decoding instead of on
@@ -42,7 +42,7 @@ class Router {
   virtual void fit(const RouterSplit& val) { (void)val; }
   // One score per item of `split`, higher = more likely to hand off.
   virtual std::vector<double> score(const RouterSplit& split) = 0;
-  // The threshold at which at most `rate` of the validation scores lie above (eval::calibrate_threshold).
+  // The threshold at which at most `rate` of the validation scores lie above (route::calibrate_threshold).
   virtual double calibrate(const std::vector<double>& val_scores, double rate) const;
   // 1 where score > threshold: the items handed off.
   std::vector<uint8_t> decide(const std::vector<double>& scores, double threshold) const;

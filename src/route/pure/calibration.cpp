@@ -1,4 +1,4 @@
-#include "eval/pure/calibration.h"
+#include "route/pure/calibration.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,7 @@
 
 #include "common/error.h"
 
-namespace handoff::eval {
+namespace handoff::route {
 
 namespace {
 
@@ -101,4 +101,4 @@ std::vector<CurvePoint> handoff_curve(const std::vector<double>& scores,
   return curve;
 }
 
-}  // namespace handoff::eval
+}  // namespace handoff::route

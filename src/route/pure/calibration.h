@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace handoff::eval {
+namespace handoff::route {
 
 // The threshold t for which the fraction of `scores` strictly above t is at most `target_call_rate` and as
 // close to it as the scores allow. With k = ⌊r·n⌋ (r·n rounded down after adding 1e-9, so 0.29·100 gives 29)
@@ -41,4 +41,4 @@ std::vector<CurvePoint> handoff_curve(const std::vector<double>& scores,
                                       const std::vector<uint8_t>& local_correct,
                                       const std::vector<uint8_t>& cloud_correct, size_t max_points = 50);
 
-}  // namespace handoff::eval
+}  // namespace handoff::route
