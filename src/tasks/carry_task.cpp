@@ -1,0 +1,226 @@
+#include "tasks/carry_task.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "common/error.h"
+#include "protocol/response.h"
+#include "tasks/answer.h"
+#include "tasks/sampling.h"
+
+namespace handoff {
+
+namespace {
+
+constexpr int kK = CarryTask::kSteps;
+constexpr int kStepValues = 18;
+using ClassModel = CarryTask::ClassModel;
+
+// Step index 0..17 <-> signed step -9..-1, +1..+9.
+int step_of(int j) {
+  return j < 9 ? j - 9 : j - 8;
+}
+bool carries(int ones, int step) {
+  return ones + step < 0 || ones + step > 9;
+}
+int next_ones(int ones, int step) {
+  return (ones + step + 10) % 10;
+}
+
+// reach[i][u][n] for the current weights (see the header).
+void compute_reach(ClassModel& m, int target_carries) {
+  for (auto& by_u : m.reach)
+    for (auto& by_n : by_u) by_n.fill(0.0);
+  for (int u = 0; u < 10; ++u) m.reach[kK][u][target_carries] = 1.0;
+  for (int i = kK - 1; i >= 0; --i)
+    for (int u = 0; u < 10; ++u)
+      for (int n = 0; n <= i; ++n) {
+        double total = 0.0;
+        for (int j = 0; j < kStepValues; ++j) {
+          const int s = step_of(j);
+          const int n2 = n + (carries(u, s) ? 1 : 0);
+          total += m.step_weight[i][j] * m.reach[i + 1][next_ones(u, s)][n2];
+        }
+        m.reach[i][u][n] = total;
+      }
+}
+
+// The exact marginals of Q_c under the current weights (forward pass times reach).
+void compute_marginals(ClassModel& m) {
+  std::array<std::array<double, kK + 1>, 10> fwd{}, nxt{};
+  for (int u = 0; u < 10; ++u) fwd[u][0] = m.start_weight[u];
+  double z = 0.0;
+  for (int u = 0; u < 10; ++u) z += m.start_weight[u] * m.reach[0][u][0];
+  for (int u = 0; u < 10; ++u) m.start_marginal[u] = m.start_weight[u] * m.reach[0][u][0] / z;
+  for (int i = 0; i < kK; ++i) {
+    m.step_marginal[i].fill(0.0);
+    for (auto& row : nxt) row.fill(0.0);
+    for (int u = 0; u < 10; ++u)
+      for (int n = 0; n <= i; ++n) {
+        if (fwd[u][n] == 0.0) continue;
+        for (int j = 0; j < kStepValues; ++j) {
+          const int s = step_of(j);
+          const int u2 = next_ones(u, s), n2 = n + (carries(u, s) ? 1 : 0);
+          const double w = fwd[u][n] * m.step_weight[i][j];
+          m.step_marginal[i][j] += w * m.reach[i + 1][u2][n2] / z;
+          nxt[u2][n2] += w;
+        }
+      }
+    fwd = nxt;
+  }
+}
+
+double max_marginal_error(const ClassModel& m) {
+  double err = 0.0;
+  for (double p : m.start_marginal) err = std::max(err, std::fabs(p - 0.1));
+  for (const auto& row : m.step_marginal)
+    for (double p : row) err = std::max(err, std::fabs(p - 1.0 / kStepValues));
+  return err;
+}
+
+// Iterative proportional fitting: rescale one factor at a time so its marginal is uniform. Deterministic
+// (plain double arithmetic, fixed order); converges geometrically, checked at the end.
+ClassModel fit_class(int target_carries) {
+  ClassModel m;
+  m.start_weight.fill(1.0);
+  for (auto& row : m.step_weight) row.fill(1.0);
+  for (int sweep = 0; sweep < 5000; ++sweep) {
+    compute_reach(m, target_carries);
+    compute_marginals(m);
+    if (max_marginal_error(m) < 1e-13) break;
+    for (int u = 0; u < 10; ++u) m.start_weight[u] *= 0.1 / m.start_marginal[u];
+    compute_reach(m, target_carries);
+    for (int i = 0; i < kK; ++i) {
+      compute_marginals(m);
+      for (int j = 0; j < kStepValues; ++j)
+        m.step_weight[i][j] *= (1.0 / kStepValues) / m.step_marginal[i][j];
+      const double scale = *std::max_element(m.step_weight[i].begin(), m.step_weight[i].end());
+      for (double& w : m.step_weight[i]) w /= scale;
+      compute_reach(m, target_carries);
+    }
+  }
+  compute_reach(m, target_carries);
+  compute_marginals(m);
+  if (max_marginal_error(m) > 1e-9)
+    throw Error("carry: the sampler for " + std::to_string(target_carries) +
+                    " carries did not reach uniform marginals (error " +
+                    std::to_string(max_marginal_error(m)) + ")",
+                "a change to CarryTask's constants made a class infeasible; revert it");
+  return m;
+}
+
+const std::vector<ClassModel>& fitted_classes() {
+  static const std::vector<ClassModel> classes = [] {
+    std::vector<ClassModel> out;
+    for (int c = 0; c <= kK; ++c) out.push_back(fit_class(c));
+    return out;
+  }();
+  return classes;
+}
+
+// Uniform double in [0, 1) from the top 53 bits: fixed by the standard, like draw_int.
+double draw_unit(std::mt19937_64& rng) {
+  return static_cast<double>(rng() >> 11) * 0x1.0p-53;
+}
+
+// Index i with probability weights[i] / sum (weights non-negative, not all zero).
+template <size_t N>
+int draw_weighted(std::mt19937_64& rng, const std::array<double, N>& weights) {
+  double total = 0.0;
+  for (double w : weights) total += w;
+  double r = draw_unit(rng) * total;
+  int last = 0;
+  for (size_t i = 0; i < N; ++i) {
+    if (weights[i] <= 0.0) continue;
+    last = static_cast<int>(i);
+    if (r < weights[i]) return last;
+    r -= weights[i];
+  }
+  return last;  // rounding at the top end
+}
+
+struct CarryChain {
+  int start = 0;
+  std::array<int, kK> steps{};
+};
+
+// Inverse of the prompt format "Q:<40..59>( +d| -d) x 4?"; anything else is an Error.
+CarryChain parse_prompt(const std::string& p) {
+  auto fail = [&]() -> CarryChain {
+    throw Error("carry: cannot parse prompt '" + p + "'", "expected like Q:47 +8 -3 +9 -6?");
+  };
+  if (p.size() != 5 + 3 * kK || p.compare(0, 2, "Q:") != 0 || p.back() != '?') return fail();
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (!digit(p[2]) || !digit(p[3])) return fail();
+  CarryChain c;
+  c.start = (p[2] - '0') * 10 + (p[3] - '0');
+  if (c.start < CarryTask::kMinTens * 10 || c.start > CarryTask::kMaxTens * 10 + 9) return fail();
+  for (int i = 0; i < kK; ++i) {
+    const size_t at = 4 + 3 * i;
+    if (p[at] != ' ' || (p[at + 1] != '+' && p[at + 1] != '-') || p[at + 2] < '1' || p[at + 2] > '9')
+      return fail();
+    c.steps[i] = (p[at + 1] == '+' ? 1 : -1) * (p[at + 2] - '0');
+  }
+  return c;
+}
+
+}  // namespace
+
+CarryTask::CarryTask() : classes_(fitted_classes()) {}
+
+const CarryTask::ClassModel& CarryTask::class_model(int difficulty) const {
+  check_difficulty(*this, difficulty);
+  return classes_[difficulty - kMinDifficulty];
+}
+
+Problem CarryTask::sample(std::mt19937_64& rng, int difficulty, Split split) const {
+  const ClassModel& m = class_model(difficulty);
+  return sample_in_split(*this, difficulty, split, [&] {
+    // Exact draw from Q_c: each choice weighted by its factor times the weight of the completions that still
+    // end with the class's carry count (so no draw is ever rejected for its class).
+    const int tens = draw_int(rng, kMinTens, kMaxTens);
+    std::array<double, 10> start_w{};
+    for (int u = 0; u < 10; ++u) start_w[u] = m.start_weight[u] * m.reach[0][u][0];
+    int ones = draw_weighted(rng, start_w);
+    int value = tens * 10 + ones;
+    std::string prompt = "Q:" + std::to_string(value);
+    int n = 0;
+    for (int i = 0; i < kSteps; ++i) {
+      std::array<double, kStepValues> w{};
+      for (int j = 0; j < kStepValues; ++j) {
+        const int s = step_of(j);
+        w[j] = m.step_weight[i][j] * m.reach[i + 1][next_ones(ones, s)][n + (carries(ones, s) ? 1 : 0)];
+      }
+      const int s = step_of(draw_weighted(rng, w));
+      n += carries(ones, s) ? 1 : 0;
+      ones = next_ones(ones, s);
+      value += s;
+      prompt += std::string(" ") + (s > 0 ? '+' : '-') + std::to_string(s > 0 ? s : -s);
+    }
+    prompt += "?";
+    if (n != difficulty - kMinDifficulty)
+      throw Error("carry: internal error: drew " + std::to_string(n) + " carries for difficulty " +
+                  std::to_string(difficulty));
+    return Problem{name(), prompt, std::to_string(value), difficulty};
+  });
+}
+
+bool CarryTask::verify(const Problem& problem, const std::string& answer_text) const {
+  return numeric_answers_equal(answer_text, problem.answer);
+}
+
+std::string CarryTask::solution(const Problem& problem) const {
+  const CarryChain c = parse_prompt(problem.prompt);
+  std::string out;
+  int value = c.start;
+  for (int d : c.steps) {
+    const int next = value + d;
+    out += std::to_string(value) + (d > 0 ? "+" : "-") + std::to_string(d > 0 ? d : -d) + "=" +
+           std::to_string(next) + " ";
+    value = next;
+  }
+  return out + std::string(kAnswerPrefix) + " " + std::to_string(value);
+}
+
+}  // namespace handoff

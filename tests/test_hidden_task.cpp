@@ -1,0 +1,229 @@
+// The "carry" task: a difficulty the prompt hides. Every class must have the same surface (length, number
+// of steps, the same character distribution at every prompt position) while the class property (carries and
+// borrows in the worked solution) really holds. The surface statistic is shown to have teeth: it separates
+// chain's difficulties and a naive carry generator's classes.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "tasks/carry_task.h"
+#include "tasks/task.h"
+
+using namespace handoff;
+
+namespace {
+
+constexpr int kSamples = 4000;
+
+// Largest total-variation distance, over prompt positions, between the two sets' character histograms at that
+// position (a position past a prompt's end counts as the character '\0').
+double max_position_tv(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  size_t len = 0;
+  for (const auto& s : a) len = std::max(len, s.size());
+  for (const auto& s : b) len = std::max(len, s.size());
+  double worst = 0.0;
+  for (size_t pos = 0; pos < len; ++pos) {
+    std::map<char, double> diff;
+    for (const auto& s : a) diff[pos < s.size() ? s[pos] : '\0'] += 1.0 / a.size();
+    for (const auto& s : b) diff[pos < s.size() ? s[pos] : '\0'] -= 1.0 / b.size();
+    double tv = 0.0;
+    for (const auto& [c, d] : diff) tv += std::fabs(d) / 2;
+    worst = std::max(worst, tv);
+  }
+  return worst;
+}
+
+// Total-variation distance between the sets' distributions of the sign pattern of adjacent steps
+// ("+-" at step pair i, i+1), the largest over the pairs: a second-order statistic the task does NOT
+// equalise.
+double max_adjacent_sign_tv(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  double worst = 0.0;
+  for (int i = 0; i + 1 < CarryTask::kSteps; ++i) {
+    std::map<std::string, double> diff;
+    auto key = [&](const std::string& s) { return std::string{s[5 + 3 * i], s[5 + 3 * (i + 1)]}; };
+    for (const auto& s : a) diff[key(s)] += 1.0 / a.size();
+    for (const auto& s : b) diff[key(s)] -= 1.0 / b.size();
+    double tv = 0.0;
+    for (const auto& [k, d] : diff) tv += std::fabs(d) / 2;
+    worst = std::max(worst, tv);
+  }
+  return worst;
+}
+
+std::vector<std::string> prompts(const Task& t, int difficulty, uint64_t seed, int n = kSamples) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) out.push_back(t.sample(rng, difficulty, Split::kTrain).prompt);
+  return out;
+}
+
+struct Equation {
+  int lhs = 0, step = 0, rhs = 0;
+};
+
+// The equations "a+d=b" / "a-d=b" of a worked solution, read independently of the task's code.
+std::vector<Equation> equations(const std::string& solution) {
+  std::vector<Equation> out;
+  size_t pos = 0;
+  while (true) {
+    const size_t eq = solution.find('=', pos);
+    if (eq == std::string::npos) break;
+    const size_t start = solution.rfind(' ', eq);
+    const std::string lhs = solution.substr(start == std::string::npos ? 0 : start + 1, eq - (start + 1));
+    const size_t op = lhs.find_first_of("+-", 1);
+    const size_t end = solution.find(' ', eq);
+    Equation e;
+    e.lhs = std::stoi(lhs.substr(0, op));
+    e.step = (lhs[op] == '+' ? 1 : -1) * std::stoi(lhs.substr(op + 1));
+    e.rhs = std::stoi(solution.substr(eq + 1, end - eq - 1));
+    out.push_back(e);
+    pos = eq + 1;
+  }
+  return out;
+}
+
+// Bound on the surface statistic for two samples of 4000 from one distribution. Per position the
+// histograms have at most 10 characters; the expected TV of two such samples is about
+// 0.5 * 10 * sqrt(2 * 0.1 * 0.9 / 4000) * sqrt(2 / pi) = 0.027, and the largest of the positions stays
+// below 0.05 (measured: ~0.03); 0.06 leaves room for a different seed. Chain's difficulties and a naive
+// carry generator's classes sit far above it (asserted below).
+constexpr double kSurfaceTvBound = 0.06;
+
+}  // namespace
+
+TEST(HiddenCarryTask, WorkedSolutionFormatAndPinnedSeed) {
+  auto t = make_task("carry");
+  Problem p{"carry", "Q:47 +8 -3 +9 -6?", "55", 2};
+  EXPECT_EQ(t->solution(p), "47+8=55 55-3=52 52+9=61 61-6=55 Answer: 55");
+  EXPECT_TRUE(t->verify(p, "55"));
+  EXPECT_TRUE(t->verify(p, " 55.0 "));
+  EXPECT_FALSE(t->verify(p, "56"));
+  // Not a carry prompt: a chain of another length, a start outside 40..59, a zero step, two-digit steps.
+  for (const char* bad : {"Q:47 +8 -3 +9?", "Q:37 +8 -3 +9 -6?", "Q:47 +8 -0 +9 -6?", "Q:47 +8 -3 +9 -6",
+                          "Q:47 +18 -3 +9?", "Q:47 *8 -3 +9 -6?", ""})
+    EXPECT_THROW(t->solution(Problem{"carry", bad, "0", 1}), Error) << bad;
+
+  // A known seed pins the generator: a change here silently changes every dataset and checkpoint's eval.
+  std::mt19937_64 rng(2024);
+  std::vector<std::string> got;
+  for (int d = 1; d <= 5; ++d) {
+    Problem q = t->sample(rng, d, Split::kTrain);
+    std::printf("carry seed 2024, d=%d: %s  %s\n", d, q.prompt.c_str(), t->solution(q).c_str());
+    got.push_back(q.prompt);
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"Q:45 -4 +6 -4 +4?", "Q:57 -8 -9 +5 +4?", "Q:44 +9 +1 -5 -2?",
+                                           "Q:44 +4 +6 +9 -9?", "Q:56 +4 -9 -3 +7?"}));
+}
+
+TEST(HiddenCarryTask, EveryClassHasTheSameShape) {
+  auto t = make_task("carry");
+  std::mt19937_64 rng(11);
+  size_t longest = 0;
+  for (int d = 1; d <= 5; ++d)
+    for (int i = 0; i < 1000; ++i) {
+      Problem p = t->sample(rng, d, i % 8 ? Split::kTrain : Split::kTest);
+      ASSERT_EQ(p.prompt.size(), 17u) << p.prompt;  // "Q:dd" + 4 x " +d" + "?"
+      EXPECT_EQ(std::count(p.prompt.begin(), p.prompt.end(), ' '), 4) << p.prompt;
+      EXPECT_EQ(std::count_if(p.prompt.begin(), p.prompt.end(), [](char c) { return c == '+' || c == '-'; }),
+                4)
+          << p.prompt;
+      const std::string sol = t->solution(p);
+      // prompt + '\n' (the chat template's separator) + solution; <bos>/<eos> add 2 more tokens.
+      longest = std::max(longest, p.prompt.size() + 1 + sol.size());
+    }
+  // Worst case: 17 + 1 + 4 x "dd+d=dd " + "Answer: dd" = 60.
+  std::printf("carry longest prompt+newline+solution: %zu chars\n", longest);
+  EXPECT_LE(longest, 60u);
+}
+
+TEST(HiddenCarryTask, TheClassIsTheNumberOfCarriesInTheWorkedSolution) {
+  auto t = make_task("carry");
+  std::mt19937_64 rng(12);
+  for (int d = 1; d <= 5; ++d)
+    for (int i = 0; i < 500; ++i) {
+      Problem p = t->sample(rng, d, Split::kTrain);
+      const std::string sol = t->solution(p);
+      const auto eqs = equations(sol);
+      ASSERT_EQ(eqs.size(), 4u) << sol;
+      int crossings = 0, value = std::stoi(p.prompt.substr(2, 2));
+      for (const auto& e : eqs) {
+        EXPECT_EQ(e.lhs, value) << sol;
+        EXPECT_EQ(e.lhs + e.step, e.rhs) << sol;
+        EXPECT_NE(e.step, 0) << sol;
+        EXPECT_LE(std::abs(e.step), 9) << sol;
+        EXPECT_GE(e.rhs, 0) << sol;
+        EXPECT_LE(e.rhs, 99) << sol;
+        crossings += e.lhs / 10 != e.rhs / 10;  // the tens digit changes: a carry or a borrow
+        value = e.rhs;
+      }
+      EXPECT_EQ(crossings, d - 1) << sol;
+      EXPECT_EQ(std::to_string(value), p.answer) << sol;
+    }
+}
+
+TEST(HiddenCarryTask, FittedClassDistributionsHaveUniformMarginalsExactly) {
+  CarryTask t;
+  for (int d = 1; d <= 5; ++d) {
+    const auto& m = t.class_model(d);
+    for (double p : m.start_marginal) EXPECT_NEAR(p, 0.1, 1e-9) << "d=" << d;
+    for (const auto& row : m.step_marginal)
+      for (double p : row) EXPECT_NEAR(p, 1.0 / 18, 1e-9) << "d=" << d;
+  }
+  EXPECT_THROW(t.class_model(0), Error);
+  EXPECT_THROW(t.class_model(6), Error);
+}
+
+TEST(HiddenCarryTask, PromptCharacterHistogramsMatchAcrossClassesButNotAcrossChainDifficulties) {
+  auto carry = make_task("carry");
+  const auto easiest = prompts(*carry, 1, 101);
+  std::printf("surface TV (max over positions, %d prompts each):\n", kSamples);
+  for (int d = 2; d <= 5; ++d) {
+    const auto other = prompts(*carry, d, 100 + d);
+    const double tv = max_position_tv(easiest, other);
+    std::printf("  carry d=1 vs d=%d: %.4f   (adjacent-sign TV, not equalised: %.4f)\n", d, tv,
+                max_adjacent_sign_tv(easiest, other));
+    EXPECT_LT(tv, kSurfaceTvBound) << "d=" << d;
+  }
+  // Two samples of the same class: the statistic's own noise level.
+  const double noise = max_position_tv(easiest, prompts(*carry, 1, 999));
+  std::printf("  carry d=1 vs d=1 (another seed): %.4f\n", noise);
+  EXPECT_LT(noise, kSurfaceTvBound);
+
+  // Teeth 1: chain's difficulties differ on the surface (length), and the statistic sees it.
+  auto chain = make_task("chain");
+  const auto chain1 = prompts(*chain, 1, 201);
+  for (int d : {2, 4, 8}) {
+    const double tv = max_position_tv(chain1, prompts(*chain, d, 200 + d));
+    std::printf("  chain d=1 vs d=%d: %.4f\n", d, tv);
+    EXPECT_GT(tv, 0.9) << "chain d=" << d;
+  }
+  // Teeth 2: the same surface drawn naively (uniform digits and steps, kept by carry count) leaks the class
+  // through the digit marginals ("+8 +9" carries, "+1 -1" does not); the statistic sees that too.
+  std::mt19937_64 rng(301);
+  std::vector<std::string> naive_none, naive_all;
+  while (naive_none.size() < static_cast<size_t>(kSamples) ||
+         naive_all.size() < static_cast<size_t>(kSamples)) {
+    int value = 40 + static_cast<int>(rng() % 20);
+    std::string p = "Q:" + std::to_string(value);
+    int crossings = 0;
+    for (int i = 0; i < 4; ++i) {
+      const int s = static_cast<int>(rng() % 9) + 1, sign = rng() % 2 ? 1 : -1;
+      crossings += value / 10 != (value + sign * s) / 10;
+      value += sign * s;
+      p += std::string(" ") + (sign > 0 ? '+' : '-') + std::to_string(s);
+    }
+    p += "?";
+    if (crossings == 0 && naive_none.size() < static_cast<size_t>(kSamples)) naive_none.push_back(p);
+    if (crossings == 4 && naive_all.size() < static_cast<size_t>(kSamples)) naive_all.push_back(p);
+  }
+  const double naive_tv = max_position_tv(naive_none, naive_all);
+  std::printf("  naive generator, 0 vs 4 carries: %.4f\n", naive_tv);
+  EXPECT_GT(naive_tv, 3 * kSurfaceTvBound);
+}
