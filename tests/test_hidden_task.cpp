@@ -40,16 +40,22 @@ double max_position_tv(const std::vector<std::string>& a, const std::vector<std:
   return worst;
 }
 
-// Total-variation distance between the sets' distributions of the sign pattern of adjacent steps
-// ("+-" at step pair i, i+1), the largest over the pairs: a second-order statistic the task does NOT
-// equalise.
-double max_adjacent_sign_tv(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+// Signed steps of a carry prompt ("Q:47 +8 -3 +9 -6?" -> 8, -3, 9, -6).
+std::vector<int> steps_of(const std::string& p) {
+  std::vector<int> out;
+  for (int i = 0; i < CarryTask::kSteps; ++i)
+    out.push_back((p[5 + 3 * i] == '+' ? 1 : -1) * (p[6 + 3 * i] - '0'));
+  return out;
+}
+
+// A second-order statistic the task does NOT equalise: the largest TV distance, over adjacent step pairs, of
+// the distributions of their net effect s_i + s_(i+1) (17 values).
+double max_adjacent_net_tv(const std::vector<std::string>& a, const std::vector<std::string>& b) {
   double worst = 0.0;
   for (int i = 0; i + 1 < CarryTask::kSteps; ++i) {
-    std::map<std::string, double> diff;
-    auto key = [&](const std::string& s) { return std::string{s[5 + 3 * i], s[5 + 3 * (i + 1)]}; };
-    for (const auto& s : a) diff[key(s)] += 1.0 / a.size();
-    for (const auto& s : b) diff[key(s)] -= 1.0 / b.size();
+    std::map<int, double> diff;
+    for (const auto& s : a) diff[steps_of(s)[i] + steps_of(s)[i + 1]] += 1.0 / a.size();
+    for (const auto& s : b) diff[steps_of(s)[i] + steps_of(s)[i + 1]] -= 1.0 / b.size();
     double tv = 0.0;
     for (const auto& [k, d] : diff) tv += std::fabs(d) / 2;
     worst = std::max(worst, tv);
@@ -92,7 +98,7 @@ std::vector<Equation> equations(const std::string& solution) {
 // Bound on the surface statistic for two samples of 4000 from one distribution. Per position the
 // histograms have at most 10 characters; the expected TV of two such samples is about
 // 0.5 * 10 * sqrt(2 * 0.1 * 0.9 / 4000) * sqrt(2 / pi) = 0.027, and the largest of the positions stays
-// below 0.05 (measured: ~0.03); 0.06 leaves room for a different seed. Chain's difficulties and a naive
+// below 0.05 (measured: 0.023-0.031); 0.06 leaves room for a different seed. Chain's difficulties and a naive
 // carry generator's classes sit far above it (asserted below).
 constexpr double kSurfaceTvBound = 0.06;
 
@@ -118,8 +124,8 @@ TEST(HiddenCarryTask, WorkedSolutionFormatAndPinnedSeed) {
     std::printf("carry seed 2024, d=%d: %s  %s\n", d, q.prompt.c_str(), t->solution(q).c_str());
     got.push_back(q.prompt);
   }
-  EXPECT_EQ(got, (std::vector<std::string>{"Q:45 -4 +6 -4 +4?", "Q:57 -8 -9 +5 +4?", "Q:44 +9 +1 -5 -2?",
-                                           "Q:44 +4 +6 +9 -9?", "Q:56 +4 -9 -3 +7?"}));
+  EXPECT_EQ(got, (std::vector<std::string>{"Q:52 +6 -5 +6 -4?", "Q:43 +8 -1 +7 -1?", "Q:48 +1 -4 +7 -5?",
+                                           "Q:43 +7 -6 +1 -7?", "Q:44 +7 -4 +8 -7?"}));
 }
 
 TEST(HiddenCarryTask, EveryClassHasTheSameShape) {
@@ -134,6 +140,8 @@ TEST(HiddenCarryTask, EveryClassHasTheSameShape) {
       EXPECT_EQ(std::count_if(p.prompt.begin(), p.prompt.end(), [](char c) { return c == '+' || c == '-'; }),
                 4)
           << p.prompt;
+      for (int k = 1; k < 4; ++k)
+        EXPECT_NE(p.prompt[5 + 3 * k], p.prompt[2 + 3 * k]) << p.prompt;  // alternating
       const std::string sol = t->solution(p);
       // prompt + '\n' (the chat template's separator) + solution; <bos>/<eos> add 2 more tokens.
       longest = std::max(longest, p.prompt.size() + 1 + sol.size());
@@ -173,6 +181,7 @@ TEST(HiddenCarryTask, FittedClassDistributionsHaveUniformMarginalsExactly) {
   for (int d = 1; d <= 5; ++d) {
     const auto& m = t.class_model(d);
     for (double p : m.start_marginal) EXPECT_NEAR(p, 0.1, 1e-9) << "d=" << d;
+    for (double p : m.pattern_marginal) EXPECT_NEAR(p, 0.5, 1e-9) << "d=" << d;
     for (const auto& row : m.step_marginal)
       for (double p : row) EXPECT_NEAR(p, 1.0 / 18, 1e-9) << "d=" << d;
   }
@@ -187,13 +196,15 @@ TEST(HiddenCarryTask, PromptCharacterHistogramsMatchAcrossClassesButNotAcrossCha
   for (int d = 2; d <= 5; ++d) {
     const auto other = prompts(*carry, d, 100 + d);
     const double tv = max_position_tv(easiest, other);
-    std::printf("  carry d=1 vs d=%d: %.4f   (adjacent-sign TV, not equalised: %.4f)\n", d, tv,
-                max_adjacent_sign_tv(easiest, other));
+    std::printf("  carry d=1 vs d=%d: %.4f   (not equalised: adjacent steps' net effect %.4f)\n", d, tv,
+                max_adjacent_net_tv(easiest, other));
     EXPECT_LT(tv, kSurfaceTvBound) << "d=" << d;
   }
   // Two samples of the same class: the statistic's own noise level.
-  const double noise = max_position_tv(easiest, prompts(*carry, 1, 999));
-  std::printf("  carry d=1 vs d=1 (another seed): %.4f\n", noise);
+  const auto again = prompts(*carry, 1, 999);
+  const double noise = max_position_tv(easiest, again);
+  std::printf("  carry d=1 vs d=1 (another seed): %.4f   (adjacent steps' net effect %.4f)\n", noise,
+              max_adjacent_net_tv(easiest, again));
   EXPECT_LT(noise, kSurfaceTvBound);
 
   // Teeth 1: chain's difficulties differ on the surface (length), and the statistic sees it.
@@ -204,8 +215,8 @@ TEST(HiddenCarryTask, PromptCharacterHistogramsMatchAcrossClassesButNotAcrossCha
     std::printf("  chain d=1 vs d=%d: %.4f\n", d, tv);
     EXPECT_GT(tv, 0.9) << "chain d=" << d;
   }
-  // Teeth 2: the same surface drawn naively (uniform digits and steps, kept by carry count) leaks the class
-  // through the digit marginals ("+8 +9" carries, "+1 -1" does not); the statistic sees that too.
+  // Teeth 2: the same surface drawn naively (uniform start and step digits, alternating signs, kept by carry
+  // count) leaks the class through the digit marginals (big steps carry more often); the statistic sees it.
   std::mt19937_64 rng(301);
   std::vector<std::string> naive_none, naive_all;
   while (naive_none.size() < static_cast<size_t>(kSamples) ||
@@ -213,8 +224,9 @@ TEST(HiddenCarryTask, PromptCharacterHistogramsMatchAcrossClassesButNotAcrossCha
     int value = 40 + static_cast<int>(rng() % 20);
     std::string p = "Q:" + std::to_string(value);
     int crossings = 0;
+    const int first_sign = rng() % 2 ? 1 : -1;
     for (int i = 0; i < 4; ++i) {
-      const int s = static_cast<int>(rng() % 9) + 1, sign = rng() % 2 ? 1 : -1;
+      const int s = static_cast<int>(rng() % 9) + 1, sign = i % 2 ? -first_sign : first_sign;
       crossings += value / 10 != (value + sign * s) / 10;
       value += sign * s;
       p += std::string(" ") + (sign > 0 ? '+' : '-') + std::to_string(s);

@@ -28,55 +28,94 @@ int next_ones(int ones, int step) {
   return (ones + step + 10) % 10;
 }
 
-// reach[i][u][n] for the current weights (see the header).
-void compute_reach(ClassModel& m, int target_carries) {
-  for (auto& by_u : m.reach)
-    for (auto& by_n : by_u) by_n.fill(0.0);
-  for (int u = 0; u < 10; ++u) m.reach[kK][u][target_carries] = 1.0;
-  for (int i = kK - 1; i >= 0; --i)
-    for (int u = 0; u < 10; ++u)
-      for (int n = 0; n <= i; ++n) {
-        double total = 0.0;
-        for (int j = 0; j < kStepValues; ++j) {
-          const int s = step_of(j);
-          const int n2 = n + (carries(u, s) ? 1 : 0);
-          total += m.step_weight[i][j] * m.reach[i + 1][next_ones(u, s)][n2];
-        }
-        m.reach[i][u][n] = total;
-      }
+// Whether step index j has the sign that `pattern` gives step i: the signs alternate, pattern 0 is
+// "+ - + -", pattern 1 is "- + - +".
+bool sign_fits(int pattern, int i, int j) {
+  const bool plus = (i + pattern) % 2 == 0;
+  return plus == (j >= 9);
 }
 
-// The exact marginals of Q_c under the current weights (forward pass times reach).
-void compute_marginals(ClassModel& m) {
-  std::array<std::array<double, kK + 1>, 10> fwd{}, nxt{};
-  for (int u = 0; u < 10; ++u) fwd[u][0] = m.start_weight[u];
-  double z = 0.0;
-  for (int u = 0; u < 10; ++u) z += m.start_weight[u] * m.reach[0][u][0];
-  for (int u = 0; u < 10; ++u) m.start_marginal[u] = m.start_weight[u] * m.reach[0][u][0] / z;
-  for (int i = 0; i < kK; ++i) {
-    m.step_marginal[i].fill(0.0);
-    for (auto& row : nxt) row.fill(0.0);
-    for (int u = 0; u < 10; ++u)
-      for (int n = 0; n <= i; ++n) {
-        if (fwd[u][n] == 0.0) continue;
-        for (int j = 0; j < kStepValues; ++j) {
-          const int s = step_of(j);
-          const int u2 = next_ones(u, s), n2 = n + (carries(u, s) ? 1 : 0);
-          const double w = fwd[u][n] * m.step_weight[i][j];
-          m.step_marginal[i][j] += w * m.reach[i + 1][u2][n2] / z;
-          nxt[u2][n2] += w;
+// reach[pattern][i][u][n] for the current weights (see the header).
+void compute_reach(ClassModel& m, int target_carries) {
+  for (int pattern = 0; pattern < ClassModel::kPatterns; ++pattern) {
+    auto& reach = m.reach[pattern];
+    for (auto& by_u : reach)
+      for (auto& by_n : by_u) by_n.fill(0.0);
+    for (int u = 0; u < 10; ++u) reach[kK][u][target_carries] = 1.0;
+    for (int i = kK - 1; i >= 0; --i)
+      for (int u = 0; u < 10; ++u)
+        for (int n = 0; n <= i; ++n) {
+          double total = 0.0;
+          for (int j = 0; j < kStepValues; ++j) {
+            if (!sign_fits(pattern, i, j)) continue;
+            const int s = step_of(j);
+            total += m.step_weight[i][j] * reach[i + 1][next_ones(u, s)][n + (carries(u, s) ? 1 : 0)];
+          }
+          reach[i][u][n] = total;
         }
-      }
-    fwd = nxt;
   }
 }
 
+// Total weight of the class's items with sign pattern `pattern` (before the pattern's own factor).
+double pattern_mass(const ClassModel& m, int pattern) {
+  double z = 0.0;
+  for (int u = 0; u < 10; ++u) z += m.start_weight[u] * m.reach[pattern][0][u][0];
+  return z;
+}
+
+// The exact marginals of Q_c under the current weights (per pattern: a forward pass times reach).
+void compute_marginals(ClassModel& m) {
+  double z = 0.0;
+  for (int pattern = 0; pattern < ClassModel::kPatterns; ++pattern)
+    z += m.pattern_weight[pattern] * pattern_mass(m, pattern);
+  m.start_marginal.fill(0.0);
+  for (auto& row : m.step_marginal) row.fill(0.0);
+  for (int pattern = 0; pattern < ClassModel::kPatterns; ++pattern) {
+    const auto& reach = m.reach[pattern];
+    const double h = m.pattern_weight[pattern] / z;
+    m.pattern_marginal[pattern] = h * pattern_mass(m, pattern);
+    std::array<std::array<double, kK + 1>, 10> fwd{}, nxt{};
+    for (int u = 0; u < 10; ++u) {
+      fwd[u][0] = h * m.start_weight[u];
+      m.start_marginal[u] += fwd[u][0] * reach[0][u][0];
+    }
+    for (int i = 0; i < kK; ++i) {
+      for (auto& row : nxt) row.fill(0.0);
+      for (int u = 0; u < 10; ++u)
+        for (int n = 0; n <= i; ++n) {
+          if (fwd[u][n] == 0.0) continue;
+          for (int j = 0; j < kStepValues; ++j) {
+            if (!sign_fits(pattern, i, j)) continue;
+            const int s = step_of(j);
+            const int u2 = next_ones(u, s), n2 = n + (carries(u, s) ? 1 : 0);
+            const double w = fwd[u][n] * m.step_weight[i][j];
+            m.step_marginal[i][j] += w * reach[i + 1][u2][n2];
+            nxt[u2][n2] += w;
+          }
+        }
+      fwd = nxt;
+    }
+  }
+}
+
+// Largest deviation from the uniform targets; NaN (a diverged fit) counts as 1.
 double max_marginal_error(const ClassModel& m) {
   double err = 0.0;
-  for (double p : m.start_marginal) err = std::max(err, std::fabs(p - 0.1));
+  auto off = [&](double p, double target) {
+    err = std::max(err, std::isfinite(p) ? std::fabs(p - target) : 1.0);
+  };
+  for (double p : m.start_marginal) off(p, 0.1);
   for (const auto& row : m.step_marginal)
-    for (double p : row) err = std::max(err, std::fabs(p - 1.0 / kStepValues));
+    for (double p : row) off(p, 1.0 / kStepValues);
+  for (double p : m.pattern_marginal) off(p, 1.0 / ClassModel::kPatterns);
   return err;
+}
+
+// Divides `weights` by their largest entry (keeps the factors away from overflow and underflow).
+template <size_t N>
+void normalise(std::array<double, N>& weights) {
+  const double top = *std::max_element(weights.begin(), weights.end());
+  for (double& w : weights) w /= top;
 }
 
 // Iterative proportional fitting: rescale one factor at a time so its marginal is uniform. Deterministic
@@ -85,24 +124,29 @@ ClassModel fit_class(int target_carries) {
   ClassModel m;
   m.start_weight.fill(1.0);
   for (auto& row : m.step_weight) row.fill(1.0);
+  m.pattern_weight.fill(1.0);
   for (int sweep = 0; sweep < 5000; ++sweep) {
     compute_reach(m, target_carries);
     compute_marginals(m);
     if (max_marginal_error(m) < 1e-13) break;
+    for (int pattern = 0; pattern < ClassModel::kPatterns; ++pattern)
+      m.pattern_weight[pattern] *= (1.0 / ClassModel::kPatterns) / m.pattern_marginal[pattern];
+    normalise(m.pattern_weight);
+    compute_marginals(m);
     for (int u = 0; u < 10; ++u) m.start_weight[u] *= 0.1 / m.start_marginal[u];
+    normalise(m.start_weight);
     compute_reach(m, target_carries);
     for (int i = 0; i < kK; ++i) {
       compute_marginals(m);
       for (int j = 0; j < kStepValues; ++j)
         m.step_weight[i][j] *= (1.0 / kStepValues) / m.step_marginal[i][j];
-      const double scale = *std::max_element(m.step_weight[i].begin(), m.step_weight[i].end());
-      for (double& w : m.step_weight[i]) w /= scale;
+      normalise(m.step_weight[i]);
       compute_reach(m, target_carries);
     }
   }
   compute_reach(m, target_carries);
   compute_marginals(m);
-  if (max_marginal_error(m) > 1e-9)
+  if (!(max_marginal_error(m) <= 1e-9))
     throw Error("carry: the sampler for " + std::to_string(target_carries) +
                     " carries did not reach uniform marginals (error " +
                     std::to_string(max_marginal_error(m)) + ")",
@@ -180,8 +224,13 @@ Problem CarryTask::sample(std::mt19937_64& rng, int difficulty, Split split) con
     // Exact draw from Q_c: each choice weighted by its factor times the weight of the completions that still
     // end with the class's carry count (so no draw is ever rejected for its class).
     const int tens = draw_int(rng, kMinTens, kMaxTens);
+    std::array<double, ClassModel::kPatterns> pattern_w{};
+    for (int pattern = 0; pattern < ClassModel::kPatterns; ++pattern)
+      pattern_w[pattern] = m.pattern_weight[pattern] * pattern_mass(m, pattern);
+    const int pattern = draw_weighted(rng, pattern_w);
+    const auto& reach = m.reach[pattern];
     std::array<double, 10> start_w{};
-    for (int u = 0; u < 10; ++u) start_w[u] = m.start_weight[u] * m.reach[0][u][0];
+    for (int u = 0; u < 10; ++u) start_w[u] = m.start_weight[u] * reach[0][u][0];
     int ones = draw_weighted(rng, start_w);
     int value = tens * 10 + ones;
     std::string prompt = "Q:" + std::to_string(value);
@@ -190,7 +239,8 @@ Problem CarryTask::sample(std::mt19937_64& rng, int difficulty, Split split) con
       std::array<double, kStepValues> w{};
       for (int j = 0; j < kStepValues; ++j) {
         const int s = step_of(j);
-        w[j] = m.step_weight[i][j] * m.reach[i + 1][next_ones(ones, s)][n + (carries(ones, s) ? 1 : 0)];
+        if (sign_fits(pattern, i, j))
+          w[j] = m.step_weight[i][j] * reach[i + 1][next_ones(ones, s)][n + (carries(ones, s) ? 1 : 0)];
       }
       const int s = step_of(draw_weighted(rng, w));
       n += carries(ones, s) ? 1 : 0;

@@ -1,28 +1,32 @@
 #pragma once
 // "carry": a running sum whose difficulty the prompt hides. Every item has the same surface: a start value in
-// 40..59 and exactly four single-digit +/- steps, so every prompt is 17 characters; what changes with the
-// difficulty is how many of the four steps carry or borrow (cross a multiple of ten), which only solving
-// shows.
+// 40..59 and exactly four single-digit steps with alternating signs ("+ - + -" or "- + - +"), so every prompt
+// is 17 characters; what changes with the difficulty is how many of the four steps carry or borrow (cross a
+// multiple of ten), which only solving shows.
 //   prompt   Q:47 +8 -3 +9 -6?
-//   solution 47+8=55 55-3=52 52+9=61 61-6=55 Answer: 55        (1 carry: 47+8; difficulty 2)
+//   solution 47+8=55 55-3=52 52+9=61 61-6=55 Answer: 55        (47+8 and 52+9 carry: difficulty 3)
 // Difficulty = 1 + the number of carries/borrows, in [1, 5]. Values always stay in [0, 99] (the start's tens
 // digit is 4 or 5 and each step moves at most one decade), so nothing leaves the chain task's range.
 //
 // Why carries. In a worked step "47+8=55" the tens digit is written first: a copy of the previous tens digit
-// unless the ones digits carry, which needs the ones digits and the step together (a 3-input function instead
-// of a copy). A tiny char model trained on worked solutions copies reliably and decides carries unreliably,
-// and the per-step errors compound over the four steps; a 4x bigger model learns the carry table.
+// unless the ones digits carry, which needs the ones digit and the step together (a 3-input function instead
+// of a copy). A tiny char model trained on worked solutions copies reliably and decides carries less
+// reliably, and per-step errors compound over the four steps; a 4x bigger model learns the carry table.
 //
 // Why a prompt probe should not see the class. Carries are decided by the ones digits alone (the start's ones
 // digit u and the signed steps s: a step carries when u + s leaves 0..9), so a naive generator that keeps the
-// draws of the wanted class leaks it through first-order statistics: "+8 +9" carries, "+1 -1" does not. Here
-// the class-c items are drawn from Q_c(u, s1..s4) proportional to a(u) b1(s1)..b4(s4) on the items with c
-// carries, with the factors fitted (iterative proportional fitting, exactly, by dynamic programming over the
-// ones digit and the carries so far) so that in EVERY class the start's ones digit is uniform on 0..9 and
-// each step is uniform on the 18 values -9..-1, +1..+9. The tens digit (4 or 5) is uniform and independent.
-// So the character at every prompt position has the same distribution in every class (tests/test_tasks.cpp
-// measures it); the class lives only in how the digits combine (the running ones digit, a sum mod 10), which
-// is what solving computes. Higher-order statistics (e.g. adjacent steps' signs) are not equalised.
+// draws of the wanted class leaks it through first-order statistics: big steps carry more often (a TV
+// distance of 0.36 at one prompt position between 0 and 4 carries, tests/test_hidden_task.cpp). Here the
+// class-c items are drawn exactly from Q_c(pattern, u, s1..s4) proportional to h(pattern) a(u) b1(s1)..b4(s4)
+// on the items with c carries, the factors fitted (iterative proportional fitting, exact marginals by dynamic
+// programming over the ones digit and the carries so far) so that in EVERY class the sign pattern is either
+// one with probability 1/2, the start's ones digit is uniform on 0..9 and each step is uniform on -9..-1,
+// +1..+9. The tens digit (4 or 5) is uniform and independent. So the character at every prompt position has
+// the same distribution in every class, and the sign pattern is the same too (the signs alternate: with free
+// signs, equal per-step marginals and equal adjacent-sign statistics cannot both hold for 0 and 4 carries,
+// and free signs leaked the class through sign pairs at TV 0.42). What is left is how the digits combine (the
+// running ones digit, a sum mod 10): adjacent steps' net effect differs between classes, which is part of
+// solving.
 #include <array>
 #include <vector>
 
@@ -46,13 +50,16 @@ class CarryTask : public Task {
 
   // The fitted sampling distribution of one class (tests read its exact marginals).
   struct ClassModel {
+    static constexpr int kPatterns = 2;  // the steps' signs alternate: pattern 0 is "+ - + -", 1 is "- + - +"
     std::array<double, 10> start_weight{};                     // a(u), u = start's ones digit
     std::array<std::array<double, 18>, kSteps> step_weight{};  // b_i(s), index 0..8 = -9..-1, 9..17 = +1..+9
-    // reach[i][u][n]: total weight of the completions from step i (ones digit u, n carries so far) that end
-    // with exactly the class's carry count.
-    std::array<std::array<std::array<double, kSteps + 1>, 10>, kSteps + 1> reach{};
+    std::array<double, kPatterns> pattern_weight{};            // h(sign pattern)
+    // reach[pattern][i][u][n]: total weight of the completions from step i (ones digit u, n carries so far)
+    // that keep the sign pattern and end with exactly the class's carry count.
+    std::array<std::array<std::array<std::array<double, kSteps + 1>, 10>, kSteps + 1>, kPatterns> reach{};
     std::array<double, 10> start_marginal{};                     // Q_c(u)
     std::array<std::array<double, 18>, kSteps> step_marginal{};  // Q_c(s_i)
+    std::array<double, kPatterns> pattern_marginal{};            // Q_c(sign pattern)
   };
   const ClassModel& class_model(int difficulty) const;
 
