@@ -10,8 +10,11 @@
 //
 // Why carries. In a worked step "47+8=55" the tens digit is written first: a copy of the previous tens digit
 // unless the ones digits carry, which needs the ones digit and the step together (a 3-input function instead
-// of a copy). A tiny char model trained on worked solutions copies reliably and decides carries less
-// reliably, and per-step errors compound over the four steps; a 4x bigger model learns the carry table.
+// of a copy). MEASURED, this is not enough: the quick preset's device (d=64, 2 layers, 900 SFT steps on this
+// task) answers every class correctly (greedy 1.00 on 100 held-out items each of difficulty 1..5; sampled at
+// T=1 0.66-0.76 with no trend), so with single-digit steps the hidden class gives no device/cloud spread.
+// The surface balancing below is the reusable part; harder steps (two-digit operands, whose tens digit needs
+// the ones column's carry before it is written) are the next thing to try.
 //
 // Why a prompt probe should not see the class. Carries are decided by the ones digits alone (the start's ones
 // digit u and the signed steps s: a step carries when u + s leaves 0..9), so a naive generator that keeps the
