@@ -40,16 +40,16 @@ double max_position_tv(const std::vector<std::string>& a, const std::vector<std:
   return worst;
 }
 
-// Signed steps of a carry prompt ("Q:47 +8 -3 +9 -6?" -> 8, -3, 9, -6).
+// The operands' signed ones digits, which alone decide carries ("Q:87 +24 -13 +38 -29?" -> 4, -3, 8, -9).
 std::vector<int> steps_of(const std::string& p) {
   std::vector<int> out;
   for (int i = 0; i < CarryTask::kSteps; ++i)
-    out.push_back((p[5 + 3 * i] == '+' ? 1 : -1) * (p[6 + 3 * i] - '0'));
+    out.push_back((p[5 + 4 * i] == '+' ? 1 : -1) * (p[7 + 4 * i] - '0'));
   return out;
 }
 
 // A second-order statistic the task does NOT equalise: the largest TV distance, over adjacent step pairs, of
-// the distributions of their net effect s_i + s_(i+1) (17 values).
+// the distributions of their ones digits' net effect s_i + s_(i+1) (17 values).
 double max_adjacent_net_tv(const std::vector<std::string>& a, const std::vector<std::string>& b) {
   double worst = 0.0;
   for (int i = 0; i + 1 < CarryTask::kSteps; ++i) {
@@ -98,7 +98,7 @@ std::vector<Equation> equations(const std::string& solution) {
 // Bound on the surface statistic for two samples of 4000 from one distribution. Per position the
 // histograms have at most 10 characters; the expected TV of two such samples is about
 // 0.5 * 10 * sqrt(2 * 0.1 * 0.9 / 4000) * sqrt(2 / pi) = 0.027, and the largest of the positions stays
-// below 0.05 (measured: 0.023-0.031); 0.06 leaves room for a different seed. Chain's difficulties and a naive
+// below 0.05 (measured: 0.029-0.040); 0.06 leaves room for a different seed. Chain's difficulties and a naive
 // carry generator's classes sit far above it (asserted below).
 constexpr double kSurfaceTvBound = 0.06;
 
@@ -106,14 +106,16 @@ constexpr double kSurfaceTvBound = 0.06;
 
 TEST(HiddenCarryTask, WorkedSolutionFormatAndPinnedSeed) {
   auto t = make_task("carry");
-  Problem p{"carry", "Q:47 +8 -3 +9 -6?", "55", 2};
-  EXPECT_EQ(t->solution(p), "47+8=55 55-3=52 52+9=61 61-6=55 Answer: 55");
-  EXPECT_TRUE(t->verify(p, "55"));
-  EXPECT_TRUE(t->verify(p, " 55.0 "));
-  EXPECT_FALSE(t->verify(p, "56"));
-  // Not a carry prompt: a chain of another length, a start outside 40..59, a zero step, two-digit steps.
-  for (const char* bad : {"Q:47 +8 -3 +9?", "Q:37 +8 -3 +9 -6?", "Q:47 +8 -0 +9 -6?", "Q:47 +8 -3 +9 -6",
-                          "Q:47 +18 -3 +9?", "Q:47 *8 -3 +9 -6?", ""})
+  Problem p{"carry", "Q:87 +24 -13 +38 -29?", "107", 5};
+  EXPECT_EQ(t->solution(p), "87+24=111 111-13=98 98+38=136 136-29=107 Answer: 107");
+  EXPECT_TRUE(t->verify(p, "107"));
+  EXPECT_TRUE(t->verify(p, " 107.0 "));
+  EXPECT_FALSE(t->verify(p, "108"));
+  // Not a carry prompt: three steps, a start outside 70..99, an operand ending in 0 or outside 11..39, no
+  // '?', another operator, single-digit steps.
+  for (const char* bad :
+       {"Q:87 +24 -13 +38?", "Q:67 +24 -13 +38 -29?", "Q:87 +24 -10 +38 -29?", "Q:87 +44 -13 +38 -29?",
+        "Q:87 +24 -13 +38 -29", "Q:87 *24 -13 +38 -29?", "Q:47 +8 -3 +9 -6?", ""})
     EXPECT_THROW(t->solution(Problem{"carry", bad, "0", 1}), Error) << bad;
 
   // A known seed pins the generator: a change here silently changes every dataset and checkpoint's eval.
@@ -124,8 +126,9 @@ TEST(HiddenCarryTask, WorkedSolutionFormatAndPinnedSeed) {
     std::printf("carry seed 2024, d=%d: %s  %s\n", d, q.prompt.c_str(), t->solution(q).c_str());
     got.push_back(q.prompt);
   }
-  EXPECT_EQ(got, (std::vector<std::string>{"Q:52 +6 -5 +6 -4?", "Q:43 +8 -1 +7 -1?", "Q:48 +1 -4 +7 -5?",
-                                           "Q:43 +7 -6 +1 -7?", "Q:44 +7 -4 +8 -7?"}));
+  EXPECT_EQ(got, (std::vector<std::string>{"Q:85 -24 +22 -32 +16?", "Q:97 -17 +25 -13 +29?",
+                                           "Q:91 -35 +37 -23 +27?", "Q:88 -39 +14 -31 +39?",
+                                           "Q:77 +38 -37 +14 -15?"}));
 }
 
 TEST(HiddenCarryTask, EveryClassHasTheSameShape) {
@@ -135,20 +138,21 @@ TEST(HiddenCarryTask, EveryClassHasTheSameShape) {
   for (int d = 1; d <= 5; ++d)
     for (int i = 0; i < 1000; ++i) {
       Problem p = t->sample(rng, d, i % 8 ? Split::kTrain : Split::kTest);
-      ASSERT_EQ(p.prompt.size(), 17u) << p.prompt;  // "Q:dd" + 4 x " +d" + "?"
+      ASSERT_EQ(p.prompt.size(), 21u) << p.prompt;  // "Q:dd" + 4 x " +dd" + "?"
       EXPECT_EQ(std::count(p.prompt.begin(), p.prompt.end(), ' '), 4) << p.prompt;
       EXPECT_EQ(std::count_if(p.prompt.begin(), p.prompt.end(), [](char c) { return c == '+' || c == '-'; }),
                 4)
           << p.prompt;
       for (int k = 1; k < 4; ++k)
-        EXPECT_NE(p.prompt[5 + 3 * k], p.prompt[2 + 3 * k]) << p.prompt;  // alternating
+        EXPECT_NE(p.prompt[5 + 4 * k], p.prompt[1 + 4 * k]) << p.prompt;  // alternating
       const std::string sol = t->solution(p);
       // prompt + '\n' (the chat template's separator) + solution; <bos>/<eos> add 2 more tokens.
       longest = std::max(longest, p.prompt.size() + 1 + sol.size());
     }
-  // Worst case: 17 + 1 + 4 x "dd+d=dd " + "Answer: dd" = 60.
+  // Worst case: 21 + 1 + 4 x "ddd+dd=ddd " + "Answer: ddd" = 77 (values reach at most 99 + 39 - 11 + 39 =
+  // 166).
   std::printf("carry longest prompt+newline+solution: %zu chars\n", longest);
-  EXPECT_LE(longest, 60u);
+  EXPECT_LE(longest, 77u);
 }
 
 TEST(HiddenCarryTask, TheClassIsTheNumberOfCarriesInTheWorkedSolution) {
@@ -164,11 +168,14 @@ TEST(HiddenCarryTask, TheClassIsTheNumberOfCarriesInTheWorkedSolution) {
       for (const auto& e : eqs) {
         EXPECT_EQ(e.lhs, value) << sol;
         EXPECT_EQ(e.lhs + e.step, e.rhs) << sol;
-        EXPECT_NE(e.step, 0) << sol;
-        EXPECT_LE(std::abs(e.step), 9) << sol;
+        EXPECT_NE(e.step % 10, 0) << sol;
+        EXPECT_GE(std::abs(e.step), 11) << sol;
+        EXPECT_LE(std::abs(e.step), 39) << sol;
         EXPECT_GE(e.rhs, 0) << sol;
-        EXPECT_LE(e.rhs, 99) << sol;
-        crossings += e.lhs / 10 != e.rhs / 10;  // the tens digit changes: a carry or a borrow
+        EXPECT_LE(e.rhs, 166) << sol;
+        // The ones column carries (a + b: ones digits sum past 9) or borrows (a - b: a's ones digit smaller).
+        const int a = e.lhs % 10, b = std::abs(e.step) % 10;
+        crossings += e.step > 0 ? a + b >= 10 : a < b;
         value = e.rhs;
       }
       EXPECT_EQ(crossings, d - 1) << sol;
@@ -221,15 +228,16 @@ TEST(HiddenCarryTask, PromptCharacterHistogramsMatchAcrossClassesButNotAcrossCha
   std::vector<std::string> naive_none, naive_all;
   while (naive_none.size() < static_cast<size_t>(kSamples) ||
          naive_all.size() < static_cast<size_t>(kSamples)) {
-    int value = 40 + static_cast<int>(rng() % 20);
+    int value = 70 + static_cast<int>(rng() % 30);
     std::string p = "Q:" + std::to_string(value);
     int crossings = 0;
     const int first_sign = rng() % 2 ? 1 : -1;
     for (int i = 0; i < 4; ++i) {
       const int s = static_cast<int>(rng() % 9) + 1, sign = i % 2 ? -first_sign : first_sign;
-      crossings += value / 10 != (value + sign * s) / 10;
-      value += sign * s;
-      p += std::string(" ") + (sign > 0 ? '+' : '-') + std::to_string(s);
+      const int operand = (1 + static_cast<int>(rng() % 3)) * 10 + s;
+      crossings += sign > 0 ? value % 10 + s >= 10 : value % 10 < s;
+      value += sign * operand;
+      p += std::string(" ") + (sign > 0 ? '+' : '-') + std::to_string(operand);
     }
     p += "?";
     if (crossings == 0 && naive_none.size() < static_cast<size_t>(kSamples)) naive_none.push_back(p);

@@ -189,22 +189,25 @@ struct CarryChain {
   std::array<int, kK> steps{};
 };
 
-// Inverse of the prompt format "Q:<40..59>( +d| -d) x 4?"; anything else is an Error.
+// Inverse of the prompt format "Q:<70..99>( +dd| -dd) x 4?" (operands 11..39, ones digit not 0); anything
+// else is an Error.
 CarryChain parse_prompt(const std::string& p) {
   auto fail = [&]() -> CarryChain {
-    throw Error("carry: cannot parse prompt '" + p + "'", "expected like Q:47 +8 -3 +9 -6?");
+    throw Error("carry: cannot parse prompt '" + p + "'", "expected like Q:87 +24 -13 +38 -29?");
   };
-  if (p.size() != 5 + 3 * kK || p.compare(0, 2, "Q:") != 0 || p.back() != '?') return fail();
+  if (p.size() != 5 + 4 * kK || p.compare(0, 2, "Q:") != 0 || p.back() != '?') return fail();
   auto digit = [](char c) { return c >= '0' && c <= '9'; };
   if (!digit(p[2]) || !digit(p[3])) return fail();
   CarryChain c;
   c.start = (p[2] - '0') * 10 + (p[3] - '0');
   if (c.start < CarryTask::kMinTens * 10 || c.start > CarryTask::kMaxTens * 10 + 9) return fail();
   for (int i = 0; i < kK; ++i) {
-    const size_t at = 4 + 3 * i;
-    if (p[at] != ' ' || (p[at + 1] != '+' && p[at + 1] != '-') || p[at + 2] < '1' || p[at + 2] > '9')
+    const size_t at = 4 + 4 * i;
+    if (p[at] != ' ' || (p[at + 1] != '+' && p[at + 1] != '-') ||
+        p[at + 2] < '0' + CarryTask::kMinOperandTens || p[at + 2] > '0' + CarryTask::kMaxOperandTens ||
+        p[at + 3] < '1' || p[at + 3] > '9')
       return fail();
-    c.steps[i] = (p[at + 1] == '+' ? 1 : -1) * (p[at + 2] - '0');
+    c.steps[i] = (p[at + 1] == '+' ? 1 : -1) * ((p[at + 2] - '0') * 10 + (p[at + 3] - '0'));
   }
   return c;
 }
@@ -242,11 +245,12 @@ Problem CarryTask::sample(std::mt19937_64& rng, int difficulty, Split split) con
         if (sign_fits(pattern, i, j))
           w[j] = m.step_weight[i][j] * reach[i + 1][next_ones(ones, s)][n + (carries(ones, s) ? 1 : 0)];
       }
-      const int s = step_of(draw_weighted(rng, w));
+      const int s = step_of(draw_weighted(rng, w));  // the operand's signed ones digit
+      const int operand = draw_int(rng, kMinOperandTens, kMaxOperandTens) * 10 + (s > 0 ? s : -s);
       n += carries(ones, s) ? 1 : 0;
       ones = next_ones(ones, s);
-      value += s;
-      prompt += std::string(" ") + (s > 0 ? '+' : '-') + std::to_string(s > 0 ? s : -s);
+      value += s > 0 ? operand : -operand;
+      prompt += std::string(" ") + (s > 0 ? '+' : '-') + std::to_string(operand);
     }
     prompt += "?";
     if (n != difficulty - kMinDifficulty)

@@ -1,35 +1,36 @@
 #pragma once
 // "carry": a running sum whose difficulty the prompt hides. Every item has the same surface: a start value in
-// 40..59 and exactly four single-digit steps with alternating signs ("+ - + -" or "- + - +"), so every prompt
-// is 17 characters; what changes with the difficulty is how many of the four steps carry or borrow (cross a
-// multiple of ten), which only solving shows.
-//   prompt   Q:47 +8 -3 +9 -6?
-//   solution 47+8=55 55-3=52 52+9=61 61-6=55 Answer: 55        (47+8 and 52+9 carry: difficulty 3)
-// Difficulty = 1 + the number of carries/borrows, in [1, 5]. Values always stay in [0, 99] (the start's tens
-// digit is 4 or 5 and each step moves at most one decade), so nothing leaves the chain task's range.
+// 70..99 and exactly four two-digit operands in 11..39 (ones digit 1..9) with alternating signs ("+ - + -" or
+// "- + - +"), so every prompt is 21 characters; what changes with the difficulty is in how many of the four
+// steps the ones column carries or borrows, which only solving shows.
+//   prompt   Q:87 +24 -13 +38 -29?
+//   solution 87+24=111 111-13=98 98+38=136 136-29=107 Answer: 107     (four carries/borrows: difficulty 5)
+// Difficulty = 1 + the number of carries/borrows, in [1, 5]. Values stay in [3, 166]: three-digit values
+// appear in every class (they depend on the tens digits, which are drawn independently of the class).
 //
-// Why carries. In a worked step "47+8=55" the tens digit is written first: a copy of the previous tens digit
-// unless the ones digits carry, which needs the ones digit and the step together (a 3-input function instead
-// of a copy). MEASURED, this is not enough: the quick preset's device (d=64, 2 layers, 900 SFT steps on this
-// task) answers every class correctly (greedy 1.00 on 100 held-out items each of difficulty 1..5; sampled at
-// T=1 0.66-0.76 with no trend), so with single-digit steps the hidden class gives no device/cloud spread.
-// The surface balancing below is the reusable part; harder steps (two-digit operands, whose tens digit needs
-// the ones column's carry before it is written) are the next thing to try.
+// Why carries. The worked solution writes the result's high digits first, so in "87+24=111" the tens digit
+// needs the ones column's carry before it is written (a look-ahead), while without a carry it needs the tens
+// digits alone. MEASURED, the effect on the quick preset's device is real but small: after 900 SFT steps
+// (`handoff eval --n 100`, greedy) it scores 0.99/0.97/0.96/0.95/0.91 at difficulty 1..5. (An earlier version
+// with single-digit steps "Q:47 +8 -3 +9 -6?" gave 1.00 on every class.) So the class is a real, monotone,
+// hidden difficulty, but this task does NOT yet give the device/cloud spread (device <= 0.10 on its
+// hardest class); see configs/carry.json for what was measured.
 //
 // Why a prompt probe should not see the class. Carries are decided by the ones digits alone (the start's ones
-// digit u and the signed steps s: a step carries when u + s leaves 0..9), so a naive generator that keeps the
-// draws of the wanted class leaks it through first-order statistics: big steps carry more often (a TV
-// distance of 0.36 at one prompt position between 0 and 4 carries, tests/test_hidden_task.cpp). Here the
-// class-c items are drawn exactly from Q_c(pattern, u, s1..s4) proportional to h(pattern) a(u) b1(s1)..b4(s4)
-// on the items with c carries, the factors fitted (iterative proportional fitting, exact marginals by dynamic
-// programming over the ones digit and the carries so far) so that in EVERY class the sign pattern is either
-// one with probability 1/2, the start's ones digit is uniform on 0..9 and each step is uniform on -9..-1,
-// +1..+9. The tens digit (4 or 5) is uniform and independent. So the character at every prompt position has
-// the same distribution in every class, and the sign pattern is the same too (the signs alternate: with free
-// signs, equal per-step marginals and equal adjacent-sign statistics cannot both hold for 0 and 4 carries,
-// and free signs leaked the class through sign pairs at TV 0.42). What is left is how the digits combine (the
-// running ones digit, a sum mod 10): adjacent steps' net effect differs between classes, which is part of
-// solving.
+// digit u and the operands' signed ones digits s: a step carries when u + s leaves 0..9), so a naive
+// generator that keeps the draws of the wanted class leaks it through first-order statistics: big ones digits
+// carry more often (a TV distance of 0.35 at one prompt position between 0 and 4 carries,
+// tests/test_hidden_task.cpp). Here the class-c items are drawn exactly from Q_c(pattern, u, s1..s4)
+// proportional to h(pattern) a(u) b1(s1)..b4(s4) on the items with c carries, the factors fitted (iterative
+// proportional fitting, exact marginals by dynamic programming over the running ones digit and the carries so
+// far) so that in EVERY class the sign pattern is either one with probability 1/2, the start's ones digit is
+// uniform on 0..9 and each operand's signed ones digit is uniform on -9..-1, +1..+9. The tens digits
+// (start 7..9, operands 1..3) are uniform and independent of everything. So the character at every prompt
+// position has the same distribution in every class, and the sign pattern is the same too (the signs
+// alternate: with free signs, equal per-step marginals and equal adjacent-sign statistics cannot both hold
+// for 0 and 4 carries, and free signs leaked the class through sign pairs at TV 0.42). What is left is how
+// the digits combine (the running ones digit, a sum mod 10): adjacent operands' ones digits' net effect
+// differs between classes (TV up to 0.41), which is part of solving.
 #include <array>
 #include <vector>
 
@@ -40,7 +41,8 @@ namespace handoff {
 class CarryTask : public Task {
  public:
   static constexpr int kSteps = 4;
-  static constexpr int kMinTens = 4, kMaxTens = 5;  // start value in 40..59
+  static constexpr int kMinTens = 7, kMaxTens = 9;                // start value in 70..99
+  static constexpr int kMinOperandTens = 1, kMaxOperandTens = 3;  // operands 11..39 (ones digit 1..9)
   static constexpr int kMinDifficulty = 1, kMaxDifficulty = kSteps + 1;
 
   CarryTask();
