@@ -11,11 +11,11 @@
 // Why carries. The worked solution writes the result's high digits first, so in "87+24=111" the tens digit
 // needs the ones column's carry before it is written (a look-ahead), while without a carry it needs the tens
 // digits alone. MEASURED, the effect on the quick preset's device is real but small: after 900 SFT steps
-// (`handoff eval --n 100`, greedy) it scores 0.99/0.97/0.96/0.95/0.91 at difficulty 1..5 (600 steps:
-// 0.69/0.74/0.56/0.67/0.60; 450 steps: about 0.1 everywhere). (An earlier version
-// with single-digit steps "Q:47 +8 -3 +9 -6?" gave 1.00 on every class.) So the class is a real, monotone,
-// hidden difficulty, but this task does NOT yet give the device/cloud spread (device <= 0.10 on its
-// hardest class); see configs/carry.json for what was measured.
+// (`handoff eval --n 100`, greedy) it scores 0.99/0.97/0.96/0.95/0.91 at difficulty 1..5; at 600 steps
+// 0.69/0.74/0.56/0.67/0.60, at 450 about 0.1 everywhere (an earlier version with single-digit steps,
+// "Q:47 +8 -3 +9 -6?", gave 1.00 on every class at 900). The tiers rise together: the class is a hidden
+// difficulty, but a weak one for this device, and this task does NOT yet give the device/cloud spread
+// (device <= 0.10 on its hardest class); see configs/carry.json.
 //
 // Why a prompt probe should not see the class. Carries are decided by the ones digits alone (the start's ones
 // digit u and the operands' signed ones digits s: a step carries when u + s leaves 0..9), so a naive
