@@ -16,6 +16,7 @@
 #include "common/error.h"
 #include "protocol/response.h"
 #include "tasks/answer.h"
+#include "tasks/carry_task.h"
 #include "tasks/countdown_task.h"
 #include "tasks/expression.h"
 #include "tasks/jsonl_dataset.h"
@@ -44,6 +45,7 @@ std::string off_by_one(const Problem& p) {
 
 // Equations a worked solution is expected to contain at a given difficulty.
 int expected_equations(const std::string& task, int difficulty) {
+  if (task == "carry") return CarryTask::kSteps;  // the difficulty is hidden: always four steps
   return task == "countdown" ? difficulty - 1 : difficulty;
 }
 
@@ -71,9 +73,9 @@ void expect_error_mentions(Fn fn, const std::vector<std::string>& parts) {
 // ---------------------------------------------------------------- registry and split
 
 TEST(TaskRegistry, MakesEveryNamedTaskAndRejectsUnknownNames) {
-  EXPECT_EQ(task_names(), (std::vector<std::string>{"chain", "countdown", "wordmath"}));
+  EXPECT_EQ(task_names(), (std::vector<std::string>{"chain", "countdown", "wordmath", "carry"}));
   for (const auto& n : task_names()) EXPECT_EQ(make_task(n)->name(), n);
-  expect_error_mentions([] { make_task("gsm9k"); }, {"gsm9k", "chain", "countdown", "wordmath"});
+  expect_error_mentions([] { make_task("gsm9k"); }, {"gsm9k", "chain", "countdown", "wordmath", "carry"});
 }
 
 TEST(TaskSplit, StableFnv1aHashOneInEight) {
@@ -103,6 +105,8 @@ TEST(TaskDifficulty, OutsideRangeIsAnError) {
   EXPECT_EQ(make_task("countdown")->max_difficulty(), 5);
   EXPECT_EQ(make_task("wordmath")->min_difficulty(), 1);
   EXPECT_EQ(make_task("wordmath")->max_difficulty(), 4);
+  EXPECT_EQ(make_task("carry")->min_difficulty(), 1);
+  EXPECT_EQ(make_task("carry")->max_difficulty(), 5);
 }
 
 // ---------------------------------------------------------------- every task, every difficulty

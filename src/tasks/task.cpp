@@ -4,6 +4,7 @@
 #include "tasks/sampling.h"
 
 #include "common/error.h"
+#include "tasks/carry_task.h"
 #include "tasks/chain_task.h"
 #include "tasks/countdown_task.h"
 #include "tasks/dataset_task.h"
@@ -24,13 +25,14 @@ Split split_of(const std::string& prompt) {
 }
 
 std::vector<std::string> task_names() {
-  return {"chain", "countdown", "wordmath"};
+  return {"chain", "countdown", "wordmath", "carry"};
 }
 
 std::unique_ptr<Task> make_task(const std::string& name) {
   if (name == "chain") return std::make_unique<ChainTask>();
   if (name == "countdown") return std::make_unique<CountdownTask>();
   if (name == "wordmath") return std::make_unique<WordMathTask>();
+  if (name == "carry") return std::make_unique<CarryTask>();
   // Real data behind the same interface: "gsm8k:FILE.jsonl" (`#### 42` answers) or "math:FILE.jsonl"
   // (`\boxed{}` answers). The loaders name the file and line of anything malformed.
   for (const std::string kind : {"gsm8k", "math"}) {

@@ -56,7 +56,7 @@ Split split_of(const std::string& prompt);
 // the task's whole range when `requested` is empty.
 std::vector<int> resolve_difficulties(const Task& task, const std::vector<int>& requested);
 
-// Names: "chain" (default), "countdown", "wordmath". Throws Error listing the known names otherwise.
+// Names: "chain" (default), "countdown", "wordmath", "carry". Throws Error listing the known names otherwise.
 std::unique_ptr<Task> make_task(const std::string& name);
 std::vector<std::string> task_names();
 
