@@ -1,6 +1,7 @@
 #!/bin/bash
 # Does training hold the deployed call rate? GAPG on the quick preset's reference models at each target rate r,
-# with the paper's filter alone (--call-rate-control none) and with the PI-priced hand-off (dual), then the
+# with the paper's filter alone (none), with the PI-priced hand-off (dual) and with the price allowed to become
+# a bonus below the target (dual2: --dual-two-sided), then the
 # greedy hand-off rate of each trained device on the held-out split (`handoff eval`, no threshold).
 # The controller only ever sees train-split probe prompts; the held-out split is measured, never tuned on.
 # Usage: bench/run_call_rate_control.sh [RATES] [SEEDS] [MODES]   e.g. "0.1 0.3 0.5" "1" "none dual"
@@ -18,10 +19,11 @@ SERVE=$!
 trap 'kill $SERVE 2>/dev/null' EXIT
 sleep 3
 run() {  # mode rate seed
-  local d="$OUT/$1-r$2-s$3"
+  local d="$OUT/$1-r$2-s$3" control="--call-rate-control $1"
+  [ "$1" = dual2 ] && control="--call-rate-control dual --dual-two-sided"
   [ -f "$d/eval.txt" ] && return
   $B train --preset quick --algo gapg --device models/device-chain --cloud http://127.0.0.1:18191/v1 \
-    --max-call-rate "$2" --seed "$3" --steps "$STEPS" --call-rate-control "$1" --threads 1 --quiet \
+    --max-call-rate "$2" --seed "$3" --steps "$STEPS" $control --threads 1 --quiet \
     --out "$d" --cloud-cache "$OUT/cache.s$3.$1.r$2.jsonl" > "$d.log" 2>&1 || { echo "FAILED $d (see $d.log)"; return; }
   $B eval --model "$d/model" --n 100 --threads 1 > "$d/eval.txt" 2>&1
 }

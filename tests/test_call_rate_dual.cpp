@@ -58,6 +58,13 @@ TEST(CallRateDualTest, BadSettingsAndInputsAreErrors) {
   EXPECT_THROW(d.restore(1.0, 1.5), Error);
   d.restore(1.25, -1);
   EXPECT_EQ(d.lambda(), 1.25);
+  // Two-sided: λ may go below 0 down to −lambda_max, and a saved negative λ restores.
+  CallRateDual t(0.3, 1.0, 0.0, 5.0, true);
+  EXPECT_NEAR(t.update(0.0), -0.3, 1e-12);
+  EXPECT_NEAR(t.handoff_cost(), -0.3, 1e-12);
+  EXPECT_THROW(d.restore(-0.3, -1), Error);
+  EXPECT_NO_THROW(t.restore(-0.3, 0.0));
+  EXPECT_THROW(t.restore(-6.0, 0.0), Error);
 }
 
 namespace {
@@ -68,10 +75,11 @@ namespace {
 // hands off every hard query and no easy one (rate 0.5, since α_a·0.1 < α_c < α_a·0.9). Exact gradient ascent
 // on θ, PI dual control of the price from the exact call rate. Returns the call rate after `iters`, and its
 // mean over the last quarter.
-std::pair<double, double> toy_run(double target, double theta0, double kp = 1.0, int iters = 6000) {
+std::pair<double, double> toy_run(double target, double theta0, double kp = 1.0, int iters = 6000,
+                                  bool two_sided = false) {
   const double alpha_a = 2.0, alpha_c = 0.7, q[2] = {0.9, 0.1};
   double theta[2] = {theta0, theta0};
-  CallRateDual dual(target, 0.05, kp, 5.0);
+  CallRateDual dual(target, 0.05, kp, 5.0, two_sided);
   auto sig = [](double x) { return 1.0 / (1.0 + std::exp(-x)); };
   double rate = 0, tail = 0;
   for (int it = 0; it < iters; ++it) {
@@ -99,6 +107,9 @@ TEST(CallRateDualTest, AToyPolicyConvergesToTheTargetFromAboveAndBelow) {
   }
   // A target above what the reward asks for is not forced: λ stays 0 and the rate stays at the toy's 0.5.
   EXPECT_NEAR(toy_run(0.7, 0.0).first, 0.5, 0.02);
+  // Two-sided, the price becomes a bonus below the target, and the rate tracks 0.7 too.
+  EXPECT_NEAR(toy_run(0.7, 0.0, 1.0, 6000, true).first, 0.7, 0.02);
+  EXPECT_NEAR(toy_run(0.7, 0.0, 1.0, 6000, true).second, 0.7, 0.02);
   // Why the proportional term: plain dual ascent (K_p = 0) only gets the time average right; the last iterate
   // is still swinging far from the target.
   const auto [last, mean] = toy_run(0.3, 3.0, 0.0);

@@ -104,6 +104,11 @@ void add_budget_fields(OptionTable<RlOptions>& t) {
           "dual_kp", "--dual-kp",
           "K_p, the proportional gain of the hand-off's price (0 = plain dual ascent)",
           [](O & o) -> auto& { return o.dual_kp; }, c::at_least(0.0))
+      .add<bool>(
+          "dual_two_sided", "--dual-two-sided",
+          "Let the price go negative (a bonus for calling) while the rate is below the target, so the "
+          "rate tracks the target from below too",
+          [](O & o) -> auto& { return o.dual_two_sided; })
       .add<double>(
           "dual_lambda_max", "", "", [](O & o) -> auto& { return o.dual_lambda_max; },
           positive_finite<double>())

@@ -35,6 +35,7 @@ struct RlOptions {
   std::string call_rate_control = "none";
   double dual_step = 1.0;        // η of λ ← clamp(λ + η (ĉ − r*), 0, λ_max)
   double dual_kp = 2.0;          // K_p of the price clamp(λ + K_p (ĉ − r*), 0, λ_max)
+  bool dual_two_sided = false;   // also a bonus (λ < 0) while the rate is below the target: track, not cap
   double dual_lambda_max = 2.0;  // λ's ceiling (α_a: beyond it any hand-off is worth less than anything)
   int64_t dual_every = 5;        // steps between measurements (and dual steps)
   int64_t dual_probe = 128;      // greedy probe prompts per measurement

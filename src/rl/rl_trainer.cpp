@@ -67,7 +67,7 @@ std::optional<CallRateDual> make_dual(const RlOptions& o, const RlMethod& method
     throw Error("--call-rate-control dual needs a method that can call the cloud (not --algo " + o.algo +
                 ")");
   std::optional<CallRateDual> dual;
-  dual.emplace(o.budget / (1 + o.budget), o.dual_step, o.dual_kp, o.dual_lambda_max);
+  dual.emplace(o.budget / (1 + o.budget), o.dual_step, o.dual_kp, o.dual_lambda_max, o.dual_two_sided);
   dual->restore(start.dual_lambda, start.probe_call_rate);
   return dual;
 }

@@ -17,8 +17,12 @@ std::string num(double x) {
 }
 }  // namespace
 
-CallRateDual::CallRateDual(double target, double step, double kp, double lambda_max)
-    : target_(target), step_(step), kp_(kp), lambda_max_(lambda_max) {
+CallRateDual::CallRateDual(double target, double step, double kp, double lambda_max, bool two_sided)
+    : target_(target),
+      step_(step),
+      kp_(kp),
+      lambda_max_(lambda_max),
+      lambda_min_(two_sided ? -lambda_max : 0.0) {
   if (!std::isfinite(target) || target <= 0 || target >= 1)
     throw Error("call-rate target " + num(target) + " is outside (0, 1)", "give e.g. --max-call-rate 0.3");
   if (!std::isfinite(step) || step <= 0)
@@ -34,21 +38,21 @@ double CallRateDual::update(double measured_rate) {
   if (!std::isfinite(measured_rate) || measured_rate < 0 || measured_rate > 1)
     throw Error("call-rate controller: measured rate " + num(measured_rate) + " is not in [0, 1]",
                 "a wiring bug in the caller");
-  lambda_ = std::clamp(lambda_ + step_ * (measured_rate - target_), 0.0, lambda_max_);
+  lambda_ = std::clamp(lambda_ + step_ * (measured_rate - target_), lambda_min_, lambda_max_);
   last_rate_ = measured_rate;
   return handoff_cost();
 }
 
 double CallRateDual::handoff_cost() const {
   if (last_rate_ < 0) return lambda_;
-  return std::clamp(lambda_ + kp_ * (last_rate_ - target_), 0.0, lambda_max_);
+  return std::clamp(lambda_ + kp_ * (last_rate_ - target_), lambda_min_, lambda_max_);
 }
 
 void CallRateDual::restore(double lambda, double last_rate) {
-  if (!std::isfinite(lambda) || lambda < 0 || lambda > lambda_max_)
-    throw Error(
-        "call-rate controller: saved lambda " + num(lambda) + " is not in [0, " + num(lambda_max_) + "]",
-        "the run directory's trainer_state.json is damaged or from other options");
+  if (!std::isfinite(lambda) || lambda < lambda_min_ || lambda > lambda_max_)
+    throw Error("call-rate controller: saved lambda " + num(lambda) + " is not in [" + num(lambda_min_) +
+                    ", " + num(lambda_max_) + "]",
+                "the run directory's trainer_state.json is damaged or from other options");
   if (!std::isfinite(last_rate) || last_rate > 1)
     throw Error("call-rate controller: saved rate " + num(last_rate) + " is not in [0, 1]",
                 "the run directory's trainer_state.json is damaged");

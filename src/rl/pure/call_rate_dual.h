@@ -29,7 +29,9 @@ class CallRateDual {
  public:
   // target in (0, 1); step η > 0, kp ≥ 0 and lambda_max > 0, all finite: an Error otherwise (a non-positive
   // step never moves λ, so the rate would never be controlled).
-  CallRateDual(double target, double step, double kp, double lambda_max);
+  // two_sided: λ and the price may also go down to −lambda_max (a bonus for calling while the rate is below
+  // the target), so the rate tracks the target from below too, instead of only being capped.
+  CallRateDual(double target, double step, double kp, double lambda_max, bool two_sided = false);
 
   // One dual step from a measured call rate ĉ in [0, 1] (Error otherwise). Returns the new price.
   double update(double measured_rate);
@@ -45,7 +47,7 @@ class CallRateDual {
   double last_rate() const { return last_rate_; }
 
  private:
-  double target_, step_, kp_, lambda_max_;
+  double target_, step_, kp_, lambda_max_, lambda_min_;
   double lambda_ = 0.0, last_rate_ = -1.0;
 };
 
