@@ -340,6 +340,7 @@ TEST(ServerTest, EachInvalidRequestGetsTheRightStatusAndAnOpenAIErrorBody) {
       {"/v1/chat/completions", "{" + m + user + R"(,"temperature":-0.1})", 400, "temperature", ""},
       {"/v1/chat/completions", "{" + m + user + R"(,"temperature":2.5})", 400, "temperature", ""},
       {"/v1/chat/completions", "{" + m + user + R"(,"temperature":"hot"})", 400, "temperature", ""},
+      {"/v1/chat/completions", "{" + m + user + R"(,"temperature":1e309})", 400, "", ""},  // beyond a double
       {"/v1/chat/completions", "{" + m + user + R"(,"top_p":0})", 400, "top_p", ""},
       {"/v1/chat/completions", "{" + m + user + R"(,"top_p":1.5})", 400, "top_p", ""},
       {"/v1/chat/completions", "{" + m + user + R"(,"stop":5})", 400, "stop", ""},
@@ -385,6 +386,38 @@ TEST(ServerTest, EachInvalidRequestGetsTheRightStatusAndAnOpenAIErrorBody) {
   auto ok = s.post("/v1/chat/completions", chat_body("hi", 3));
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200) << ok->body;
+}
+
+// Issue 16: the body limit held only with a Content-Length. Chunked and compressed bodies are now refused
+// after the headers, before cpp-httplib reads (and inflates) them; so is a request without the key.
+TEST(ServerTest, ChunkedCompressedAndUnauthenticatedBodiesAreRefusedBeforeTheyAreRead) {
+  ServerUnderTest s("", /*max_body=*/64 * 1024);
+  const std::string body = chat_body("hi", 4);
+  httplib::Client cli(s.server->url());
+  auto chunked = cli.Post(
+      "/v1/chat/completions",
+      [&](size_t, httplib::DataSink& sink) {
+        sink.write(body.data(), body.size());
+        sink.done();
+        return true;
+      },
+      "application/json");
+  ASSERT_TRUE(chunked);
+  EXPECT_EQ(chunked->status, 411);
+  EXPECT_NE(chunked->body.find("Content-Length"), std::string::npos) << chunked->body;
+  auto gzipped = cli.Post("/v1/chat/completions", {{"Content-Encoding", "gzip"}}, body, "application/json");
+  ASSERT_TRUE(gzipped);
+  EXPECT_EQ(gzipped->status, 415);
+  EXPECT_EQ(json::parse(gzipped->body)["error"]["type"], "invalid_request_error");
+  // A plain request still works on the same server afterwards.
+  auto ok = cli.Post("/v1/chat/completions", body, "application/json");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+
+  ServerUnderTest keyed("sk-test", 64 * 1024);
+  auto no_key = keyed.post("/v1/chat/completions", std::string(60 * 1024, ' '));
+  ASSERT_TRUE(no_key);
+  EXPECT_EQ(no_key->status, 401);
 }
 
 TEST(ServerTest, ApiKeyIsRequiredAndNeverLogged) {
@@ -582,6 +615,75 @@ TEST(ClientTest, AStalledServerTimesOutInBoundedTime) {
   EXPECT_NE(err.find("after 2 attempts"), std::string::npos) << err;
   EXPECT_GE(took, 0.5);
   EXPECT_LT(took, 2.5);
+}
+
+// Issue 16: a cloud that drips one byte every 100 ms never trips a per-read timeout; the total deadline ends
+// the call, retries included.
+TEST(ClientTest, ADrippingServerIsCutOffAtTheTotalDeadline) {
+  std::atomic<bool> stop{false};
+  FakeApi api([&](const httplib::Request&, httplib::Response& res, int) {
+    res.set_chunked_content_provider("application/json", [&](size_t, httplib::DataSink& sink) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      return !stop && sink.write(" ", 1);
+    });
+  });
+  auto o = api.client_options();
+  o.read_timeout_s = 1.0;
+  o.max_retries = 2;
+  o.deadline_s = 0.8;
+  CloudClient client(o);
+  const auto t0 = Clock::now();
+  const auto err = error_of([&] { client.chat({{"user", "hi"}}); });
+  const double took = seconds_since(t0);
+  stop = true;
+  EXPECT_NE(err.find("deadline"), std::string::npos) << err;
+  EXPECT_GE(took, 0.75);
+  EXPECT_LT(took, 1.5);
+  EXPECT_EQ(api.calls, 1);  // the deadline is the whole call's: no retry after it
+}
+
+TEST(ClientTest, AReplyPastTheSizeCapIsAnErrorNotHeldInMemory) {
+  FakeApi api([&](const httplib::Request&, httplib::Response& res, int) {
+    res.set_content(std::string(8 << 20, ' '), "application/json");
+  });
+  auto o = api.client_options();
+  o.max_reply_bytes = 1 << 20;
+  const auto err = error_of([&] { CloudClient(o).chat({{"user", "hi"}}); });
+  EXPECT_NE(err.find("larger than 1048576 bytes"), std::string::npos) << err;
+  EXPECT_EQ(api.calls, 1);
+}
+
+TEST(ClientTest, CancelEndsACallInFlightAndFailsLaterOnes) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  FakeApi api([&](const httplib::Request&, httplib::Response& res, int) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait_for(lock, std::chrono::seconds(10), [&] { return release; });
+    res.set_content(kValidCompletion, "application/json");
+  });
+  auto o = api.client_options();
+  o.read_timeout_s = 30;
+  o.deadline_s = 60;
+  CloudClient client(o);
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    client.cancel();
+  });
+  const auto t0 = Clock::now();
+  const auto err = error_of([&] { client.chat({{"user", "hi"}}); });
+  const double took = seconds_since(t0);
+  canceller.join();
+  EXPECT_NE(err.find("cancelled"), std::string::npos) << err;
+  EXPECT_LT(took, 1.0);
+  const auto t1 = Clock::now();
+  EXPECT_NE(error_of([&] { client.chat({{"user", "hi"}}); }).find("cancelled"), std::string::npos);
+  EXPECT_LT(seconds_since(t1), 0.1);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
 }
 
 TEST(ClientTest, GarbageAndTruncatedBodiesAreClearErrorsNotRetried) {

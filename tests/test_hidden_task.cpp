@@ -14,6 +14,7 @@
 
 #include "common/error.h"
 #include "tasks/carry_task.h"
+#include "tasks/hops_task.h"
 #include "tasks/task.h"
 
 using namespace handoff;
@@ -246,4 +247,89 @@ TEST(HiddenCarryTask, PromptCharacterHistogramsMatchAcrossClassesButNotAcrossCha
   const double naive_tv = max_position_tv(naive_none, naive_all);
   std::printf("  naive generator, 0 vs 4 carries: %.4f\n", naive_tv);
   EXPECT_GT(naive_tv, 3 * kSurfaceTvBound);
+}
+
+// ---- hops: pointer chasing whose walk length the prompt hides (src/tasks/hops_task.h) ----
+
+namespace {
+
+// The pointers of a hops prompt, read independently of the task's code ("Q:a>k b>c ..." -> next['a'] = 'k').
+std::map<char, char> pointers_of(const std::string& prompt) {
+  std::map<char, char> next;
+  for (size_t at = 2; at + 2 < prompt.size(); at += 4) next[prompt[at]] = prompt[at + 2];
+  return next;
+}
+
+}  // namespace
+
+TEST(HiddenHopsTask, WorkedSolutionFormatAndBadPrompts) {
+  auto t = make_task("hops");
+  const std::string prompt = "Q:a>k b>c c>e d>m e>e f>b g>b h>b i>b j>b k>c l>b m>b n>b o>b p>b?";
+  ASSERT_EQ(prompt.size(), 66u);
+  Problem p{"hops", prompt, "e", 3};
+  EXPECT_EQ(t->solution(p), "a>k k>c c>e e>e Answer: e");
+  EXPECT_TRUE(t->verify(p, "e"));
+  EXPECT_TRUE(t->verify(p, " e "));
+  EXPECT_FALSE(t->verify(p, "c"));
+  EXPECT_FALSE(t->verify(p, "E"));
+  // The pairs may come in any order.
+  EXPECT_EQ(t->solution(Problem{"hops", "Q:p>b b>c c>e d>m e>e f>b g>b h>b i>b j>b k>c l>b m>b n>b o>b a>k?",
+                                "e", 3}),
+            "a>k k>c c>e e>e Answer: e");
+  // Not a hops prompt: a node missing, a node twice, a target outside a..p, no '?', and a walk that loops
+  // without a fixed point (a -> b -> a).
+  for (const std::string& bad :
+       {std::string("Q:a>k b>c c>e d>m e>e f>b g>b h>b i>b j>b k>c l>b m>b n>b o>b?"),
+        std::string("Q:a>k a>c c>e d>m e>e f>b g>b h>b i>b j>b k>c l>b m>b n>b o>b p>b?"),
+        std::string("Q:a>z b>c c>e d>m e>e f>b g>b h>b i>b j>b k>c l>b m>b n>b o>b p>b?"),
+        std::string("Q:a>k b>c c>e d>m e>e f>b g>b h>b i>b j>b k>c l>b m>b n>b o>b p>b."),
+        std::string("Q:a>b b>a c>e d>m e>e f>b g>b h>b i>b j>b k>c l>b m>b n>b o>b p>b?"), std::string()})
+    EXPECT_THROW(t->solution(Problem{"hops", bad, "e", 1}), Error) << bad;
+}
+
+TEST(HiddenHopsTask, TheClassIsTheWalkLengthAndTheAnswerItsEnd) {
+  auto t = make_task("hops");
+  std::mt19937_64 rng(21);
+  size_t longest = 0;
+  for (int d = 1; d <= HopsTask::kMaxHops; ++d)
+    for (int i = 0; i < 500; ++i) {
+      Problem p = t->sample(rng, d, i % 8 ? Split::kTrain : Split::kTest);
+      ASSERT_EQ(p.prompt.size(), 66u) << p.prompt;
+      const auto next = pointers_of(p.prompt);
+      ASSERT_EQ(next.size(), 16u) << p.prompt;
+      int fixed = 0;
+      for (const auto& [from, to] : next) {
+        EXPECT_NE(to, 'a') << p.prompt;  // nothing points back to the start
+        fixed += from == to;
+      }
+      EXPECT_EQ(fixed, 1) << p.prompt;
+      char at = 'a';
+      int moves = 0;
+      while (next.at(at) != at && moves <= 16) at = next.at(at), ++moves;
+      EXPECT_EQ(moves, d) << p.prompt;
+      EXPECT_EQ(p.answer, std::string(1, at)) << p.prompt;
+      const std::string sol = t->solution(p);
+      EXPECT_TRUE(t->verify(p, sol.substr(sol.rfind(' ') + 1))) << sol;
+      EXPECT_EQ(std::count(sol.begin(), sol.end(), '>'), d + 1) << sol;  // every move plus the fixed point
+      longest = std::max(longest, p.prompt.size() + 1 + sol.size());
+    }
+  // 66 + 1 + 9 x "x>y " + "Answer: x" = 112.
+  std::printf("hops longest prompt+newline+solution: %zu chars\n", longest);
+  EXPECT_EQ(longest, 112u);
+}
+
+TEST(HiddenHopsTask, PromptCharacterHistogramsMatchAcrossClasses) {
+  // 16 labels per pointer position (not 10 digits): two samples of one distribution give an expected TV of
+  // about 0.5 * 15 * sqrt(2 * (1/15) * (14/15) / 4000) * sqrt(2 / pi) = 0.033, so the same bound holds.
+  auto hops = make_task("hops");
+  const auto easiest = prompts(*hops, 1, 401);
+  std::printf("hops surface TV (max over positions, %d prompts each):\n", kSamples);
+  for (int d : {2, 4, 6, 8}) {
+    const double tv = max_position_tv(easiest, prompts(*hops, d, 400 + d));
+    std::printf("  hops d=1 vs d=%d: %.4f\n", d, tv);
+    EXPECT_LT(tv, kSurfaceTvBound) << "d=" << d;
+  }
+  const double noise = max_position_tv(easiest, prompts(*hops, 1, 999));
+  std::printf("  hops d=1 vs d=1 (another seed): %.4f\n", noise);
+  EXPECT_LT(noise, kSurfaceTvBound);
 }

@@ -148,6 +148,48 @@ TEST(CheckpointTest, MissingTensorShapeMismatchAndMissingFilesAreClearErrors) {
   EXPECT_NE(error_of([&] { load_checkpoint(d.str("nowhere")); }).find("does not exist"), std::string::npos);
 }
 
+// Bad files (issue 16): absurd sizes are refused before any allocation, non-finite weights name their
+// tensor, a tokenizer.json with wrong JSON types names the file.
+TEST(CheckpointTest, AbsurdConfigNonFiniteWeightsAndMistypedTokenizerAreNamed) {
+  TempDir d("ckpt_bad_files");
+  torch::manual_seed(0);
+  CausalLM m(small_config());
+  CharTokenizer tok;
+  save_checkpoint(d.str("m"), m, tok);
+  // 100000 layers would be ~80 GB for the 0.5B shape; here the weight files hold 2 layers' worth.
+  auto j = small_config().to_json();
+  j["num_hidden_layers"] = 1000;
+  write_file_atomic(d.str("m/config.json"), j.dump());
+  auto msg = error_of([&] { load_checkpoint(d.str("m")); });
+  EXPECT_NE(msg.find("config.json describes a model of"), std::string::npos) << msg;
+  j["num_hidden_layers"] = 100000;
+  write_file_atomic(d.str("m/config.json"), j.dump());
+  msg = error_of([&] { load_checkpoint(d.str("m")); });
+  EXPECT_NE(msg.find("config.json"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("num_hidden_layers <= 4096"), std::string::npos) << msg;
+  j = small_config().to_json();
+  j["vocab_size"] = 1000000000;
+  write_file_atomic(d.str("m/config.json"), j.dump());
+  msg = error_of([&] { load_checkpoint(d.str("m")); });
+  EXPECT_NE(msg.find("vocab_size <= 2097152"), std::string::npos) << msg;
+  // A NaN in one tensor.
+  save_checkpoint(d.str("m"), m, tok);
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (auto& p : m->named_parameters()) {
+    at::Tensor t = p.value().detach().clone();
+    if (p.key() == "model.layers.0.self_attn.k_proj.weight") t[0][0] = std::nan("");
+    tensors.emplace_back(p.key(), t);
+  }
+  write_safetensors(d.str("m/model.safetensors"), tensors);
+  msg = error_of([&] { load_checkpoint(d.str("m")); });
+  EXPECT_NE(msg.find("model.layers.0.self_attn.k_proj.weight holds NaN or Inf"), std::string::npos) << msg;
+  // tokenizer.json whose "handoff" section is a number, and one whose model.vocab is a list.
+  save_checkpoint(d.str("m"), m, tok);
+  write_file_atomic(d.str("m/tokenizer.json"), R"({"handoff": 5, "model": {"type": "BPE", "vocab": [1]}})");
+  msg = error_of([&] { load_checkpoint(d.str("m")); });
+  EXPECT_NE(msg.find("tokenizer.json"), std::string::npos) << msg;
+}
+
 TEST(CheckpointTest, ShardedCheckpointLoadsAndMissingShardIsNamed) {
   TempDir d("ckpt_sharded");
   torch::manual_seed(0);

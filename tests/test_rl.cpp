@@ -238,6 +238,33 @@ TEST(RlTrainerTest, ResumeEqualsUninterruptedRun) {
   }
 }
 
+// kill -9 after a checkpoint but after more cloud calls (issue 16): the resumed run counts those calls from
+// the cache file, so its total is the uninterrupted run's, and it pays for none of them twice.
+TEST(RlTrainerTest, CloudCallsMadeAfterTheLastCheckpointCountAfterResume) {
+  Cloud cloud;
+  const auto device = tiny_checkpoint("device", 1), a = tmp("calls_full"), b = tmp("calls_killed");
+  auto o = tiny_opts(cloud.url());
+  const int64_t full_calls = run_rl(o, device, a, false).cloud_calls;
+  o.stop_at_step = 2;
+  run_rl(o, device, b, false);
+  const int64_t calls_at_2 = read_metrics(b + "/metrics.jsonl").back()["cloud_calls"].get<int64_t>();
+  ASSERT_LT(calls_at_2, full_calls)
+      << "steps 3-4 must make calls of their own for this test to mean anything";
+  // What a kill leaves: the step-2 checkpoint beside a cache that already holds steps 3-4's calls.
+  fs::copy(b + "/model", b + "/model.step2", fs::copy_options::recursive);
+  o.stop_at_step = -1;
+  run_rl(o, device, b, true);
+  fs::remove_all(b + "/model");
+  fs::rename(b + "/model.step2", b + "/model");
+  const int served = cloud.responder->served_.load();
+  const RlResult r = run_rl(o, device, b, true);
+  EXPECT_EQ(cloud.responder->served_.load(), served);
+  EXPECT_EQ(r.cloud_calls, full_calls);
+  EXPECT_EQ(read_metrics(b + "/metrics.jsonl").back()["cloud_calls"].get<int64_t>(), full_calls);
+  fs::remove_all(a);
+  fs::remove_all(b);
+}
+
 TEST(RlTrainerTest, CloudCorrectOnAKnownSubsetGivesExactlyTheExpectedD2) {
   // A random device never answers correctly, so every drawn prompt is all-failed: the D² candidates of a step
   // are exactly its prompts on which the stand-in cloud is correct; with no D¹ the budget keeps none of them.

@@ -91,6 +91,95 @@ TEST(SftTest, ResumeEqualsUninterruptedRun) {
   fs::remove_all(b);
 }
 
+// A kill at any moment of the save at step 30 (issue 16): resume continues from the newest complete
+// checkpoint and ends with exactly the uninterrupted run's weights and one metrics history.
+TEST(SftTest, ResumeRecoversFromEveryMomentOfASave) {
+  const auto full = tmp("every_full"), s20 = tmp("every_20"), s30 = tmp("every_30");
+  run_sft(tiny(), opts(40), full, false);
+  auto o = opts(40);
+  o.stop_at_step = 20;
+  run_sft(tiny(), o, s20, false);
+  o.stop_at_step = 30;
+  run_sft(tiny(), o, s30, false);
+  auto reference = load_checkpoint(full + "/model").model->named_parameters();
+  struct State {
+    const char* what;
+    std::string model, model_tmp, model_old;  // source run directories ("" = absent)
+    bool tmp_partial;
+  };
+  const State states[] = {
+      {"writing model.tmp", s20, s30, "", true},
+      {"between the renames", "", s30, s20, false},
+      {"after the second rename", s30, "", s20, false},
+      {"after the exchange", s30, s20, "", false},
+  };
+  for (const State& st : states) {
+    const auto run = tmp("every_run");
+    fs::create_directories(run);
+    fs::copy_file(s30 + "/metrics.jsonl", run + "/metrics.jsonl");
+    for (auto [src, leaf] :
+         {std::pair{st.model, "model"}, {st.model_tmp, "model.tmp"}, {st.model_old, "model.old"}})
+      if (!src.empty()) fs::copy(src + "/model", run + "/" + leaf, fs::copy_options::recursive);
+    if (st.tmp_partial) fs::remove(run + "/model.tmp/model.safetensors");
+    o.stop_at_step = -1;
+    EXPECT_EQ(run_sft(tiny(), o, run, /*resume=*/true).steps_done, 40) << st.what;
+    auto got = load_checkpoint(run + "/model").model->named_parameters();
+    for (auto& p : reference)
+      EXPECT_LT((p.value() - got[p.key()]).abs().max().item<double>(), 1e-6) << st.what << " " << p.key();
+    std::ifstream metrics(run + "/metrics.jsonl");
+    std::vector<int64_t> steps;
+    for (std::string l; std::getline(metrics, l);)
+      steps.push_back(nlohmann::json::parse(l)["step"].get<int64_t>());
+    EXPECT_EQ(steps, (std::vector<int64_t>{10, 20, 30, 40})) << st.what;
+    EXPECT_FALSE(fs::exists(run + "/model.old")) << st.what;
+    fs::remove_all(run);
+  }
+  // A model directory that is not a training checkpoint is refused, not silently retrained from step 0.
+  const auto foreign = tmp("every_foreign");
+  fs::create_directories(foreign);
+  fs::copy(s30 + "/model", foreign + "/model", fs::copy_options::recursive);
+  fs::copy_file(s30 + "/metrics.jsonl", foreign + "/metrics.jsonl");
+  fs::remove(foreign + "/model/trainer_state.json");
+  const std::string metrics_before = read_file(foreign + "/metrics.jsonl");
+  try {
+    run_sft(tiny(), o, foreign, /*resume=*/true);
+    ADD_FAILURE() << "resuming a model without trainer state did not throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("trainer_state.json"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(read_file(foreign + "/metrics.jsonl"), metrics_before);
+  for (const auto& d : {full, s20, s30, foreign}) fs::remove_all(d);
+}
+
+// A GSM8K question with a character the character tokenizer lacks (a curly apostrophe): the error names the
+// file and line of that question (issue 16), not just the tokenizer's offset.
+TEST(SftTest, AQuestionTheTokenizerCannotEncodeIsNamedByFileAndLine) {
+  const auto dir = tmp("nonascii");
+  fs::create_directories(dir);
+  const std::string path = dir + "/gsm.jsonl";
+  {
+    std::ofstream out(path);
+    for (int i = 0; i < 20; ++i)
+      out << nlohmann::json({{"question", "Janet\u2019s ducks lay " + std::to_string(i) + " eggs."},
+                             {"answer", std::to_string(i) + "+1=" + std::to_string(i + 1) + "\n#### " +
+                                            std::to_string(i + 1)}})
+                 .dump()
+          << "\n";
+  }
+  auto o = opts(2);
+  o.task = "gsm8k:" + path;
+  o.difficulties = {};
+  try {
+    run_sft(tiny(), o, dir + "/run", false);
+    ADD_FAILURE() << "a question the tokenizer cannot encode did not throw";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(path + ":"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("cannot be encoded"), std::string::npos) << msg;
+  }
+  fs::remove_all(dir);
+}
+
 TEST(SftTest, BadOptionsAreErrors) {
   auto o = opts(10);
   o.difficulties = {99};

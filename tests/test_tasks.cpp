@@ -40,12 +40,14 @@ bool printable_ascii(const std::string& s) {
 // A wrong answer of the right shape: the value plus one (an expression for countdown).
 std::string off_by_one(const Problem& p) {
   if (p.task == "countdown") return "(" + p.answer + ")+1";
+  if (p.task == "hops") return std::string(1, p.answer[0] == 'p' ? 'b' : static_cast<char>(p.answer[0] + 1));
   return std::to_string(std::stoll(p.answer) + 1);
 }
 
 // Equations a worked solution is expected to contain at a given difficulty.
 int expected_equations(const std::string& task, int difficulty) {
   if (task == "carry") return CarryTask::kSteps;  // the difficulty is hidden: always four steps
+  if (task == "hops") return 0;                   // moves, not equations (test_hidden_task.cpp counts them)
   return task == "countdown" ? difficulty - 1 : difficulty;
 }
 
@@ -73,9 +75,10 @@ void expect_error_mentions(Fn fn, const std::vector<std::string>& parts) {
 // ---------------------------------------------------------------- registry and split
 
 TEST(TaskRegistry, MakesEveryNamedTaskAndRejectsUnknownNames) {
-  EXPECT_EQ(task_names(), (std::vector<std::string>{"chain", "countdown", "wordmath", "carry"}));
+  EXPECT_EQ(task_names(), (std::vector<std::string>{"chain", "countdown", "wordmath", "carry", "hops"}));
   for (const auto& n : task_names()) EXPECT_EQ(make_task(n)->name(), n);
-  expect_error_mentions([] { make_task("gsm9k"); }, {"gsm9k", "chain", "countdown", "wordmath", "carry"});
+  expect_error_mentions([] { make_task("gsm9k"); },
+                        {"gsm9k", "chain", "countdown", "wordmath", "carry", "hops"});
 }
 
 TEST(TaskSplit, StableFnv1aHashOneInEight) {
@@ -107,6 +110,8 @@ TEST(TaskDifficulty, OutsideRangeIsAnError) {
   EXPECT_EQ(make_task("wordmath")->max_difficulty(), 4);
   EXPECT_EQ(make_task("carry")->min_difficulty(), 1);
   EXPECT_EQ(make_task("carry")->max_difficulty(), 5);
+  EXPECT_EQ(make_task("hops")->min_difficulty(), 1);
+  EXPECT_EQ(make_task("hops")->max_difficulty(), 8);
 }
 
 // ---------------------------------------------------------------- every task, every difficulty

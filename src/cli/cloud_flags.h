@@ -14,11 +14,12 @@ namespace handoff::cli {
 struct CloudFlags {
   std::string url, model, api_key_env;
   double timeout_s = 60.0;
+  double deadline_s = 90.0;
   int retries = 2;
 };
 
 // Adds --cloud (required when `required`), --cloud-model, --cloud-api-key-env, --cloud-timeout,
-// --cloud-retries.
+// --cloud-deadline, --cloud-retries.
 CLI::Option* add_cloud_flags(CLI::App* cmd, CloudFlags& f, bool required);
 
 // A client for f.url. Without --cloud-model, GET /models must list exactly one model (else an Error that

@@ -57,8 +57,9 @@ void install_stop_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-// Blocks until a stop signal (→ server.stop(), returns true) or a 0 byte from main (→ false).
-bool wait_for_stop_signal(ModelServer& server) {
+// Blocks until a stop signal (→ server.stop(), returns true) or a 0 byte from main (→ false). The cloud's
+// calls in flight are cancelled first, so that a hung cloud cannot hold the shutdown.
+bool wait_for_stop_signal(ModelServer& server, const CloudClient* cloud) {
   char c = 0;
   ssize_t n;
   do {
@@ -69,6 +70,7 @@ bool wait_for_stop_signal(ModelServer& server) {
   signal(SIGTERM, SIG_DFL);
   std::fprintf(stderr, "handoff serve: %s received, finishing requests in flight\n",
                c == SIGINT ? "SIGINT" : "SIGTERM");
+  if (cloud) cloud->cancel();
   server.stop();
   return true;
 }
@@ -145,6 +147,7 @@ void register_serve(CLI::App& app) {
       name = dir.filename().string();
     }
     std::shared_ptr<Responder> responder;
+    std::shared_ptr<const CloudClient> cloud;
     const std::string key_note = so.api_key.empty() ? "off" : ("required (from $" + a->api_key_env + ")");
     if (a->device.empty()) {
       auto local = std::make_shared<LocalModelResponder>(load_checkpoint(a->model, a->compute), name);
@@ -153,7 +156,7 @@ void register_serve(CLI::App& app) {
                    key_note.c_str());
       responder = local;
     } else {
-      auto cloud = make_cloud_client(a->cloud);  // fails here, before listening, if the cloud is unreachable
+      cloud = make_cloud_client(a->cloud);  // fails here, before listening, if the cloud is unreachable
       auto collab = make_collaborator(std::make_shared<LoadedModel>(load_checkpoint(a->device, a->compute)),
                                       cloud, a->collab);
       std::fprintf(
@@ -169,7 +172,7 @@ void register_serve(CLI::App& app) {
     std::printf("listening on http://%s:%d\n", a->host.c_str(), port);
     std::fflush(stdout);
 
-    std::thread watcher([&server] { wait_for_stop_signal(server); });
+    std::thread watcher([&server, &cloud] { wait_for_stop_signal(server, cloud.get()); });
     server.run();
     const char zero = 0;  // wake the watcher if run() ended without a signal
     ssize_t ignored = write(g_signal_pipe[1], &zero, 1);

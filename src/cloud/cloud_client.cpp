@@ -6,13 +6,23 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "common/error.h"
 
 namespace handoff {
+
+// Shared by every call of one client: cancel() wakes every attempt's guard.
+struct CloudCancelState {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool cancelled = false;
+};
 
 namespace {
 
@@ -91,6 +101,47 @@ double retry_after_seconds(const httplib::Response& res) {
   return std::stod(v);
 }
 
+// Shared by every call of one client: cancel() wakes every attempt's guard.
+
+// Stops `cli` -- shutting its socket, which ends a blocked connect or read -- when `deadline` passes or the
+// client is cancelled, whichever comes first. A cpp-httplib client is stopped from another thread by design
+// (ClientImpl::stop); here that thread waits on a condition variable and is joined when the attempt ends.
+class AttemptGuard {
+ public:
+  AttemptGuard(httplib::Client& cli, Clock::time_point deadline, CloudCancelState& cancel) : cancel_(cancel) {
+    thread_ = std::thread([this, &cli, deadline] {
+      std::unique_lock<std::mutex> lock(cancel_.mu);
+      cancel_.cv.wait_until(lock, deadline, [this] { return done_ || cancel_.cancelled; });
+      if (done_) return;
+      fired_ = true;
+      cli.stop();
+    });
+  }
+  ~AttemptGuard() {
+    {
+      std::lock_guard<std::mutex> lock(cancel_.mu);
+      done_ = true;
+    }
+    cancel_.cv.notify_all();
+    thread_.join();
+  }
+  bool fired() {
+    std::lock_guard<std::mutex> lock(cancel_.mu);
+    return fired_;
+  }
+
+ private:
+  CloudCancelState& cancel_;
+  bool done_ = false, fired_ = false;
+  std::thread thread_;
+};
+
+std::string seconds_text(double s) {
+  std::ostringstream os;
+  os << s;
+  return os.str();
+}
+
 std::string describe_status(int status, const std::string& body) {
   std::string s = "HTTP " + std::to_string(status);
   const std::string msg = error_message_of(body);
@@ -112,7 +163,8 @@ CloudClientOptions cloud_client_options(const std::string& base_url, const std::
   return o;
 }
 
-CloudClient::CloudClient(CloudClientOptions opts) : opts_(std::move(opts)) {
+CloudClient::CloudClient(CloudClientOptions opts)
+    : cancel_(std::make_shared<CloudCancelState>()), opts_(std::move(opts)) {
   const ParsedUrl u = parse_base_url(opts_.base_url);
 #ifndef CPPHTTPLIB_OPENSSL_SUPPORT
   if (u.scheme == "https")
@@ -138,36 +190,101 @@ std::string CloudClient::endpoint(const std::string& path) const {
   return origin_ + prefix_ + path;
 }
 
+void CloudClient::cancel() const {
+  {
+    std::lock_guard<std::mutex> lock(cancel_->mu);
+    cancel_->cancelled = true;
+  }
+  cancel_->cv.notify_all();
+}
+
 CloudClient::Reply CloudClient::send(const std::string& method, const std::string& path,
                                      const std::string& body, int max_attempts) const {
-  httplib::Headers headers = {{"Accept", "application/json"}};
-  if (!api_key_.empty()) headers.emplace("Authorization", "Bearer " + api_key_);
-  const std::string target = prefix_ + path;
+  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(opts_.deadline_s));
+  const std::string what = method + " " + endpoint(path);
   std::string last_failure;
-  for (int attempt = 1; attempt <= max_attempts; ++attempt) {
-    httplib::Client cli(origin_);
-    set_timeout(opts_.connect_timeout_s, [&](time_t s, time_t us) { cli.set_connection_timeout(s, us); });
-    set_timeout(opts_.read_timeout_s, [&](time_t s, time_t us) { cli.set_read_timeout(s, us); });
-    set_timeout(opts_.read_timeout_s, [&](time_t s, time_t us) { cli.set_write_timeout(s, us); });
-    auto res =
-        method == "GET" ? cli.Get(target, headers) : cli.Post(target, headers, body, "application/json");
-    double wait = -1;
-    if (!res) {
-      last_failure = "no response (" + httplib::to_string(res.error()) + ")";
-    } else if (res->status == 429 || res->status >= 500) {
-      last_failure = describe_status(res->status, res->body);
-      wait = retry_after_seconds(*res);
-    } else {
-      return {res->status, res->body, attempt};
+  int attempt = 1;
+  for (;; ++attempt) {
+    const double left = std::chrono::duration<double>(deadline - Clock::now()).count();
+    if (left <= 0) {
+      last_failure = "the " + seconds_text(opts_.deadline_s) + " s deadline passed";
+      break;
     }
-    if (attempt == max_attempts) break;
-    const double backoff = backoff_seconds(opts_, attempt - 1);
-    std::this_thread::sleep_for(
-        std::chrono::duration<double>(wait >= 0 ? std::min(wait, opts_.backoff_max_s) : backoff));
+    Attempt a = attempt_once(method, path, body, deadline, left);
+    if (a.cancelled) throw Error(what + " was cancelled: the process is shutting down");
+    if (a.too_big)
+      throw Error(what + ": the reply is larger than " + std::to_string(opts_.max_reply_bytes) + " bytes",
+                  "is this an OpenAI-compatible chat endpoint?");
+    if (a.status != 0 && a.status != 429 && a.status < 500) return {a.status, std::move(a.body), attempt};
+    last_failure = a.deadline_hit  ? "the " + seconds_text(opts_.deadline_s) + " s deadline passed"
+                   : a.status != 0 ? describe_status(a.status, a.body)
+                                   : "no response (" + a.error + ")";
+    if (a.deadline_hit || attempt == max_attempts) break;
+    const double backoff = a.retry_after >= 0 ? std::min(a.retry_after, opts_.backoff_max_s)
+                                              : backoff_seconds(opts_, attempt - 1);
+    std::unique_lock<std::mutex> lock(cancel_->mu);  // a backoff ends early on cancel()
+    cancel_->cv.wait_for(lock, std::chrono::duration<double>(backoff), [&] { return cancel_->cancelled; });
   }
-  throw Error(method + " " + endpoint(path) + " failed after " + std::to_string(max_attempts) +
-                  (max_attempts == 1 ? " attempt" : " attempts") + ": " + last_failure,
+  throw Error(what + " failed after " + std::to_string(attempt) + (attempt == 1 ? " attempt" : " attempts") +
+                  ": " + last_failure,
               "is the cloud server running and reachable? (handoff serve prints the URL it listens on)");
+}
+
+CloudClient::Attempt CloudClient::attempt_once(const std::string& method, const std::string& path,
+                                               const std::string& body, Clock::time_point deadline,
+                                               double left_s) const {
+  Attempt out;
+  {
+    std::lock_guard<std::mutex> lock(cancel_->mu);
+    if (cancel_->cancelled) {
+      out.cancelled = true;
+      return out;
+    }
+  }
+  httplib::Client cli(origin_);
+  set_timeout(std::min(opts_.connect_timeout_s, left_s),
+              [&](time_t s, time_t us) { cli.set_connection_timeout(s, us); });
+  set_timeout(std::min(opts_.read_timeout_s, left_s),
+              [&](time_t s, time_t us) { cli.set_read_timeout(s, us); });
+  set_timeout(std::min(opts_.read_timeout_s, left_s),
+              [&](time_t s, time_t us) { cli.set_write_timeout(s, us); });
+  httplib::Request req;
+  req.method = method;
+  req.path = prefix_ + path;
+  req.set_header("Accept", "application/json");
+  if (!api_key_.empty()) req.set_header("Authorization", "Bearer " + api_key_);
+  if (method == "POST") {
+    req.set_header("Content-Type", "application/json");
+    req.body = body;
+  }
+  // The body is read through a receiver, so that a reply past the cap is dropped as it arrives.
+  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    if (out.body.size() + n > static_cast<size_t>(opts_.max_reply_bytes)) {
+      out.too_big = true;
+      return false;
+    }
+    out.body.append(data, n);
+    return true;
+  };
+  httplib::Result res{nullptr, httplib::Error::Unknown};
+  bool fired = false;
+  {
+    AttemptGuard guard(cli, deadline, *cancel_);
+    res = cli.send(req);
+    fired = guard.fired();
+  }
+  if (fired) {
+    std::lock_guard<std::mutex> lock(cancel_->mu);
+    (cancel_->cancelled ? out.cancelled : out.deadline_hit) = true;
+  }
+  if (res && !out.too_big && !fired) {
+    out.status = res->status;
+    out.retry_after = retry_after_seconds(*res);
+  } else if (!res) {
+    out.error = httplib::to_string(res.error());
+  }
+  return out;
 }
 
 ChatResult CloudClient::chat(const std::vector<ChatMessage>& messages, const ChatOptions& opts) const {

@@ -4,7 +4,9 @@
 // jitter on connection errors, 429 and 5xx, and the API key read from an environment variable (never logged,
 // never part of an error). Every failure — unreachable host, timeout, garbage or truncated body — is an
 // Error.
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,10 @@ struct CloudClientOptions {
   int max_retries = 3;             // attempts after the first one
   double backoff_initial_s = 0.5;  // wait before retry k: min(initial · 2^k, max) plus up to 50 % jitter
   double backoff_max_s = 8.0;
+  // The whole call -- connect, every read, every retry and backoff -- ends by this deadline, however the
+  // server drips its bytes (the per-read timeouts alone let one byte a second go on forever).
+  double deadline_s = 90.0;
+  int64_t max_reply_bytes = 4 << 20;  // a longer reply is an error, not held in memory
 };
 
 // The options of a client for `base_url` with the knobs its callers set (the CLI's --cloud* flags, the RL
@@ -33,6 +39,8 @@ struct CloudClientOptions {
 CloudClientOptions cloud_client_options(const std::string& base_url, const std::string& model,
                                         const std::string& api_key_env, double read_timeout_s,
                                         int max_retries);
+
+struct CloudCancelState;  // cloud_client.cpp
 
 struct ChatResult {
   std::string content;
@@ -55,6 +63,9 @@ class CloudClient {
   // One GET {base}/models attempt within the timeouts: true on HTTP 200.
   bool healthy() const;
 
+  // Ends every call in flight (their sockets are shut) and fails every later one at once: for shutdown.
+  void cancel() const;
+
   const CloudClientOptions& options() const { return opts_; }
   std::string endpoint(const std::string& path) const;  // e.g. http://127.0.0.1:8080/v1/chat/completions
 
@@ -66,7 +77,17 @@ class CloudClient {
   };
   Reply send(const std::string& method, const std::string& path, const std::string& body,
              int max_attempts) const;
+  struct Attempt {
+    int status = 0;  // 0: no HTTP response
+    std::string body, error;
+    double retry_after = -1;
+    bool too_big = false, deadline_hit = false, cancelled = false;
+  };
+  // One HTTP exchange, bounded by `deadline` (left_s from now) and cancel().
+  Attempt attempt_once(const std::string& method, const std::string& path, const std::string& body,
+                       std::chrono::steady_clock::time_point deadline, double left_s) const;
 
+  std::shared_ptr<CloudCancelState> cancel_;
   CloudClientOptions opts_;
   std::string origin_;  // scheme://host:port
   std::string prefix_;  // "/v1"

@@ -140,8 +140,26 @@ struct ModelServer::Impl {
     svr.set_payload_max_length(opts.max_body_bytes);
     svr.set_keep_alive_timeout(opts.keep_alive_timeout_s);
 
-    svr.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    // Runs after the headers and before cpp-httplib reads the body: what is refused here costs no memory.
+    svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       t_request_start = Clock::now();
+      auto refuse = [&](const ApiError& e) {
+        send_error(res, e);
+        res.set_header("Connection", "close");  // the unread body must not be parsed as the next request
+        return httplib::Server::HandlerResponse::Handled;
+      };
+      // The body-size limit holds only with a Content-Length: a chunked body, or a compressed one that
+      // inflates (100 MB from 97 KB of gzip), would be read whole before any handler could count it.
+      const std::string encoding = req.get_header_value("Content-Encoding");
+      if (!encoding.empty() && encoding != "identity")
+        return refuse(ApiError(415, "compressed request bodies (Content-Encoding: " + encoding +
+                                        ") are not accepted; send the JSON as is"));
+      if (req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos)
+        return refuse(ApiError(411, "chunked request bodies are not accepted; send a Content-Length"));
+      if (req.path != "/health" && !authorized(req))
+        return refuse(ApiError(401,
+                               "Incorrect or missing API key: send the header 'Authorization: Bearer <key>'",
+                               "", "invalid_api_key"));
       return httplib::Server::HandlerResponse::Unhandled;
     });
     svr.set_logger([this](const httplib::Request& req, const httplib::Response& res) {

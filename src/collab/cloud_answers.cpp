@@ -12,18 +12,20 @@
 
 namespace handoff {
 
-CloudAnswerCache::CloudAnswerCache(const CloudClient& client, std::string path, int64_t max_tokens)
-    : client_(client), path_(std::move(path)), max_tokens_(max_tokens) {
+CloudAnswerCache::CloudAnswerCache(const CloudClient& client, std::string path, int64_t max_tokens,
+                                   std::string run)
+    : client_(client), path_(std::move(path)), max_tokens_(max_tokens), run_(std::move(run)) {
   if (path_.empty() || !file_exists(path_)) return;
   std::istringstream in(read_file(path_));
   const std::string& model = client_.options().model;
   for (std::string line; std::getline(in, line);) {
     try {
       auto j = nlohmann::json::parse(line);
-      if (j.at("model").get<std::string>() == model)
-        answers_[j.at("query").get<std::string>()] = {j.at("content").get<std::string>(),
-                                                      j.value("completion_tokens", int64_t{0}),
-                                                      j.value("latency_ms", 0.0)};
+      if (j.at("model").get<std::string>() != model) continue;
+      answers_[j.at("query").get<std::string>()] = {j.at("content").get<std::string>(),
+                                                    j.value("completion_tokens", int64_t{0}),
+                                                    j.value("latency_ms", 0.0)};
+      if (!run_.empty() && j.value("run", std::string()) == run_) ++run_calls_loaded_;
     } catch (const std::exception&) {
       // a torn last line after a crash: that answer is simply asked again
     }
@@ -46,13 +48,13 @@ CloudAnswer CloudAnswerCache::ask(const std::string& query) {
   if (!path_.empty()) {
     std::ofstream out(path_, std::ios::app);
     if (!out) throw Error("cannot append to the cloud answer cache " + path_);
-    out << nlohmann::json({{"model", client_.options().model},
+    nlohmann::json line = {{"model", client_.options().model},
                            {"query", query},
                            {"content", r.content},
                            {"completion_tokens", r.usage.completion_tokens},
-                           {"latency_ms", r.latency_ms}})
-               .dump()
-        << "\n";
+                           {"latency_ms", r.latency_ms}};
+    if (!run_.empty()) line["run"] = run_;
+    out << line.dump() << "\n";
   }
   return {r.content, false, r.latency_ms, r.usage.completion_tokens};
 }

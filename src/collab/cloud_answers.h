@@ -22,20 +22,26 @@ struct CloudAnswer {
 class CloudAnswerCache {
  public:
   // `path` empty → memory only. Lines of the file: {"model", "query", "content", "completion_tokens",
-  // "latency_ms"}.
-  CloudAnswerCache(const CloudClient& client, std::string path, int64_t max_tokens = 128);
+  // "latency_ms", "run"}. `run` tags the lines this cache appends, so that a run killed and resumed counts
+  // every call it paid for from the file itself, also those made after its last checkpoint.
+  CloudAnswerCache(const CloudClient& client, std::string path, int64_t max_tokens = 128,
+                   std::string run = "");
 
   CloudAnswer ask(const std::string& query);
   // Asks every uncached query, `concurrency` requests in flight at a time; answers in input order.
   std::vector<CloudAnswer> ask_all(const std::vector<std::string>& queries, int concurrency = 4);
 
   int64_t calls_made() const { return calls_; }  // HTTP calls by this process (cache misses)
+  // HTTP calls tagged with this cache's `run`: those in the file when it was opened plus this process's.
+  int64_t run_calls() const { return run_calls_loaded_ + calls_; }
   size_t size() const { return answers_.size(); }
 
  private:
   const CloudClient& client_;
   std::string path_;
   int64_t max_tokens_;
+  std::string run_;
+  int64_t run_calls_loaded_ = 0;
   struct Entry {
     std::string content;
     int64_t tokens = 0;

@@ -6,6 +6,18 @@
 
 namespace handoff {
 
+void require_encodable(const Tokenizer& tok, const std::vector<Problem>& problems) {
+  for (const Problem& p : problems) {
+    try {
+      tok.encode_query(p.prompt);
+    } catch (const Error& e) {
+      throw Error((p.source.empty() ? "a " + p.task + " problem" : p.source) +
+                      ": the question cannot be encoded by the model's tokenizer: " + e.what(),
+                  "edit or drop that item, or use a model whose tokenizer covers it");
+    }
+  }
+}
+
 SamplingOptions device_sampling(const Tokenizer& tok, double temperature, int64_t max_new_tokens,
                                 double top_p, double handoff_threshold) {
   SamplingOptions o;

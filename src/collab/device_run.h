@@ -8,6 +8,7 @@
 #include "io/checkpoint.h"
 #include "model/sampler.h"
 #include "protocol/response.h"
+#include "tasks/task.h"
 
 namespace handoff {
 
@@ -25,6 +26,10 @@ struct DeviceOutput {
 // of sampler.h; lower → more calls). Above 1: off, the model's own decoding decides.
 SamplingOptions device_sampling(const Tokenizer& tok, double temperature, int64_t max_new_tokens,
                                 double top_p = 1.0, double handoff_threshold = 1.1);
+
+// Every problem's prompt encodes with `tok`; otherwise an Error naming the item (its file:line for a dataset)
+// before any work starts, rather than the tokenizer's bare message halfway through.
+void require_encodable(const Tokenizer& tok, const std::vector<Problem>& problems);
 
 std::vector<DeviceOutput> run_device(CausalLM& model, const Tokenizer& tok,
                                      const std::vector<std::string>& queries, const SamplingOptions& opts,

@@ -12,6 +12,7 @@ std::vector<DifficultyStats> evaluate_base(CausalLM& model, const Tokenizer& tok
                                            const BaseEvalOptions& opts) {
   const std::vector<int> diffs = resolve_difficulties(task, opts.difficulties);
   auto problems = make_eval_set(task, diffs, opts.n_per_difficulty, opts.seed);
+  require_encodable(tok, problems);
   std::vector<std::string> queries;
   std::vector<uint64_t> seeds;
   for (size_t i = 0; i < problems.size(); ++i) {

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <map>
 
+#include "collab/device_run.h"
 #include "eval/eval_set.h"
 
 namespace handoff {
@@ -11,6 +12,7 @@ std::vector<CollabStats> evaluate_collab(Collaborator& collab, const Task& task,
                                          const std::vector<int>& difficulties, int64_t n_per_difficulty,
                                          uint64_t seed) {
   const auto items = make_eval_set(task, difficulties, n_per_difficulty, seed);
+  require_encodable(collab.device_tokenizer(), items);
   std::vector<std::vector<ChatMessage>> queries;
   std::vector<uint64_t> seeds;
   for (size_t i = 0; i < items.size(); ++i) {

@@ -1,5 +1,8 @@
 #include "io/checkpoint.h"
 
+#include <fcntl.h>  // AT_FDCWD
+#include <stdio.h>  // renameat2, RENAME_EXCHANGE (glibc >= 2.28)
+
 #include <filesystem>
 #include <set>
 
@@ -33,14 +36,44 @@ void save_checkpoint(const std::string& dir, CausalLM& model, const Tokenizer& t
   publish_directory(tmp, dir);
 }
 
-void publish_directory(const std::string& tmp, const std::string& dir) {
-  // Swap directories: the previous checkpoint survives until the new one is complete.
-  const std::string old = dir + ".old";
+void publish_directory(const std::string& tmp, const std::string& dir, PublishMode mode) {
   std::error_code ec;
+  if (!fs::exists(dir)) {
+    fs::rename(tmp, dir);
+    return;
+  }
+  // One atomic switch: exchange the two names (Linux renameat2), so that DIR is the previous or the new
+  // checkpoint at every instant; TMP then holds the previous one and is removed.
+  if (mode == PublishMode::kExchange &&
+      ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) == 0) {
+    fs::remove_all(tmp, ec);
+    return;
+  }
+  // Filesystems without RENAME_EXCHANGE: two renames. DIR is moved aside only once TMP is complete, which is
+  // what lets recover_directory finish a save killed between them.
+  const std::string old = dir + ".old";
   fs::remove_all(old, ec);
-  if (fs::exists(dir)) fs::rename(dir, old);
+  fs::rename(dir, old);
   fs::rename(tmp, dir);
   fs::remove_all(old, ec);
+}
+
+bool recover_directory(const std::string& dir) {
+  const std::string tmp = dir + ".tmp", old = dir + ".old";
+  std::error_code ec;
+  if (fs::exists(dir)) {
+    fs::remove_all(old, ec);  // killed after the second rename: DIR is already the new checkpoint
+    return false;
+  }
+  if (!fs::exists(old)) return false;  // nothing was ever published, or nothing was interrupted
+  // Killed between the renames: OLD exists only once TMP was complete, so TMP is the newer checkpoint.
+  if (fs::exists(tmp)) {
+    fs::rename(tmp, dir);
+    fs::remove_all(old, ec);
+  } else {
+    fs::rename(old, dir);
+  }
+  return true;
 }
 
 std::vector<std::unique_ptr<SafetensorsFile>> open_weight_files(const std::string& dir) {
@@ -76,6 +109,27 @@ std::vector<std::unique_ptr<SafetensorsFile>> open_weight_files(const std::strin
   return files;
 }
 
+// Before anything is allocated: a config.json that describes a far bigger model than its weight files hold
+// (a typo'd num_hidden_layers: 100000 would otherwise allocate ~80 GB first) is refused here. Within twice
+// the files' size the model is built and load_weights names the exact tensor that does not fit, so what a bad
+// config.json can make us allocate is bounded by the files on disk.
+void check_size_against_weights(const ModelConfig& cfg, const std::string& cfg_path,
+                                const std::vector<std::unique_ptr<SafetensorsFile>>& files) {
+  int64_t stored = 0;
+  for (const auto& f : files)
+    for (const auto& [name, entry] : f->entries()) {
+      int64_t n = 1;
+      for (int64_t d : entry.shape) n *= d;
+      stored += n;
+    }
+  const int64_t needed = cfg.num_parameters();
+  if (needed > 2 * stored + (int64_t{1} << 20))
+    throw Error(cfg_path + " describes a model of " + std::to_string(needed) +
+                    " parameters but the weight files hold " + std::to_string(stored) + " values",
+                "config.json and the weights do not belong together (check num_hidden_layers, hidden_size, "
+                "intermediate_size and vocab_size)");
+}
+
 void load_weights(CausalLM& model, const std::string& dir) {
   const auto files = open_weight_files(dir);
   torch::NoGradGuard no_grad;
@@ -102,6 +156,10 @@ void load_weights(CausalLM& model, const std::string& dir) {
       throw Error(os.str(), "config.json and the weights do not belong together");
     }
     src->copy_into(p.key(), p.value());
+    // A NaN or Inf weight would make every answer empty or wrong without a word; say which tensor it is.
+    if (!torch::isfinite(p.value()).all().item<bool>())
+      throw Error(src->path() + ": tensor " + p.key() + " holds NaN or Inf values",
+                  "the checkpoint is corrupt (or training diverged); use an earlier checkpoint");
   }
   if (!missing.empty()) {
     std::string list;
@@ -113,7 +171,12 @@ void load_weights(CausalLM& model, const std::string& dir) {
 }
 
 LoadedModel load_checkpoint(const std::string& dir, const std::string& device) {
-  if (!fs::is_directory(dir)) throw Error("checkpoint directory " + dir + " does not exist");
+  if (!fs::is_directory(dir)) {
+    if (fs::exists(dir + ".old"))
+      throw Error("checkpoint directory " + dir + " does not exist: its save was interrupted",
+                  "rerun the training command with --resume, which completes the save");
+    throw Error("checkpoint directory " + dir + " does not exist");
+  }
   const std::string cfg_path = dir + "/config.json";
   if (!file_exists(cfg_path)) throw Error("missing " + cfg_path, "a checkpoint directory needs config.json");
   nlohmann::json j;
@@ -133,6 +196,7 @@ LoadedModel load_checkpoint(const std::string& dir, const std::string& device) {
                     " rows (vocab_size in " + cfg_path + ")",
                 tok_file + " and the model do not belong together; to add a token, use `handoff add-token`");
   }
+  check_size_against_weights(cfg, cfg_path, open_weight_files(dir));
   out.model = CausalLM(cfg, /*random_init=*/false);
   load_weights(out.model, dir);
   out.model->to(compute_device(device));

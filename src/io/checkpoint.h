@@ -35,7 +35,15 @@ class SafetensorsFile;
 // model.safetensors.index.json. Throws Error naming the missing or corrupt file.
 std::vector<std::unique_ptr<SafetensorsFile>> open_weight_files(const std::string& dir);
 
-// Makes the complete directory TMP appear as DIR: the previous DIR survives (as DIR.old) until the rename.
-void publish_directory(const std::string& tmp, const std::string& dir);
+// Makes the complete directory TMP appear as DIR. kExchange swaps the names in one atomic step (Linux
+// renameat2 RENAME_EXCHANGE), falling back to kTwoRenames where the filesystem refuses it: DIR -> DIR.old,
+// TMP -> DIR, remove DIR.old. A kill between those renames leaves no DIR; recover_directory completes it.
+enum class PublishMode { kExchange, kTwoRenames };
+void publish_directory(const std::string& tmp, const std::string& dir,
+                       PublishMode mode = PublishMode::kExchange);
+
+// Completes a publish_directory interrupted at any moment, so that DIR is a complete checkpoint again if one
+// was ever published: returns true when it had to move a directory into place.
+bool recover_directory(const std::string& dir);
 
 }  // namespace handoff

@@ -21,6 +21,13 @@ void ModelConfig::validate(const std::string& source) const {
     bad("model_type '" + model_type + "' is not supported (known: llama, qwen2)");
   if (vocab_size <= 0 || hidden_size <= 0 || intermediate_size <= 0 || num_hidden_layers <= 0)
     bad("sizes must be positive");
+  // Caps far above any real model, so that a typo is an error naming the file rather than a many-GB
+  // allocation (and so that num_parameters() cannot overflow).
+  if (vocab_size > (int64_t{1} << 21) || hidden_size > (int64_t{1} << 17) ||
+      intermediate_size > (int64_t{1} << 20) || num_hidden_layers > 4096)
+    bad("a size is beyond any supported model (vocab_size <= 2097152, hidden_size <= 131072, "
+        "intermediate_size <= 1048576, num_hidden_layers <= 4096)");
+  if (max_position_embeddings > (int64_t{1} << 24)) bad("max_position_embeddings must be at most 16777216");
   if (num_attention_heads <= 0 || hidden_size % num_attention_heads != 0)
     bad("hidden_size must be a multiple of num_attention_heads");
   if (head_dim() % 2 != 0) bad("head_dim must be even for RoPE");

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -42,7 +43,6 @@ std::unique_ptr<CloudClient> connect_cloud(const RlOptions& o, const RlMethod& m
 struct ResumePoint {
   int64_t step = 0;
   double budget_credit = 0;
-  int64_t cloud_calls = 0;
   double dual_lambda = 0, probe_call_rate = -1;
 };
 
@@ -51,7 +51,6 @@ ResumePoint resume_point(const std::string& model_dir, const RlOptions& o) {
   const auto st = read_trainer_state(model_dir);
   r.step = st.at("step").get<int64_t>();
   r.budget_credit = st.value("budget_credit", 0.0);
-  r.cloud_calls = st.value("cloud_calls", int64_t{0});
   r.dual_lambda = st.value("dual_lambda", 0.0);
   r.probe_call_rate = st.value("probe_call_rate", -1.0);
   if (st.value("algo", o.algo) != o.algo)
@@ -163,8 +162,9 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   std::unique_ptr<CloudAnswerCache> cloud;
   if (client)
     cloud = std::make_unique<CloudAnswerCache>(
-        *client, o.cloud_cache.empty() ? out_dir + "/cloud_cache.jsonl" : o.cloud_cache);
-  const bool resuming = resume && has_trainer_state(model_dir);
+        *client, o.cloud_cache.empty() ? out_dir + "/cloud_cache.jsonl" : o.cloud_cache, 128,
+        std::filesystem::weakly_canonical(out_dir).string());
+  const bool resuming = resume && prepare_resume(model_dir);
   const ResumePoint start = resuming ? resume_point(model_dir, o) : ResumePoint{};
   auto loaded = load_checkpoint(resuming ? model_dir : init_dir, o.device);
   CausalLM model = loaded.model;
@@ -186,7 +186,8 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   double probe_rate = start.probe_call_rate;
 
   MetricsLog log(out_dir + "/metrics.jsonl", start.step);
-  auto cloud_calls = [&] { return start.cloud_calls + (cloud ? cloud->calls_made() : 0); };
+  // From the cache file, not the checkpoint: calls made after the last save of a killed run count too.
+  auto cloud_calls = [&] { return cloud ? cloud->run_calls() : int64_t{0}; };
   auto save = [&](int64_t step) {
     nlohmann::json state = {{"step", step},
                             {"kind", "rl"},
@@ -224,7 +225,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
       res.last_call_rate = sc.call_rate;
       res.last_local_accuracy = sc.local_accuracy;
       res.steps_done = step + 1;
-      res.cloud_calls = cloud ? cloud->calls_made() : 0;
+      res.cloud_calls = cloud_calls();
       if ((step + 1) % o.log_every == 0 || step + 1 == o.steps) {
         const double total = seconds_since(t0);
         const double eta =

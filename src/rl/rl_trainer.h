@@ -14,7 +14,7 @@ namespace handoff {
 
 struct RlResult {
   int64_t steps_done = 0;
-  int64_t cloud_calls = 0;  // HTTP calls made by this run (cache misses)
+  int64_t cloud_calls = 0;  // HTTP calls this run paid for (cache misses), before any kill and resume too
   double seconds = 0;
   double last_reward = 0, last_call_rate = 0, last_local_accuracy = 0;
 };

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "collab/device_run.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "io/checkpoint.h"
@@ -55,6 +56,7 @@ Batch make_batch(const Task& task, const Tokenizer& tok, const SftOptions& o, co
   Batch b;
   for (int64_t i = 0; i < o.batch_size; ++i) {
     Problem p = task.sample(rng, mix[pick(rng)], Split::kTrain);
+    require_encodable(tok, {p});
     const std::string target = sft_target(task.solution(p), o.handoff_fraction > 0 && handoff(rng), rng);
     b.prompts.push_back(tok.encode_query(p.prompt));
     auto c = tok.encode(target);
@@ -78,7 +80,7 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
   make_dirs(out_dir);
   CausalLM model{nullptr};
   int64_t start_step = 0;
-  if (resume && has_trainer_state(model_dir)) {
+  if (resume && prepare_resume(model_dir)) {
     start_step = read_trainer_state(model_dir).at("step").get<int64_t>();
     model = load_checkpoint(model_dir, o.device).model;
   } else {

@@ -1,5 +1,7 @@
 #include "rl/trainer_state.h"
 
+#include <cstdio>
+#include <filesystem>
 #include <sstream>
 
 #include <torch/optim/optimizer.h>
@@ -14,6 +16,18 @@ namespace handoff {
 
 bool has_trainer_state(const std::string& model_dir) {
   return file_exists(model_dir + "/trainer_state.json");
+}
+
+bool prepare_resume(const std::string& model_dir) {
+  if (recover_directory(model_dir))
+    std::fprintf(stderr, "completed the interrupted checkpoint save of %s\n", model_dir.c_str());
+  if (has_trainer_state(model_dir)) return true;
+  // Restarting at step 0 here would overwrite a model the user may want: refuse instead.
+  if (std::filesystem::exists(model_dir))
+    throw Error("cannot resume: " + model_dir + " exists but holds no trainer_state.json",
+                "it is not a training checkpoint (a model copied in?); choose another --out, or delete it to "
+                "start over");
+  return false;  // killed before its first checkpoint: nothing to resume
 }
 
 nlohmann::json read_trainer_state(const std::string& model_dir) {
@@ -40,9 +54,18 @@ void save_training_checkpoint(const std::string& model_dir, CausalLM& model, con
 
 void load_optimizer_state(const std::string& model_dir, torch::optim::Optimizer& opt) {
   const std::string path = model_dir + "/optimizer.pt";
-  if (!file_exists(path)) return;
+  if (!file_exists(path))
+    throw Error(
+        "cannot resume: " + path + " is missing",
+        "a training checkpoint saves it beside trainer_state.json; delete the run directory to start over");
   std::istringstream is(read_file(path));
-  torch::load(opt, is);
+  try {
+    torch::load(opt, is);
+  } catch (const c10::Error& e) {
+    throw Error(
+        "cannot resume: " + path + " is not this run's optimizer state: " + e.what_without_backtrace(),
+        "delete the run directory to start over");
+  }
 }
 
 }  // namespace handoff

@@ -18,12 +18,17 @@ namespace handoff {
 
 // Whether `model_dir` holds a training checkpoint (a trainer_state.json) to resume from.
 bool has_trainer_state(const std::string& model_dir);
+// For --resume: completes a checkpoint save that a kill interrupted (io/checkpoint.h), then says whether
+// MODEL_DIR holds a trainer state to continue from. False when there is no MODEL_DIR yet (killed before the
+// first save); an Error when MODEL_DIR exists but is not a training checkpoint.
+bool prepare_resume(const std::string& model_dir);
 // MODEL_DIR/trainer_state.json; an Error naming the file when it is unreadable or lacks "step".
 nlohmann::json read_trainer_state(const std::string& model_dir);
 // The model, its tokenizer, `state` (with the kernels added) and the optimiser, as one atomic checkpoint.
 void save_training_checkpoint(const std::string& model_dir, CausalLM& model, const Tokenizer& tok,
                               nlohmann::json state, torch::optim::Optimizer& opt);
-// Restores the optimiser's state from MODEL_DIR/optimizer.pt when the file exists.
+// Restores the optimiser's state from MODEL_DIR/optimizer.pt; an Error naming the file if it is missing or
+// does not fit.
 void load_optimizer_state(const std::string& model_dir, torch::optim::Optimizer& opt);
 
 }  // namespace handoff

@@ -78,7 +78,7 @@ std::vector<Problem> load_jsonl_dataset(const std::string& path, const std::stri
     if (final_answer.empty())
       throw Error(where + ": nothing after \"####\"", "put the final answer after '####'");
     out.push_back(Problem{task_name, j["question"].get<std::string>(), final_answer,
-                          count_solution_lines(answer.substr(0, mark))});
+                          count_solution_lines(answer.substr(0, mark)), where});
   });
   if (out.empty()) throw Error("dataset " + path + " has no problems", "expected one JSON object per line");
   return out;
@@ -109,7 +109,7 @@ std::vector<Problem> load_math_jsonl(const std::string& path, const std::string&
         if (digit != std::string::npos) level = std::atoi(text.c_str() + digit);
       }
     }
-    out.push_back(Problem{task_name, j["problem"].get<std::string>(), answer, level});
+    out.push_back(Problem{task_name, j["problem"].get<std::string>(), answer, level, where});
   });
   if (out.empty()) throw Error("dataset " + path + " has no problems", "expected one JSON object per line");
   return out;

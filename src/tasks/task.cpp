@@ -8,6 +8,7 @@
 #include "tasks/chain_task.h"
 #include "tasks/countdown_task.h"
 #include "tasks/dataset_task.h"
+#include "tasks/hops_task.h"
 #include "tasks/jsonl_dataset.h"
 #include "tasks/wordmath_task.h"
 
@@ -25,7 +26,7 @@ Split split_of(const std::string& prompt) {
 }
 
 std::vector<std::string> task_names() {
-  return {"chain", "countdown", "wordmath", "carry"};
+  return {"chain", "countdown", "wordmath", "carry", "hops"};
 }
 
 std::unique_ptr<Task> make_task(const std::string& name) {
@@ -33,6 +34,7 @@ std::unique_ptr<Task> make_task(const std::string& name) {
   if (name == "countdown") return std::make_unique<CountdownTask>();
   if (name == "wordmath") return std::make_unique<WordMathTask>();
   if (name == "carry") return std::make_unique<CarryTask>();
+  if (name == "hops") return std::make_unique<HopsTask>();
   // Real data behind the same interface: "gsm8k:FILE.jsonl" (`#### 42` answers) or "math:FILE.jsonl"
   // (`\boxed{}` answers). The loaders name the file and line of anything malformed.
   for (const std::string kind : {"gsm8k", "math"}) {

@@ -12,10 +12,11 @@ namespace handoff {
 enum class Split { kTrain, kTest };
 
 struct Problem {
-  std::string task;    // task name, e.g. "chain"
-  std::string prompt;  // the query text the model sees (the user message)
-  std::string answer;  // canonical final answer, e.g. "20"
-  int difficulty = 0;  // the knob it was sampled at
+  std::string task;         // task name, e.g. "chain"
+  std::string prompt;       // the query text the model sees (the user message)
+  std::string answer;       // canonical final answer, e.g. "20"
+  int difficulty = 0;       // the knob it was sampled at
+  std::string source = {};  // "file:line" of a dataset item (empty for generated ones), for error messages
 };
 
 class Task {
@@ -56,7 +57,8 @@ Split split_of(const std::string& prompt);
 // the task's whole range when `requested` is empty.
 std::vector<int> resolve_difficulties(const Task& task, const std::vector<int>& requested);
 
-// Names: "chain" (default), "countdown", "wordmath", "carry". Throws Error listing the known names otherwise.
+// Names: "chain" (default), "countdown", "wordmath", "carry", "hops". Throws Error listing the known names
+// otherwise.
 std::unique_ptr<Task> make_task(const std::string& name);
 std::vector<std::string> task_names();
 

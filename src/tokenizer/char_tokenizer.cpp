@@ -182,16 +182,22 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   } catch (const std::exception& e) {
     throw Error(path + ": not valid JSON: " + e.what());
   }
-  if (j.contains("handoff") && j["handoff"].value("tokenizer", "") == "char")
-    return std::make_unique<CharTokenizer>(CharTokenizer::from_json(text, path));
-  if (!j.is_object() || !j.contains("model") || !j["model"].is_object())
-    throw Error(path + ": has no \"model\" section", "is this a Hugging Face tokenizer.json?");
-  // As transformers' fast tokenizers, tokenizer.json comes first; a SentencePiece conversion of it is read
-  // from the original tokenizer.model instead.
-  if (has_model && is_sentencepiece_conversion(j)) return SentencePieceTokenizer::load(dir);
-  const std::string type = j["model"].value("type", "");
-  if (type == "BPE") return BpeTokenizer::load(dir);
-  throw Error(path + ": tokenizer model type '" + type + "' is not supported", kSupported);
+  try {
+    if (j.is_object() && j.contains("handoff") && j["handoff"].value("tokenizer", "") == "char")
+      return std::make_unique<CharTokenizer>(CharTokenizer::from_json(text, path));
+    if (!j.is_object() || !j.contains("model") || !j["model"].is_object())
+      throw Error(path + ": has no \"model\" section", "is this a Hugging Face tokenizer.json?");
+    // As transformers' fast tokenizers, tokenizer.json comes first; a SentencePiece conversion of it is read
+    // from the original tokenizer.model instead.
+    if (has_model && is_sentencepiece_conversion(j)) return SentencePieceTokenizer::load(dir);
+    const std::string type = j["model"].value("type", "");
+    if (type == "BPE") return BpeTokenizer::load(dir);
+    throw Error(path + ": tokenizer model type '" + type + "' is not supported", kSupported);
+  } catch (const nlohmann::json::exception& e) {
+    // A field of the wrong JSON type, anywhere in the loaders: name the file, not only nlohmann's words.
+    throw Error(path + ": a field has the wrong type or value: " + e.what(),
+                "is this an unmodified Hugging Face tokenizer.json?");
+  }
 }
 
 }  // namespace handoff
