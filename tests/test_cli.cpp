@@ -161,7 +161,8 @@ TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
   const std::string report = handoff::read_file(out + "/report.md");
   auto results = nlohmann::json::parse(handoff::read_file(out + "/results.json"));
   // Every method, in the report's order: anchors, the routers on the task-tuned device, the oracle, then the
-  // RL methods (micro: collab-grpo, gapg) deciding themselves, and GAPG's calibrated hand-off threshold.
+  // RL methods (micro: collab-grpo, gapg) deciding themselves, each followed by its calibrated hand-off
+  // threshold (every method that can hand off gets one, never GAPG alone).
   const std::vector<std::string> expected = {"device-only (task-tuned)",
                                              "cloud-only",
                                              "task-tuning & naive offloading (random)",
@@ -170,6 +171,7 @@ TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
                                              "task-tuning & confidence threshold",
                                              "oracle router (hands off exactly the device's errors)",
                                              "collab-grpo: the device decides",
+                                             "collab-grpo + hand-off threshold ",
                                              "GAPG (ours): the device decides",
                                              "GAPG (ours) + hand-off threshold "};
   const auto& methods = results["methods"];
@@ -180,7 +182,36 @@ TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
     EXPECT_EQ(name.rfind(expected[i], 0), 0u) << i << ": " << name;
     by_name[expected[i]] = methods[i];
   }
-  EXPECT_TRUE(contains(methods[9]["method"], "calibrated to the rate")) << methods[9]["method"];
+  EXPECT_TRUE(contains(methods[8]["method"], "calibrated to the rate")) << methods[8]["method"];
+  EXPECT_TRUE(contains(methods[10]["method"], "calibrated to the rate")) << methods[10]["method"];
+  // Each self-deciding row, per seed, against the best router at its own call rate: 4 rows x 2 seeds. The
+  // method's side is its row of the table (seed 1); the difference is the two accuracies' and lies in its
+  // paired interval; the router is a calibrated one, never the oracle.
+  const auto& at_rate = results["at_own_rate"];
+  ASSERT_EQ(at_rate.size(), 8u) << at_rate.dump(1);
+  for (const auto& r : at_rate) {
+    const std::string m = r["method"];
+    EXPECT_NEAR(r["difference"].get<double>(),
+                r["accuracy"].get<double>() - r["router_accuracy"].get<double>(), 1e-12)
+        << m;
+    EXPECT_LE(r["difference_lo"].get<double>(), r["difference"].get<double>()) << m;
+    EXPECT_GE(r["difference_hi"].get<double>(), r["difference"].get<double>()) << m;
+    EXPECT_EQ(r["excludes_zero"].get<bool>(),
+              r["difference_lo"].get<double>() > 0 || r["difference_hi"].get<double>() < 0)
+        << m;
+    EXPECT_TRUE(r["router"].get<std::string>().rfind("task-tuning & ", 0) == 0) << r["router"];
+    if (r["seed"] == 1) {
+      bool found = false;
+      for (const auto& row : methods)
+        if (row["method"] == m) {
+          found = true;
+          EXPECT_EQ(row["call_rate"], r["call_rate"]) << m;
+          EXPECT_EQ(row["accuracy"], r["accuracy"]) << m;
+        }
+      EXPECT_TRUE(found) << m;
+    }
+  }
+  EXPECT_TRUE(contains(report, "## Against the best router at each method's own call rate")) << report;
   const auto& dev = by_name["device-only (task-tuned)"];
   const auto& cloud = by_name["cloud-only"];
   const auto& oracle = by_name["oracle router (hands off exactly the device's errors)"];
@@ -258,7 +289,7 @@ TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
   for (size_t i = 0; i < results["seeds"].size(); ++i) {
     const auto& sp = results["seeds"][i];
     ASSERT_EQ(sp["accuracy"].size(), 2u) << sp.dump();
-    if (sp["method"].get<std::string>().rfind("GAPG (ours) + hand-off threshold", 0) != 0) {
+    if (sp["method"].get<std::string>().find(" + hand-off threshold") == std::string::npos) {
       EXPECT_EQ(sp["method"], results["methods"][i]["method"]);
     }
     EXPECT_DOUBLE_EQ(sp["accuracy"][0].get<double>(), results["methods"][i]["accuracy"].get<double>());

@@ -367,6 +367,28 @@ TEST(BootstrapCi, EdgeCasesAndBadInput) {
   EXPECT_THROW(bootstrap_mean_ci(flags(1, 2), o), Error);
 }
 
+// Two methods right on the same 300 of 400 items, the first also on 20 more: +0.05. Paired, the interval
+// excludes 0; the two accuracies' own intervals (about ±0.04 each) overlap, which is why the report pairs.
+TEST(BootstrapCi, PairedDifferenceSeesWhatOverlappingIntervalsHide) {
+  std::vector<uint8_t> a(400, 0), b(400, 0);
+  for (int i = 0; i < 300; ++i) a[i] = b[i] = 1;
+  for (int i = 300; i < 320; ++i) a[i] = 1;
+  const ConfidenceInterval d = paired_difference_ci(a, b);
+  EXPECT_DOUBLE_EQ(d.mean, 0.05);
+  EXPECT_GT(d.lo, 0.0);
+  EXPECT_LT(d.hi, 0.08);
+  const ConfidenceInterval ca = bootstrap_mean_ci(a), cb = bootstrap_mean_ci(b);
+  EXPECT_LT(ca.lo, cb.hi);  // unpaired, the intervals overlap
+  const ConfidenceInterval same = paired_difference_ci(a, a);
+  EXPECT_DOUBLE_EQ(same.lo, 0.0);
+  EXPECT_DOUBLE_EQ(same.hi, 0.0);
+  const ConfidenceInterval reversed = paired_difference_ci(b, a);
+  EXPECT_DOUBLE_EQ(reversed.mean, -0.05);
+  EXPECT_LT(reversed.hi, 0.0);
+  EXPECT_THROW(paired_difference_ci(a, std::vector<uint8_t>(399, 0)), Error);
+  EXPECT_THROW(paired_difference_ci({}, {}), Error);
+}
+
 // ---------------------------------------------------------------- calibration
 
 TEST(CalibrationRouting, ThresholdHitsTheTargetRateWithinOneItem) {

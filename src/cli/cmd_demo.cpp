@@ -392,15 +392,20 @@ void run_demo(const DemoArgs& a) {
   const ComparisonData data{*task, sets.test, sets.val, verdicts.cloud_test};
   nlohmann::json curves = nlohmann::json::object();
   std::vector<KeyedRows> rows_by_seed;
-  for (size_t si = 0; si < seeds.size(); ++si)
-    rows_by_seed.push_back(
-        comparison_rows(data, verdicts.by_seed[si], settings, si, si == 0 ? &curves : nullptr));
+  std::vector<AtRateRow> at_rate;
+  for (size_t si = 0; si < seeds.size(); ++si) {
+    SeedComparison c =
+        comparison_rows(data, verdicts.by_seed[si], settings, si, seeds[si], si == 0 ? &curves : nullptr);
+    rows_by_seed.push_back(std::move(c.rows));
+    at_rate.insert(at_rate.end(), c.at_rate.begin(), c.at_rate.end());
+  }
   stages.end(times, "routers");
 
   stages.begin("report");
-  write_report(report_inputs(rows_by_seed, seeds, curves, times, rate, a, task_name, device_dir, cloud_dir,
-                             trained_by_seed[0]),
-               a.out);
+  ReportInputs report = report_inputs(rows_by_seed, seeds, curves, times, rate, a, task_name, device_dir,
+                                      cloud_dir, trained_by_seed[0]);
+  report.at_rate = std::move(at_rate);
+  write_report(report, a.out);
   stages.end(times, "report");
   std::fprintf(stderr, "\nreport: %s/report.md (total %.0f s)\n", a.out.c_str(), stages.elapsed());
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "eval/pure/bootstrap.h"
 #include "rl/method_registry.h"
 #include "route/handoff_threshold.h"
 #include "route/router.h"
@@ -24,10 +25,25 @@ void add_anchor_rows(const ComparisonData& data, const DeviceVerdicts& tt_test, 
   out.back().second.device_ms = 0;
 }
 
+// "GAPG (ours)" of the label "GAPG (ours): the device decides".
+std::string method_short_name(const std::string& algo) {
+  const std::string& label = find_rl_method(algo).label;
+  return label.substr(0, label.find(": "));
+}
+
+// A router fit on validation, with its scores on both splits: calibrated to any rate without refitting.
+struct FittedRouter {
+  std::unique_ptr<route::Router> router;
+  std::vector<double> val_scores, test_scores;
+};
+
 // The score routers on the task-tuned device: fit and calibrated on validation, applied to test; the
-// calibrated ones (not the oracle) also swept over the call rates for the curves.
-void add_router_rows(const ComparisonData& data, const SeedVerdicts& v, const ComparisonSettings& s,
-                     size_t seed_index, nlohmann::json* curves, KeyedRows& out) {
+// calibrated ones (not the oracle) also swept over the call rates for the curves, and returned for the
+// at-rate comparison.
+std::vector<FittedRouter> add_router_rows(const ComparisonData& data, const SeedVerdicts& v,
+                                          const ComparisonSettings& s, size_t seed_index,
+                                          nlohmann::json* curves, KeyedRows& out) {
+  std::vector<FittedRouter> fitted;
   auto tt = load_checkpoint(v.tt_dir);
   const route::RouterDevice device{tt.model, tt.tokenizer.get()};
   const RouterSplit val{data.val, v.tt_val}, test{data.test, v.tt_test};
@@ -40,23 +56,27 @@ void add_router_rows(const ComparisonData& data, const SeedVerdicts& v, const Co
                     router->decide(test_scores, router->calibrate(val_scores, rate)));
     };
     out.push_back({key, row_at(s.call_rate)});
-    if (!curves || key == "oracle") continue;
-    for (double x : s.router_sweep) {
-      const MethodRow row = row_at(x);
-      (*curves)[router->name()].push_back({{"call_rate", row.call_rate()}, {"accuracy", row.accuracy()}});
-    }
+    if (key == "oracle") continue;  // it reads the test verdicts: a bound, not a router to beat
+    if (curves)
+      for (double x : s.router_sweep) {
+        const MethodRow row = row_at(x);
+        (*curves)[router->name()].push_back({{"call_rate", row.call_rate()}, {"accuracy", row.accuracy()}});
+      }
+    fitted.push_back({std::move(router), val_scores, test_scores});
   }
+  return fitted;
 }
 
-// GAPG's hand-off threshold calibrated on validation to the rate, and (curves) swept.
-void add_handoff_threshold_rows(const ComparisonData& data, const std::string& dir,
+// A hand-off-capable method's threshold calibrated on validation to the rate (its own row: every such
+// method gets it, never one alone), and (curves, GAPG's) swept.
+void add_handoff_threshold_rows(const ComparisonData& data, const std::string& algo, const std::string& dir,
                                 const ComparisonSettings& s, nlohmann::json* curves, KeyedRows& out) {
   auto m = load_checkpoint(dir);
   const route::HandoffThreshold knob({m.model, m.tokenizer.get()}, data.task, s.max_new_tokens);
   const double thr = knob.calibrate(data.val, s.call_rate);
-  out.push_back(
-      {"gapg+knob", self_routed(knob.name(thr), knob.verdicts(data.test, thr), data.cloud_test, data.test)});
-  if (!curves) return;
+  out.push_back({algo + "+knob", self_routed(route::HandoffThreshold::name(method_short_name(algo), thr),
+                                             knob.verdicts(data.test, thr), data.cloud_test, data.test)});
+  if (!curves || algo != "gapg") return;
   for (double t : s.handoff_threshold_sweep) {
     const MethodRow row = self_routed("sweep", knob.verdicts(data.test, t), data.cloud_test, data.test);
     (*curves)["GAPG (ours) + hand-off threshold"].push_back(
@@ -84,16 +104,54 @@ SeedVerdicts seed_verdicts(const std::map<std::string, std::string>& trained, co
   return v;
 }
 
-KeyedRows comparison_rows(const ComparisonData& data, const SeedVerdicts& v, const ComparisonSettings& s,
-                          size_t seed_index, nlohmann::json* curves) {
-  KeyedRows out;
-  add_anchor_rows(data, v.tt_test, out);
-  add_router_rows(data, v, s, seed_index, curves, out);
+namespace {
+
+AtRateRow versus_best_router(const MethodRow& row, const std::vector<FittedRouter>& routers,
+                             const ComparisonData& data, const SeedVerdicts& v) {
+  AtRateRow a;
+  a.method = row.method;
+  a.call_rate = row.call_rate();
+  a.accuracy = row.accuracy();
+  MethodRow best;
+  bool any = false;
+  for (const auto& f : routers) {
+    const double threshold = f.router->calibrate(f.val_scores, a.call_rate);
+    MethodRow r = routed(f.router->name(), v.tt_test, data.cloud_test, data.test,
+                         f.router->decide(f.test_scores, threshold));
+    if (!any || r.accuracy() > best.accuracy()) best = std::move(r);
+    any = true;
+  }
+  if (!any) return a;
+  a.router = best.method;
+  a.router_call_rate = best.call_rate();
+  a.router_accuracy = best.accuracy();
+  const eval::ConfidenceInterval ci = eval::paired_difference_ci(row.correct, best.correct);
+  a.diff = ci.mean;
+  a.diff_lo = ci.lo;
+  a.diff_hi = ci.hi;
+  return a;
+}
+
+}  // namespace
+
+SeedComparison comparison_rows(const ComparisonData& data, const SeedVerdicts& v, const ComparisonSettings& s,
+                               size_t seed_index, uint64_t seed, nlohmann::json* curves) {
+  SeedComparison out;
+  add_anchor_rows(data, v.tt_test, out.rows);
+  const std::vector<FittedRouter> routers = add_router_rows(data, v, s, seed_index, curves, out.rows);
   for (const auto& [algo, dir] : v.trained) {
     if (algo == "task-tuning") continue;
-    const std::string& name = find_rl_method(algo).label;  // the registry's row name
-    out.push_back({algo, self_routed(name, v.dev_test.at(algo), data.cloud_test, data.test)});
-    if (algo == "gapg") add_handoff_threshold_rows(data, dir, s, curves, out);
+    const RlMethod& method = find_rl_method(algo);
+    out.rows.push_back({algo, self_routed(method.label, v.dev_test.at(algo), data.cloud_test, data.test)});
+    if (method.needs_cloud()) add_handoff_threshold_rows(data, algo, dir, s, curves, out.rows);
+  }
+  // Every row in which a trained model decides itself (with or without its threshold), against the best
+  // router at that row's own call rate.
+  for (const auto& [key, row] : out.rows) {
+    const std::string algo = key.substr(0, key.find('+'));
+    if (!v.trained.count(algo) || !find_rl_method(algo).needs_cloud()) continue;
+    out.at_rate.push_back(versus_best_router(row, routers, data, v));
+    out.at_rate.back().seed = seed;
   }
   return out;
 }
@@ -104,7 +162,11 @@ std::vector<SeedSpread> seed_spread(const std::vector<KeyedRows>& rows_by_seed,
   if (seeds.size() <= 1) return spread;
   for (const auto& [key, row0] : rows_by_seed[0]) {
     SeedSpread sp;
-    sp.method = key == "gapg+knob" ? "GAPG (ours) + hand-off threshold calibrated to the rate" : row0.method;
+    // A threshold row's name carries the first seed's threshold; across seeds it is the method's knob.
+    const size_t plus = key.find("+knob");
+    sp.method = plus == std::string::npos
+                    ? row0.method
+                    : method_short_name(key.substr(0, plus)) + " + hand-off threshold calibrated to the rate";
     for (size_t si = 0; si < seeds.size(); ++si)
       for (const auto& [k, r] : rows_by_seed[si])
         if (k == key) {

@@ -2,7 +2,8 @@
 // Every method of the demo's comparison for one RL seed's models, as rows over the same held-out test set
 // (paper §5 rows + practitioners' routers): the device-only and cloud-only anchors, the score routers on top
 // of the task-tuned device (route/), the oracle, each RL method deciding itself, and GAPG's hand-off
-// threshold. Routers are fit and calibrated on the validation split, then applied to test.
+// threshold (for every method that can hand off). Routers are fit and calibrated on the validation split,
+// then applied to test; each self-deciding row is also compared with the best router at its own call rate.
 #include <cstdint>
 #include <map>
 #include <string>
@@ -50,10 +51,16 @@ SeedVerdicts seed_verdicts(const std::map<std::string, std::string>& trained, co
 
 using KeyedRows = std::vector<std::pair<std::string, MethodRow>>;  // key stays the same across seeds
 
-// Every method's row for one seed (index `seed_index` into the run's RL seeds). `curves` (router name →
-// [{call_rate, accuracy[, threshold]}]) is filled when not null.
-KeyedRows comparison_rows(const ComparisonData& data, const SeedVerdicts& v, const ComparisonSettings& s,
-                          size_t seed_index, nlohmann::json* curves);
+struct SeedComparison {
+  KeyedRows rows;
+  std::vector<AtRateRow>
+      at_rate;  // each self-deciding row (threshold rows too) vs the best router at its rate
+};
+
+// Every method's row for one seed (`seed`, index `seed_index` into the run's RL seeds). `curves` (router
+// name → [{call_rate, accuracy[, threshold]}]) is filled when not null.
+SeedComparison comparison_rows(const ComparisonData& data, const SeedVerdicts& v, const ComparisonSettings& s,
+                               size_t seed_index, uint64_t seed, nlohmann::json* curves);
 
 // Each method's accuracy and call rate at every seed (rows_by_seed[i] for seeds[i]); empty for one seed.
 std::vector<SeedSpread> seed_spread(const std::vector<KeyedRows>& rows_by_seed,

@@ -107,6 +107,42 @@ std::string seed_gap_text(const SeedSpread& sp, const std::vector<SeedSpread>& a
   return gaps.empty() ? "n/a" : eval::fixed(mean_sd(gaps).first, 3);
 }
 
+// Each self-deciding row against the best router at its own call rate (issue 15 §2), with the paired
+// interval of the difference and whether it excludes 0. Adds results["at_own_rate"].
+std::string at_rate_section(const std::vector<AtRateRow>& rows, nlohmann::json& results) {
+  if (rows.empty()) return "";
+  std::string md =
+      "\n## Against the best router at each method's own call rate\n\n"
+      "Each router (not the oracle) is calibrated on validation to the method's realised test call rate and "
+      "applied to test; the best of them on test is shown (favouring the routers). The difference is the "
+      "method's accuracy minus that router's on the same test items, with a 95 % paired bootstrap "
+      "interval.\n\n"
+      "| method | seed | call rate | accuracy | best router at that rate | its call rate | its accuracy | "
+      "difference [95 % paired CI] | excludes 0 |\n|---|---|---|---|---|---|---|---|---|\n";
+  results["at_own_rate"] = nlohmann::json::array();
+  for (const auto& r : rows) {
+    const bool excludes = r.diff_lo > 0 || r.diff_hi < 0;
+    md += "| " + eval::markdown_cell(r.method) + " | " + std::to_string(r.seed) + " | " +
+          eval::fixed(r.call_rate, 3) + " | " + eval::fixed(r.accuracy, 3) + " | " +
+          eval::markdown_cell(r.router) + " | " + eval::fixed(r.router_call_rate, 3) + " | " +
+          eval::fixed(r.router_accuracy, 3) + " | " + (r.diff >= 0 ? "+" : "") + eval::fixed(r.diff, 3) +
+          " [" + eval::fixed(r.diff_lo, 3) + ", " + eval::fixed(r.diff_hi, 3) + "] | " +
+          (excludes ? (r.diff > 0 ? "yes (method ahead)" : "yes (router ahead)") : "no") + " |\n";
+    results["at_own_rate"].push_back({{"method", r.method},
+                                      {"seed", r.seed},
+                                      {"call_rate", r.call_rate},
+                                      {"accuracy", r.accuracy},
+                                      {"router", r.router},
+                                      {"router_call_rate", r.router_call_rate},
+                                      {"router_accuracy", r.router_accuracy},
+                                      {"difference", r.diff},
+                                      {"difference_lo", r.diff_lo},
+                                      {"difference_hi", r.diff_hi},
+                                      {"excludes_zero", excludes}});
+  }
+  return md;
+}
+
 // With several RL seeds: how much each row moves with the seed (the RL runs, and the task-tuned model the
 // routers are built on). Sample standard deviation across seeds. Adds results["seeds"].
 std::string seed_section(const std::vector<SeedSpread>& spread, nlohmann::json& results) {
@@ -235,6 +271,7 @@ void write_report(const ReportInputs& in, const std::string& out_dir) {
                          {"methods", eval::methods_json(results, dev_result, cloud_result)},
                          {"router_curves", in.curves}};
   std::string md = methods_section(in, results, dev_result, cloud_result);
+  md += at_rate_section(in.at_rate, json);
   md += difficulty_section(json["methods"], dev->difficulty);
   md += seed_section(in.seed_spread, json);
   md += accuracy_plot(in, json["methods"], out_dir);

@@ -18,6 +18,18 @@ struct SeedSpread {
   std::vector<double> accuracy, call_rate;
 };
 
+// A method that decides itself against the best calibrated router at that method's realised call rate, on
+// the same test items (issue 15 §2). The router is calibrated on validation to the method's test rate; its
+// own test rate is what it realised.
+struct AtRateRow {
+  std::string method;
+  uint64_t seed = 0;
+  double call_rate = 0, accuracy = 0;
+  std::string router;
+  double router_call_rate = 0, router_accuracy = 0;
+  double diff = 0, diff_lo = 0, diff_hi = 0;  // method − router, 95 % paired bootstrap over the items
+};
+
 struct ReportInputs {
   std::vector<MethodRow> rows;  // must include "device-only (task-tuned)" and "cloud-only"
   nlohmann::json curves;        // router name → [{call_rate, accuracy}]
@@ -26,6 +38,7 @@ struct ReportInputs {
   std::string preset, task, device_model, cloud_model;
   std::map<std::string, std::string> metrics_files;  // algo → metrics.jsonl
   std::vector<SeedSpread> seed_spread;               // empty for a single-seed run
+  std::vector<AtRateRow> at_rate;                    // every seed's
 };
 
 // Writes out_dir/results.json, report.md and the SVG plots. The tables and the methods part of results.json

@@ -13,11 +13,10 @@ HandoffThreshold::HandoffThreshold(const RouterDevice& device, const Task& task,
                 "pass the checkpoint of a model that hands off itself");
 }
 
-std::string HandoffThreshold::name(double threshold) {
-  char label[160];
-  std::snprintf(label, sizeof label, "GAPG (ours) + hand-off threshold %.3g calibrated to the rate",
-                threshold);
-  return label;
+std::string HandoffThreshold::name(const std::string& label, double threshold) {
+  char text[64];
+  std::snprintf(text, sizeof text, " + hand-off threshold %.3g calibrated to the rate", threshold);
+  return label + text;
 }
 
 double HandoffThreshold::calibrate(const std::vector<Problem>& val, double rate) const {

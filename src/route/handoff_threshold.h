@@ -15,8 +15,9 @@ class HandoffThreshold {
  public:
   HandoffThreshold(const RouterDevice& device, const Task& task, int64_t max_new_tokens);
   static std::string key() { return "handoff-threshold"; }
-  // The report's row for a threshold t: "GAPG (ours) + hand-off threshold t calibrated to the rate".
-  static std::string name(double threshold);
+  // The report's row for method `label` at threshold t: "<label> + hand-off threshold t calibrated to the
+  // rate".
+  static std::string name(const std::string& label, double threshold);
   // Bisection on the model's greedy call rate on `val` (collab/verdicts.h calibrate_handoff_threshold).
   double calibrate(const std::vector<Problem>& val, double rate) const;
   // The model's greedy verdicts with the knob at `threshold`: its <handoff>s are the decisions.

@@ -82,4 +82,16 @@ ConfidenceInterval bootstrap_mean_ci(const std::vector<uint8_t>& outcomes, const
   return percentile_interval(as_double, options);
 }
 
+ConfidenceInterval paired_difference_ci(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b,
+                                        const BootstrapOptions& options) {
+  if (a.size() != b.size())
+    throw Error(
+        "paired bootstrap: " + std::to_string(a.size()) + " outcomes against " + std::to_string(b.size()),
+        "both methods must be evaluated on the same items");
+  if (a.empty()) throw Error("paired bootstrap: no items to resample", "evaluate at least one item");
+  std::vector<double> diff(a.size());
+  for (size_t i = 0; i < a.size(); ++i) diff[i] = (a[i] != 0 ? 1.0 : 0.0) - (b[i] != 0 ? 1.0 : 0.0);
+  return percentile_interval(diff, options);
+}
+
 }  // namespace handoff::eval

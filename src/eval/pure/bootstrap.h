@@ -34,4 +34,9 @@ ConfidenceInterval bootstrap_mean_ci(const std::vector<double>& values, const Bo
 ConfidenceInterval bootstrap_mean_ci(const std::vector<uint8_t>& outcomes,
                                      const BootstrapOptions& options = {});
 
+// The paired difference mean(a − b) of two methods' 0/1 outcomes on the same items, with the bootstrap
+// resampling items (both methods' outcomes of an item move together). Throws Error when the sizes differ.
+ConfidenceInterval paired_difference_ci(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b,
+                                        const BootstrapOptions& options = {});
+
 }  // namespace handoff::eval
