@@ -96,6 +96,12 @@ TEST(CliTest, InfoReportsBlasAndGemm) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "BLAS:")) << r.output;
   EXPECT_TRUE(contains(r.output, "GFLOP/s")) << r.output;
+  // Idle OpenMP threads sleep instead of spinning on the cores OpenBLAS needs (issue 18), unless the user
+  // chose a policy.
+  EXPECT_TRUE(contains(r.output, "OpenMP wait policy PASSIVE")) << r.output;
+  r = run_cli("info --gemm-size 64", "OMP_WAIT_POLICY=ACTIVE");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "OpenMP wait policy ACTIVE")) << r.output;
 }
 
 // Training pins OpenBLAS's and ATen's kernels to the AVX2 set so that its numbers do not depend on the CPU

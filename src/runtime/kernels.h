@@ -13,11 +13,11 @@
 
 namespace handoff {
 
-// Call first thing in main. For commands that compute (`compute` true) and unless HANDOFF_KERNELS=native, the
-// CPU lacks AVX2/FMA, or OPENBLAS_CORETYPE is already set: sets OPENBLAS_CORETYPE=Haswell and
-// ATEN_CPU_CAPABILITY=avx2 and re-executes this binary (OpenBLAS reads its variable while it loads, before
-// main). Returns when there is nothing to do; throws Error on an unknown HANDOFF_KERNELS value or a failed
-// exec.
+// Call first thing in main. For commands that compute (`compute` true): unless HANDOFF_KERNELS=native, the
+// CPU lacks AVX2/FMA, or OPENBLAS_CORETYPE is already set, sets OPENBLAS_CORETYPE=Haswell and
+// ATEN_CPU_CAPABILITY=avx2; unless OMP_WAIT_POLICY is set, sets it to PASSIVE; and re-executes this binary
+// when either was set (OpenBLAS and libgomp read their variables while they load, before main). Returns when
+// there is nothing to do; throws Error on an unknown HANDOFF_KERNELS value or a failed exec.
 void pin_portable_kernels(char** argv, bool compute);
 
 // e.g. "portable (OpenBLAS Haswell, ATen AVX2)" or "native (OpenBLAS Cooperlake, ATen AVX512)".

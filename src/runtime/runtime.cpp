@@ -6,6 +6,7 @@
 #include <malloc.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 
@@ -49,6 +50,10 @@ std::string blas_threads_summary() {
   using CfgFn = char* (*)();
   if (auto fn = reinterpret_cast<CfgFn>(dlsym(RTLD_DEFAULT, "openblas_get_config")))
     s += ", OpenBLAS " + std::string(fn());
+  // PASSIVE unless the user set another (runtime/kernels.h): idle OpenMP threads sleep instead of spinning on
+  // the cores OpenBLAS's threads need.
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  s += std::string(", OpenMP wait policy ") + (policy ? policy : "default (spinning)");
   return s;
 }
 
