@@ -16,9 +16,9 @@ CLI::Option* add_cloud_flags(CLI::App* cmd, CloudFlags& f, bool required) {
       ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();
   cmd->add_option("--cloud-deadline", f.deadline_s,
-                  "Seconds one cloud call may take in all: connect, every read, every retry and backoff")
-      ->check(CLI::Range(0.1, 36000.0))
-      ->capture_default_str();
+                  "Seconds one cloud call may take in all: connect, every read, every retry and backoff "
+                  "(default: the larger of 90 and --cloud-timeout)")
+      ->check(CLI::Range(0.1, 36000.0));
   cmd->add_option("--cloud-retries", f.retries, "Retries on connection errors, 429 and 5xx")
       ->check(CLI::Range(0, 10))
       ->capture_default_str();
@@ -27,7 +27,7 @@ CLI::Option* add_cloud_flags(CLI::App* cmd, CloudFlags& f, bool required) {
 
 std::shared_ptr<const CloudClient> make_cloud_client(const CloudFlags& f) {
   CloudClientOptions co = cloud_client_options(f.url, f.model, f.api_key_env, f.timeout_s, f.retries);
-  co.deadline_s = f.deadline_s;
+  if (f.deadline_s > 0) co.deadline_s = f.deadline_s;
   auto client = std::make_shared<CloudClient>(co);
   std::vector<std::string> models;
   try {

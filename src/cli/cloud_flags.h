@@ -14,7 +14,7 @@ namespace handoff::cli {
 struct CloudFlags {
   std::string url, model, api_key_env;
   double timeout_s = 60.0;
-  double deadline_s = 90.0;
+  double deadline_s = 0.0;  // 0: the client's default, at least --cloud-timeout
   int retries = 2;
 };
 

@@ -160,6 +160,7 @@ CloudClientOptions cloud_client_options(const std::string& base_url, const std::
   o.api_key_env = api_key_env;
   o.read_timeout_s = read_timeout_s;
   o.max_retries = max_retries;
+  o.deadline_s = std::max(o.deadline_s, read_timeout_s);  // a longer read timeout asked for a longer call
   return o;
 }
 

@@ -35,7 +35,8 @@ struct CloudClientOptions {
 // The options of a client for `base_url` with the knobs its callers set (the CLI's --cloud* flags, the RL
 // trainer's cloud options): the model name ("" is fine where the caller asks the cloud for it later), the API
 // key's environment variable ("" → none), the per-attempt read timeout and the retries after the first
-// attempt. The connect timeout and backoff keep their defaults.
+// attempt. The connect timeout and backoff keep their defaults; the total deadline is the default or the read
+// timeout, whichever is longer.
 CloudClientOptions cloud_client_options(const std::string& base_url, const std::string& model,
                                         const std::string& api_key_env, double read_timeout_s,
                                         int max_retries);
