@@ -420,6 +420,19 @@ TEST(ServerTest, ChunkedCompressedAndUnauthenticatedBodiesAreRefusedBeforeTheyAr
   EXPECT_EQ(no_key->status, 401);
 }
 
+// A second server on a port that is already served is an error, not a silent share of the traffic.
+TEST(ServerTest, APortAlreadyServedIsAnError) {
+  ServerUnderTest first;
+  ServerOptions o;
+  o.port = first.server->port();
+  o.log = [](const std::string&) {};
+  auto responder = std::make_shared<LocalModelResponder>(load_checkpoint(checkpoint_dir()), kModel);
+  ModelServer second(responder, o);
+  const std::string msg = error_of([&] { second.bind(); });
+  EXPECT_NE(msg.find("cannot listen on"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(std::to_string(o.port)), std::string::npos) << msg;
+}
+
 TEST(ServerTest, ApiKeyIsRequiredAndNeverLogged) {
   ServerUnderTest s(kKey);
   for (const std::string& key : {std::string(""), std::string("sk-wrong")}) {

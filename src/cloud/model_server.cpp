@@ -139,6 +139,12 @@ struct ModelServer::Impl {
     svr.new_task_queue = [n = std::max(1, opts.http_threads)] { return new httplib::ThreadPool(n); };
     svr.set_payload_max_length(opts.max_body_bytes);
     svr.set_keep_alive_timeout(opts.keep_alive_timeout_s);
+    // SO_REUSEADDR only: cpp-httplib's default SO_REUSEPORT let a second server bind a port already served,
+    // silently splitting the traffic between two processes.
+    svr.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<void*>(&yes), sizeof(yes));
+    });
 
     // Runs after the headers and before cpp-httplib reads the body: what is refused here costs no memory.
     svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
