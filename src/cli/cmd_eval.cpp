@@ -33,7 +33,8 @@ void register_eval(CLI::App& app) {
       "eval", "Evaluate a model on the held-out split: accuracy and hand-off rate per difficulty");
   cmd->add_option("--model", a->model, "Checkpoint directory (e.g. runs/device/model or models/device-chain)")
       ->required();
-  cmd->add_option("--task", a->task, "Task: chain | countdown | wordmath | carry | hops")->capture_default_str();
+  cmd->add_option("--task", a->task, "Task: chain | countdown | wordmath | carry | hops")
+      ->capture_default_str();
   cmd->add_option("--difficulties", a->difficulties, "Difficulties to evaluate (default: the task's range)")
       ->delimiter(',');
   cmd->add_option("--n", a->n, "Problems per difficulty")

@@ -26,7 +26,8 @@ void register_sft(CLI::App& app) {
   auto a = std::make_shared<SftArgs>();
   auto* cmd =
       app.add_subcommand("sft", "Supervised warm start of a device or cloud base model (worked solutions)");
-  cmd->add_option("--task", a->task, "Task: chain | countdown | wordmath | carry | hops")->capture_default_str();
+  cmd->add_option("--task", a->task, "Task: chain | countdown | wordmath | carry | hops")
+      ->capture_default_str();
   cmd->add_option("--role", a->role, "Which base model: device | cloud")
       ->check(CLI::IsMember({"device", "cloud"}))
       ->capture_default_str();
