@@ -1,10 +1,14 @@
 #!/bin/bash
 # Does training hold the deployed call rate? GAPG on the quick preset's reference models at each target rate r,
 # with the paper's filter alone (none), with the PI-priced hand-off (dual) and with the price allowed to become
-# a bonus below the target (dual2: --dual-two-sided), then the
+# a bonus below the target (dual2: --dual-two-sided), and the tracking recipe (track: two-sided, a fresh probe of
+# 256 prompts per measurement, the learning rate decayed over the last 30 % of the steps and the run ending on
+# the iterate of its last 40 % whose measured rate was closest to the target), then the
 # greedy hand-off rate of each trained device on the held-out split (`handoff eval`, no threshold).
 # The controller only ever sees train-split probe prompts; the held-out split is measured, never tuned on.
 # Usage: bench/run_call_rate_control.sh [RATES] [SEEDS] [MODES]   e.g. "0.1 0.3 0.5" "1" "none dual"
+# NOEVAL=1: no held-out evaluation (for choosing the controller's settings from its own probe measurements).
+# EXTRA: more `handoff train` flags for every run (e.g. "--dual-step 0.3 --dual-kp 0.5").
 # Two runs at a time (one thread each); prints one line per run and a table.
 cd "$(dirname "$0")/.."
 B=${HANDOFF_BIN:-build/handoff}
@@ -21,10 +25,12 @@ sleep 3
 run() {  # mode rate seed
   local d="$OUT/$1-r$2-s$3" control="--call-rate-control $1"
   [ "$1" = dual2 ] && control="--call-rate-control dual --dual-two-sided"
+  [ "$1" = track ] && control="--call-rate-control dual --dual-two-sided --lr-tail 0.3 --dual-select-last 0.4"
   [ -f "$d/eval.txt" ] && return
   $B train --preset quick --algo gapg --device models/device-chain --cloud http://127.0.0.1:18191/v1 \
     --max-call-rate "$2" --seed "$3" --steps "$STEPS" $control --threads 1 --quiet \
-    --out "$d" --cloud-cache "$OUT/cache.s$3.$1.r$2.jsonl" > "$d.log" 2>&1 || { echo "FAILED $d (see $d.log)"; return; }
+    --out "$d" $EXTRA --cloud-cache "$OUT/cache.s$3.$1.r$2.jsonl" > "$d.log" 2>&1 || { echo "FAILED $d (see $d.log)"; return; }
+  [ -n "$NOEVAL" ] && { : > "$d/eval.txt"; return; }  # choosing settings: the probe's train-split rates only
   $B eval --model "$d/model" --n 100 --threads 1 > "$d/eval.txt" 2>&1
 }
 jobs_running() { jobs -rp | grep -v "^$SERVE\$" | wc -l; }

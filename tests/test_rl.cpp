@@ -341,6 +341,8 @@ TEST(RlTrainerTest, CallRateControllerRaisesThePriceAndResumesExactly) {
   o.dual_probe = 16;
   o.dual_step = 0.5;
   o.dual_kp = 1.0;
+  o.lr_tail = 0.5;           // steps 3 and 4 of 4 at lr·2/2 and lr·1/2
+  o.dual_select_last = 0.5;  // candidates: the weights after 2 and after 4 updates
   o.budget = budget_from_call_rate(0.3);
   const auto a = tmp("dual_full"), b = tmp("dual_resumed");
   run_rl(o, always_handoff_device(), a, false);
@@ -356,6 +358,7 @@ TEST(RlTrainerTest, CallRateControllerRaisesThePriceAndResumesExactly) {
     if (i % 2 == 0) lambda = std::clamp(lambda + 0.5 * (c - 0.3), 0.0, o.dual_lambda_max);
     EXPECT_NEAR(m[i]["lambda"].get<double>(), lambda, 1e-12) << i;
     EXPECT_NEAR(m[i]["handoff_price"].get<double>(), std::clamp(lambda + 1.0 * (c - 0.3), 0.0, 2.0), 1e-12);
+    EXPECT_DOUBLE_EQ(m[i]["lr"].get<double>(), i < 3 ? o.lr : o.lr / 2) << i;
   }
   EXPECT_GT(m[0]["probe_call_rate"].get<double>(), 0.9);  // the device calls: the price must rise
   EXPECT_GT(m.back()["lambda"].get<double>(), 0.3);
@@ -368,6 +371,15 @@ TEST(RlTrainerTest, CallRateControllerRaisesThePriceAndResumesExactly) {
   const auto sb = nlohmann::json::parse(read_file(b + "/model/trainer_state.json"));
   EXPECT_EQ(sa["dual_lambda"], sb["dual_lambda"]);
   EXPECT_EQ(sa["probe_call_rate"], sb["probe_call_rate"]);
+  // The run ends on the candidate measured closer to the target (ties: the later one), saved in selected/.
+  const double at2 = m[2]["probe_call_rate"].get<double>(), at4 = sa["probe_call_rate"].get<double>();
+  const int64_t expect_step = std::abs(at4 - 0.3) <= std::abs(at2 - 0.3) ? 4 : 2;
+  EXPECT_EQ(sa["selected_step"].get<int64_t>(), expect_step);
+  EXPECT_EQ(sb["selected_step"].get<int64_t>(), expect_step);
+  auto sel = load_checkpoint(a + "/selected");
+  auto psel = sel.model->named_parameters();
+  for (auto& p : load_checkpoint(a + "/model").model->named_parameters())
+    EXPECT_TRUE(torch::equal(p.value(), psel[p.key()])) << p.key();
   auto ma = load_checkpoint(a + "/model"), mb = load_checkpoint(b + "/model");
   auto pb = mb.model->named_parameters();
   for (auto& p : ma.model->named_parameters())
@@ -415,6 +427,15 @@ TEST(RlTrainerTest, BadInputIsRejectedBeforeTraining) {
   o.dual_step = 1;
   o.call_rate_control = "pid";
   expect_error(o, "must be none or dual");
+  o = tiny_opts("http://127.0.0.1:9/v1");
+  o.dual_select_last = 0.4;  // without the controller there is nothing to select from
+  expect_error(o, "--dual-select-last");
+  o.call_rate_control = "dual";
+  o.dual_select_last = 1.5;
+  expect_error(o, "dual_select_last");
+  o.dual_select_last = 0;
+  o.lr_tail = -0.1;
+  expect_error(o, "lr_tail");
   o = tiny_opts("");
   o.algo = "task-tuning";
   o.call_rate_control = "dual";

@@ -11,6 +11,7 @@
 #include "route/confidence_router.h"
 #include "route/linear_probe.h"
 #include "route/oracle_router.h"
+#include "route/pure/auc.h"
 #include "route/random_router.h"
 #include "route/router.h"
 #include "route/router_file.h"
@@ -124,4 +125,17 @@ TEST(RouterTest, RouterFileRoundTripsAndNamesWhatIsBroken) {
   expect_error(j.dump(), "out of range");
   fs::remove(path);
   EXPECT_THROW(load_router_file(path), Error);
+}
+
+TEST(RocAuc, RanksTiesAndBadInput) {
+  // Perfect ranking, reversed ranking, and every score tied.
+  EXPECT_DOUBLE_EQ(roc_auc({0.1, 0.2, 0.8, 0.9}, {0, 0, 1, 1}), 1.0);
+  EXPECT_DOUBLE_EQ(roc_auc({0.9, 0.8, 0.2, 0.1}, {0, 0, 1, 1}), 0.0);
+  EXPECT_DOUBLE_EQ(roc_auc({0.5, 0.5, 0.5}, {1, 0, 0}), 0.5);
+  // Pairs (positive, negative): (0.4 > 0.3) 1, (0.4 < 0.6) 0, (0.6 = 0.6) ½, (0.6 > 0.3) 1 → 2.5 / 4.
+  EXPECT_DOUBLE_EQ(roc_auc({0.3, 0.4, 0.6, 0.6}, {0, 1, 1, 0}), 0.625);
+  EXPECT_TRUE(std::isnan(roc_auc({0.1, 0.2}, {1, 1})));  // no negatives: undefined
+  EXPECT_THROW(roc_auc({0.1}, {1, 0}), Error);
+  EXPECT_THROW(roc_auc({}, {}), Error);
+  EXPECT_THROW(roc_auc({std::nan(""), 0.2}, {1, 0}), Error);
 }

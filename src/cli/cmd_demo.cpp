@@ -393,11 +393,13 @@ void run_demo(const DemoArgs& a) {
   nlohmann::json curves = nlohmann::json::object();
   std::vector<KeyedRows> rows_by_seed;
   std::vector<AtRateRow> at_rate;
+  std::vector<RouterAuc> router_auc;
   for (size_t si = 0; si < seeds.size(); ++si) {
     SeedComparison c =
         comparison_rows(data, verdicts.by_seed[si], settings, si, seeds[si], si == 0 ? &curves : nullptr);
     rows_by_seed.push_back(std::move(c.rows));
     at_rate.insert(at_rate.end(), c.at_rate.begin(), c.at_rate.end());
+    router_auc.insert(router_auc.end(), c.router_auc.begin(), c.router_auc.end());
   }
   stages.end(times, "routers");
 
@@ -405,6 +407,7 @@ void run_demo(const DemoArgs& a) {
   ReportInputs report = report_inputs(rows_by_seed, seeds, curves, times, rate, a, task_name, device_dir,
                                       cloud_dir, trained_by_seed[0]);
   report.at_rate = std::move(at_rate);
+  report.router_auc = std::move(router_auc);
   write_report(report, a.out);
   stages.end(times, "report");
   std::fprintf(stderr, "\nreport: %s/report.md (total %.0f s)\n", a.out.c_str(), stages.elapsed());

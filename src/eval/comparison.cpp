@@ -5,6 +5,7 @@
 #include "eval/pure/bootstrap.h"
 #include "rl/method_registry.h"
 #include "route/handoff_threshold.h"
+#include "route/pure/auc.h"
 #include "route/router.h"
 
 namespace handoff {
@@ -29,6 +30,13 @@ void add_anchor_rows(const ComparisonData& data, const DeviceVerdicts& tt_test, 
 std::string method_short_name(const std::string& algo) {
   const std::string& label = find_rl_method(algo).label;
   return label.substr(0, label.find(": "));
+}
+
+// 1 where the device did not answer correctly by itself (wrong, a format error or a hand-off).
+std::vector<uint8_t> failures(const DeviceVerdicts& d) {
+  std::vector<uint8_t> f(d.local_correct.size());
+  for (size_t i = 0; i < f.size(); ++i) f[i] = !d.local_correct[i];
+  return f;
 }
 
 // A router fit on validation, with its scores on both splits: calibrated to any rate without refitting.
@@ -139,6 +147,9 @@ SeedComparison comparison_rows(const ComparisonData& data, const SeedVerdicts& v
   SeedComparison out;
   add_anchor_rows(data, v.tt_test, out.rows);
   const std::vector<FittedRouter> routers = add_router_rows(data, v, s, seed_index, curves, out.rows);
+  for (const auto& f : routers)
+    out.router_auc.push_back({f.router->name(), seed, route::roc_auc(f.val_scores, failures(v.tt_val)),
+                              route::roc_auc(f.test_scores, failures(v.tt_test))});
   for (const auto& [algo, dir] : v.trained) {
     if (algo == "task-tuning") continue;
     const RlMethod& method = find_rl_method(algo);

@@ -55,6 +55,7 @@ struct SeedComparison {
   KeyedRows rows;
   std::vector<AtRateRow>
       at_rate;  // each self-deciding row (threshold rows too) vs the best router at its rate
+  std::vector<RouterAuc> router_auc;  // each calibrated router's AUC for the task-tuned device's failures
 };
 
 // Every method's row for one seed (`seed`, index `seed_index` into the run's RL seeds). `curves` (router

@@ -143,6 +143,27 @@ std::string at_rate_section(const std::vector<AtRateRow>& rows, nlohmann::json& 
   return md;
 }
 
+// Each router's ROC AUC for the task-tuned device's failures (issue 15 §3: does the prompt reveal the
+// difficulty?). Adds results["router_auc"].
+std::string router_auc_section(const std::vector<RouterAuc>& rows, nlohmann::json& results) {
+  if (rows.empty()) return "";
+  std::string md =
+      "\n## How well each router predicts the task-tuned device's failures\n\n"
+      "ROC AUC of the router's score for \"the task-tuned device does not answer correctly by itself\" "
+      "(0.5 = no better than chance, 1 = perfect). A high AUC for the prompt router means the prompt's surface "
+      "reveals the difficulty.\n\n| router | seed | AUC (validation) | AUC (test) |\n|---|---|---|---|\n";
+  results["router_auc"] = nlohmann::json::array();
+  auto num = [](double x) { return std::isnan(x) ? std::string("n/a") : eval::fixed(x, 3); };
+  auto val = [](double x) { return std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x); };
+  for (const auto& r : rows) {
+    md += "| " + eval::markdown_cell(r.router) + " | " + std::to_string(r.seed) + " | " + num(r.val_auc) +
+          " | " + num(r.test_auc) + " |\n";
+    results["router_auc"].push_back(
+        {{"router", r.router}, {"seed", r.seed}, {"val_auc", val(r.val_auc)}, {"test_auc", val(r.test_auc)}});
+  }
+  return md;
+}
+
 // With several RL seeds: how much each row moves with the seed (the RL runs, and the task-tuned model the
 // routers are built on). Sample standard deviation across seeds. Adds results["seeds"].
 std::string seed_section(const std::vector<SeedSpread>& spread, nlohmann::json& results) {
@@ -272,6 +293,7 @@ void write_report(const ReportInputs& in, const std::string& out_dir) {
                          {"router_curves", in.curves}};
   std::string md = methods_section(in, results, dev_result, cloud_result);
   md += at_rate_section(in.at_rate, json);
+  md += router_auc_section(in.router_auc, json);
   md += difficulty_section(json["methods"], dev->difficulty);
   md += seed_section(in.seed_spread, json);
   md += accuracy_plot(in, json["methods"], out_dir);

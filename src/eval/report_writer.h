@@ -30,6 +30,13 @@ struct AtRateRow {
   double diff = 0, diff_lo = 0, diff_hi = 0;  // method − router, 95 % paired bootstrap over the items
 };
 
+// How well a router's score predicts the task-tuned device's failures (issue 15 §3): ROC AUC on each split.
+struct RouterAuc {
+  std::string router;
+  uint64_t seed = 0;
+  double val_auc = 0, test_auc = 0;  // NaN where a split has no failures or no successes
+};
+
 struct ReportInputs {
   std::vector<MethodRow> rows;  // must include "device-only (task-tuned)" and "cloud-only"
   nlohmann::json curves;        // router name → [{call_rate, accuracy}]
@@ -39,6 +46,7 @@ struct ReportInputs {
   std::map<std::string, std::string> metrics_files;  // algo → metrics.jsonl
   std::vector<SeedSpread> seed_spread;               // empty for a single-seed run
   std::vector<AtRateRow> at_rate;                    // every seed's
+  std::vector<RouterAuc> router_auc;                 // every seed's
 };
 
 // Writes out_dir/results.json, report.md and the SVG plots. The tables and the methods part of results.json

@@ -64,6 +64,11 @@ void add_optimiser_fields(OptionTable<RlOptions>& t) {
   t.add<double>(
        "lr", "--lr", "Learning rate (AdamW)", [](O & o) -> auto& { return o.lr; }, positive_finite<double>())
       .add<double>(
+          "lr_tail", "--lr-tail",
+          "Fraction of the steps, at the end, over which the learning rate decays linearly towards 0 "
+          "(0 = constant)",
+          [](O & o) -> auto& { return o.lr_tail; }, c::in_range(0.0, 1.0))
+      .add<double>(
           "weight_decay", "", "", [](O & o) -> auto& { return o.weight_decay; })
       .add<double>(
           "grad_clip", "", "", [](O & o) -> auto& { return o.grad_clip; });
@@ -117,7 +122,12 @@ void add_budget_fields(OptionTable<RlOptions>& t) {
           [](O & o) -> auto& { return o.dual_every; }, c::positive<int64_t>())
       .add<int64_t>(
           "dual_probe", "--dual-probe", "Greedy probe prompts (train split) per measurement",
-          [](O & o) -> auto& { return o.dual_probe; }, c::positive<int64_t>());
+          [](O & o) -> auto& { return o.dual_probe; }, c::positive<int64_t>())
+      .add<double>(
+          "dual_select_last", "--dual-select-last",
+          "End on the iterate, among those the controller measured in this last fraction of the steps, "
+          "whose greedy call rate was closest to the target (0 = the last iterate)",
+          [](O & o) -> auto& { return o.dual_select_last; }, c::in_range(0.0, 1.0));
 }
 
 // RL options: the reward (§3.2) and the update.
@@ -221,6 +231,9 @@ void RlOptions::validate() const {
   // The reward tables check their own weights (α_a > α_c > α_f unless allow_any_order; bonus in [0, 1)).
   HierarchicalReward(weights, allow_any_order);
   TaskTuningReward{format_bonus};
+  if (dual_select_last > 0 && call_rate_control != "dual")
+    throw Error("--dual-select-last selects among the call-rate controller's measurements",
+                "add --call-rate-control dual, or drop --dual-select-last");
 }
 
 }  // namespace handoff

@@ -25,6 +25,7 @@ struct RlOptions {
   double top_p = 1.0;
   int64_t max_new_tokens = 64;
   double lr = 5e-5;
+  double lr_tail = 0.0;  // > 0: the last lr_tail of the steps decay the rate linearly towards 0
   double weight_decay = 0.0;
   double grad_clip = 1.0;
   double budget = 3.0 / 7.0;  // ρ: D² ≤ ρ·D¹ (the paper's ratio form; --max-call-rate r sets ρ = r/(1−r))
@@ -33,12 +34,15 @@ struct RlOptions {
   // filter's cap alone) or "dual" (λ on the hand-off, raised while the greedy rate measured on a probe set of
   // train-split prompts is above ρ/(1+ρ), lowered below it).
   std::string call_rate_control = "none";
-  double dual_step = 1.0;        // η of λ ← clamp(λ + η (ĉ − r*), 0, λ_max)
-  double dual_kp = 2.0;          // K_p of the price clamp(λ + K_p (ĉ − r*), 0, λ_max)
+  double dual_step = 0.3;        // η of λ ← clamp(λ + η (ĉ − r*), 0, λ_max)
+  double dual_kp = 0.5;          // K_p of the price clamp(λ + K_p (ĉ − r*), 0, λ_max)
   bool dual_two_sided = false;   // also a bonus (λ < 0) while the rate is below the target: track, not cap
   double dual_lambda_max = 2.0;  // λ's ceiling (α_a: beyond it any hand-off is worth less than anything)
   int64_t dual_every = 5;        // steps between measurements (and dual steps)
-  int64_t dual_probe = 128;      // greedy probe prompts per measurement
+  int64_t dual_probe = 256;      // greedy probe prompts per measurement (fresh ones each time)
+  // > 0: the run ends on the iterate of its last dual_select_last fraction of steps whose measured rate was
+  // closest to the target (rl/iterate_selection.h), not on the last one.
+  double dual_select_last = 0.0;
   RewardWeights weights;
   bool allow_any_order = false;
   double format_bonus = 0.2;  // task-tuning/grpo: bonus for a well-formatted answer, as α_f

@@ -23,9 +23,10 @@ std::vector<Problem> training_pool(const Task& task, const std::vector<int>& dif
   return pool;
 }
 
-std::vector<Problem> probe_set(const Task& task, const std::vector<int>& difficulties, const RlOptions& o) {
+std::vector<Problem> probe_set(const Task& task, const std::vector<int>& difficulties, const RlOptions& o,
+                               int64_t step) {
   std::vector<Problem> items;
-  std::mt19937_64 rng(step_seed(o.seed, 0, 19));
+  std::mt19937_64 rng(step_seed(o.seed, static_cast<uint64_t>(step), 19));
   for (int64_t i = 0; i < o.dual_probe; ++i)
     items.push_back(task.sample(rng, difficulties[i % difficulties.size()], Split::kTrain));
   return items;

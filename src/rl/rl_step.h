@@ -27,9 +27,13 @@ uint64_t step_seed(uint64_t seed, uint64_t step, uint64_t salt);
 std::vector<Problem> training_pool(const Task& task, const std::vector<int>& difficulties,
                                    const RlOptions& o);
 
-// The call-rate controller's probe set: `o.dual_probe` train-split problems drawn apart from the training
-// pool (another seed), uniform over the difficulties. Never test items.
-std::vector<Problem> probe_set(const Task& task, const std::vector<int>& difficulties, const RlOptions& o);
+// The call-rate controller's probe set for the measurement at `step`: `o.dual_probe` train-split problems
+// drawn apart from the training pool (another seed), uniform over the difficulties; never test items. A fresh
+// draw at every measurement: a fixed set would steer *its own* rate to the target while the population's rate
+// misses it by the set's sampling error (±0.04 at 128 items, measured as the main miss of the first
+// controller); with fresh draws the integral term averages that error out.
+std::vector<Problem> probe_set(const Task& task, const std::vector<int>& difficulties, const RlOptions& o,
+                               int64_t step);
 // The deployed (greedy, no threshold) hand-off rate of the model on `items`.
 double greedy_call_rate(CausalLM& model, const Tokenizer& tok, const std::vector<Problem>& items,
                         int64_t max_new_tokens);

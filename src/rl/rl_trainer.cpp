@@ -1,6 +1,7 @@
 #include "rl/rl_trainer.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -14,6 +15,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "io/checkpoint.h"
+#include "rl/iterate_selection.h"
 #include "rl/method_registry.h"
 #include "rl/metrics_log.h"
 #include "rl/policy_loss.h"
@@ -59,6 +61,27 @@ ResumePoint resume_point(const std::string& model_dir, const RlOptions& o) {
   return r;
 }
 
+// The end-of-run iterate selection of --dual-select-last (rl/iterate_selection.h), or none.
+std::optional<IterateSelection> make_selection(const RlOptions& o, const std::string& out_dir,
+                                               int64_t resumed_step) {
+  if (o.call_rate_control != "dual" || o.dual_select_last <= 0) return std::nullopt;
+  const auto window = static_cast<int64_t>(std::llround(o.dual_select_last * static_cast<double>(o.steps)));
+  std::optional<IterateSelection> sel;
+  sel.emplace(out_dir + "/selected", o.budget / (1 + o.budget), o.steps - window);
+  sel->restore(resumed_step);
+  return sel;
+}
+
+// The last iterate is a candidate too; then the run's final weights become the selected ones.
+template <class Measure>
+void finish_selection(IterateSelection& sel, Measure& measure, CausalLM& model, const RlOptions& o) {
+  measure(o.steps);
+  const int64_t picked = sel.apply(model);
+  if (!o.quiet && picked >= 0)
+    std::fprintf(stderr, "call-rate selection: the weights after step %lld (greedy call %.3f on the probe)\n",
+                 static_cast<long long>(picked), sel.selected_rate());
+}
+
 // The call-rate controller of --call-rate-control dual (issue 15), or none.
 std::optional<CallRateDual> make_dual(const RlOptions& o, const RlMethod& method, const ResumePoint& start) {
   if (o.call_rate_control != "dual") return std::nullopt;
@@ -83,6 +106,21 @@ nlohmann::json call_rate_by_difficulty(const Rollout& r) {
   for (const auto& [d, c] : by_diff)
     j[std::to_string(d)] = static_cast<double>(c.first) / static_cast<double>(c.second);
   return j;
+}
+
+// The step's learning rate: constant, then (with lr_tail > 0) a linear decay over the last lr_tail of the
+// steps to lr/n at the last one. Why: the greedy hand-off decision of these models swings by ±0.1 in call rate
+// between consecutive measurements at a constant rate (docs/results/2026-12-02-call-rate-control), so the
+// last checkpoint lands anywhere in that band; a decaying tail lets the policy settle where the call-rate
+// controller has put it.
+double rl_lr(const RlOptions& o, int64_t step) {
+  const auto tail = static_cast<int64_t>(std::llround(o.lr_tail * static_cast<double>(o.steps)));
+  if (tail <= 0 || step < o.steps - tail) return o.lr;
+  return o.lr * static_cast<double>(o.steps - step) / static_cast<double>(tail);
+}
+
+void set_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
 }
 
 struct StepLog {
@@ -123,6 +161,7 @@ void log_step(MetricsLog& log, const RlOptions& o, const RlMethod& method, const
                          {"d2_candidates", fr.num_d2_candidates()},
                          {"dropped", fr.num_dropped()},
                          {"loss", s.loss},
+                         {"lr", rl_lr(o, s.step - 1)},
                          {"tokens_per_s", tok_s},
                          {"step_seconds", s.step_seconds},
                          {"cloud_calls", s.cloud_calls}};
@@ -182,8 +221,13 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   budget.restore_credit(start.budget_credit);
   const std::vector<Problem> pool = training_pool(*task, diffs, o);
   std::optional<CallRateDual> dual = make_dual(o, method, start);
-  const std::vector<Problem> probe = dual ? probe_set(*task, diffs, o) : std::vector<Problem>{};
   double probe_rate = start.probe_call_rate;
+  std::optional<IterateSelection> selection = make_selection(o, out_dir, start.step);
+  // The deployed (greedy) rate of the weights after `s` updates, on a fresh probe; a selection candidate.
+  auto measure = [&](int64_t s) {
+    probe_rate = greedy_call_rate(model, tok, probe_set(*task, diffs, o, s), o.max_new_tokens);
+    if (selection) selection->offer(s, probe_rate, model, tok);
+  };
 
   MetricsLog log(out_dir + "/metrics.jsonl", start.step);
   // From the cache file, not the checkpoint: calls made after the last save of a killed run count too.
@@ -200,6 +244,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
       state["dual_lambda"] = dual->lambda();
       state["probe_call_rate"] = probe_rate;
     }
+    if (selection && step == o.steps) state["selected_step"] = selection->selected_step();
     save_training_checkpoint(model_dir, model, tok, state, opt);
   };
 
@@ -210,8 +255,9 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   try {
     for (; step < o.steps; ++step) {
       const auto ts = std::chrono::steady_clock::now();
+      set_lr(opt, rl_lr(o, step));
       if (dual && step % o.dual_every == 0) {  // the dual step, from the deployed (greedy) rate
-        probe_rate = greedy_call_rate(model, tok, probe, o.max_new_tokens);
+        measure(step);
         dual->update(probe_rate);
       }
       Rollout r = rollout(model, tok, *task, pool, o, step);
@@ -235,6 +281,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
                   dual ? &*dual : nullptr, probe_rate});
       }
       const bool interrupted = o.stop_at_step > 0 && step + 1 >= o.stop_at_step;
+      if (selection && step + 1 == o.steps) finish_selection(*selection, measure, model, o);
       if ((o.checkpoint_every > 0 && (step + 1) % o.checkpoint_every == 0) || step + 1 == o.steps ||
           interrupted)
         save(step + 1);
