@@ -1,22 +1,39 @@
 #!/usr/bin/env bash
-# Retrains the two reference checkpoints in models/ with the commands on their model cards, then evaluates them
-# so the tables can be compared with the cards. About 20 minutes on 2 cores. Usage: scripts/reproduce-models.sh [OUT]
-# On x86-64 with AVX2/FMA handoff pins portable kernels (src/runtime/kernels.h), so the weights should equal the
-# committed ones byte for byte; the script says whether they do.
+# Retrains the reference checkpoints in models/ with the commands on their model cards, then evaluates them so
+# the tables can be compared with the cards. Usage: scripts/reproduce-models.sh [OUT] [chain|hops|all]
+#   chain (default): models/device-chain and models/cloud-chain, about 20 minutes on 2 cores;
+#   hops: models/device-hops and models/cloud-hops, about 75 minutes (device 6000 steps, cloud 3500).
+# On x86-64 with AVX2/FMA handoff pins portable kernels (src/runtime/kernels.h), so weights trained with the card's
+# thread count should equal the committed ones byte for byte; the script says whether they do.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/reproduce}
-build/handoff sft --role device --preset quick --steps 900 --threads 1 --out "$out/device"
-build/handoff sft --role cloud --preset quick --stop-at-step 1500 --threads 1 --out "$out/cloud"
-build/handoff eval --model "$out/device/model" --n 100 --json "$out/device-eval.json"
-build/handoff eval --model "$out/cloud/model" --n 100 --sample-temperature 0 --json "$out/cloud-eval.json"
-for m in device:device-chain cloud:cloud-chain; do
-  if cmp -s "$out/${m%%:*}/model/model.safetensors" "models/${m#*:}/model.safetensors"; then
-    echo "${m#*:}: model.safetensors byte-identical to the committed checkpoint"
+which=${2:-chain}
+case "$which" in chain | hops | all) ;; *) echo "unknown model set '$which' (chain | hops | all)" >&2; exit 2 ;; esac
+
+compare() {  # run-dir committed-name
+  if cmp -s "$1/model/model.safetensors" "models/$2/model.safetensors"; then
+    echo "$2: model.safetensors byte-identical to the committed checkpoint"
   else
-    echo "${m#*:}: model.safetensors differs from the committed checkpoint (compare the tables with the card)"
+    echo "$2: model.safetensors differs from the committed checkpoint (compare the tables with models/$2/README.md)"
   fi
-done
-echo "compare with models/device-chain/README.md and models/cloud-chain/README.md; to adopt them:"
-echo "  cp $out/device/model/{config.json,model.safetensors,tokenizer.json} models/device-chain/"
-echo "  cp $out/cloud/model/{config.json,model.safetensors,tokenizer.json} models/cloud-chain/"
+  echo "  to adopt it: cp $1/model/{config.json,model.safetensors,tokenizer.json} models/$2/"
+}
+
+if [ "$which" != hops ]; then
+  build/handoff sft --role device --preset quick --steps 900 --threads 1 --out "$out/device"
+  build/handoff sft --role cloud --preset quick --stop-at-step 1500 --threads 1 --out "$out/cloud"
+  build/handoff eval --model "$out/device/model" --n 100 --json "$out/device-eval.json"
+  build/handoff eval --model "$out/cloud/model" --n 100 --sample-temperature 0 --json "$out/cloud-eval.json"
+  compare "$out/device" device-chain
+  compare "$out/cloud" cloud-chain
+fi
+if [ "$which" != chain ]; then
+  build/handoff sft --role device --preset hops --task hops --threads 2 --out "$out/device-hops"
+  build/handoff sft --role cloud --preset hops --task hops --threads 1 --stop-at-step 1500 --out "$out/cloud-hops"
+  build/handoff sft --role cloud --preset hops --task hops --threads 2 --resume --out "$out/cloud-hops"
+  for m in device-hops cloud-hops; do
+    build/handoff eval --model "$out/$m/model" --task hops --n 100 --max-new-tokens 128 --json "$out/$m-eval.json"
+    compare "$out/$m" "$m"
+  done
+fi

@@ -218,6 +218,19 @@ TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
     }
   }
   EXPECT_TRUE(contains(report, "## Against the best router at each method's own call rate")) << report;
+  // Each calibrated router's AUC for the task-tuned device's failures, per seed (4 routers x 2 seeds): a
+  // probability where both classes occur on a split; the oracle is not among them.
+  const auto& auc = results["router_auc"];
+  ASSERT_EQ(auc.size(), 8u) << auc.dump(1);
+  for (const auto& r : auc) {
+    EXPECT_TRUE(r["router"].get<std::string>().rfind("task-tuning & ", 0) == 0) << r["router"];
+    for (const char* k : {"val_auc", "test_auc"})
+      if (!r[k].is_null()) {
+        EXPECT_GE(r[k].get<double>(), 0.0) << r.dump();
+        EXPECT_LE(r[k].get<double>(), 1.0) << r.dump();
+      }
+  }
+  EXPECT_TRUE(contains(report, "## How well each router predicts the task-tuned device's failures")) << report;
   const auto& dev = by_name["device-only (task-tuned)"];
   const auto& cloud = by_name["cloud-only"];
   const auto& oracle = by_name["oracle router (hands off exactly the device's errors)"];
