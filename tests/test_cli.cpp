@@ -231,6 +231,17 @@ TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
       }
   }
   EXPECT_TRUE(contains(report, "## How well each router predicts the task-tuned device's failures")) << report;
+  // GAPG alone was trained with the preset's demo.algo_options (the call-rate controller and the end-of-run
+  // selection); the report says so, the baselines' runs carry none of it.
+  EXPECT_EQ(results["algo_options"]["gapg"]["call_rate_control"], "dual") << results["algo_options"];
+  EXPECT_TRUE(contains(report, "`gapg`: call_rate_control=\"dual\"")) << report;
+  const auto gapg_state = nlohmann::json::parse(handoff::read_file(out + "/rl-gapg/model/trainer_state.json"));
+  EXPECT_GE(gapg_state["selected_step"].get<int64_t>(), 0) << gapg_state.dump();
+  EXPECT_TRUE(fs::exists(out + "/rl-gapg/selected/model.safetensors"));
+  const auto grpo_state =
+      nlohmann::json::parse(handoff::read_file(out + "/rl-collab-grpo/model/trainer_state.json"));
+  EXPECT_EQ(grpo_state["options"]["call_rate_control"], "none");
+  EXPECT_FALSE(grpo_state.contains("selected_step"));
   const auto& dev = by_name["device-only (task-tuned)"];
   const auto& cloud = by_name["cloud-only"];
   const auto& oracle = by_name["oracle router (hands off exactly the device's errors)"];
@@ -368,6 +379,27 @@ TEST(CliTest, DemoWithMissingReferenceCheckpointSaysWhatToRun) {
   fs::remove_all(corrupt);
   fs::remove_all(alphabet);
   fs::remove_all(tmp("demo_bad_ref"));
+  fs::remove(path);
+}
+
+TEST(CliTest, DemoWithBadAlgoOptionsFailsBeforeWritingAnything) {
+  auto preset =
+      nlohmann::json::parse(handoff::read_file(std::string(HANDOFF_SOURCE_DIR) + "/configs/quick.json"));
+  const auto path = tmp("bad_algo_options.json"), out = tmp("demo_bad_algo_options");
+  const std::vector<std::pair<nlohmann::json, std::string>> cases = {
+      {{{"ppo", nlohmann::json::object()}}, "unknown RL algorithm"},
+      {{{"gapg", {{"dual_step", 0}}}}, "preset demo.algo_options.gapg: dual_step"},
+      {{{"gapg", {{"no_such_option", 1}}}}, "no_such_option"},
+      {{{"task-tuning", {{"call_rate_control", "dual"}}}}, "needs a method that can call the cloud"},
+      {{{"gapg", 3}}, "must be an object"}};
+  for (const auto& [opts, fragment] : cases) {
+    preset["demo"]["algo_options"] = opts;
+    handoff::write_file_atomic(path, preset.dump());
+    auto r = run_cli("demo --preset " + path + " --out " + out);
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_TRUE(contains(r.output, fragment)) << fragment << "\n" << r.output;
+    EXPECT_FALSE(fs::exists(out)) << fragment;
+  }
   fs::remove(path);
 }
 

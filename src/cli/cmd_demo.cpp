@@ -36,6 +36,7 @@ namespace {
 struct DemoArgs {
   std::string preset = "quick", out = "runs/demo";
   bool fresh = false, from_scratch = false;
+  bool paper_gapg = false;  // ignore demo.algo_options: every method from the preset's rl section alone
   int threads = 0, jobs = 0;
 };
 
@@ -206,6 +207,37 @@ std::pair<std::string, std::string> base_models(const nlohmann::json& demo, cons
   return {a.out + "/base-device/model", a.out + "/base-cloud/model"};
 }
 
+// A method's options: the shared ones with the preset's demo.algo_options[algo] on top (e.g. GAPG with the
+// call-rate controller, docs/method.md §3.4, while the baselines train as the paper's). Unknown keys and
+// invalid values are an Error naming the preset's entry.
+RlOptions options_for(const RlOptions& base, const nlohmann::json& algo_options, const std::string& algo) {
+  if (!algo_options.contains(algo)) return base;
+  const std::string where = "preset demo.algo_options." + algo;
+  nlohmann::json j = base.to_json();
+  if (!algo_options.at(algo).is_object()) throw Error(where + ": must be an object of rl options");
+  for (const auto& [key, value] : algo_options.at(algo).items()) j[key] = value;
+  RlOptions o = RlOptions::from_json(j, where);
+  o.algo = algo;
+  try {
+    o.validate();
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what());
+  }
+  return o;
+}
+
+// demo.algo_options (none with --paper-gapg), each entry checked against a method and the options now.
+nlohmann::json demo_algo_options(const nlohmann::json& demo, const RlOptions& base, bool paper_gapg) {
+  const nlohmann::json opts = paper_gapg ? nlohmann::json::object()
+                                         : demo.value("algo_options", nlohmann::json::object());
+  if (!opts.is_object()) throw Error("preset demo.algo_options: must be an object (method → rl options)");
+  for (const auto& [algo, unused] : opts.items()) {
+    find_rl_method(algo);
+    options_for(base, opts, algo);
+  }
+  return opts;
+}
+
 // One RL run of the demo: a method at one seed, in its own directory.
 struct RlRun {
   std::string algo;
@@ -220,11 +252,11 @@ std::string rl_dir(const std::string& out, const std::string& algo, uint64_t see
 
 // Each run is `handoff train --options …` in its own process. Each keeps its own cloud answer cache (one
 // writer per file).
-void run_rl_methods(const std::vector<RlRun>& runs, const RlOptions& base, const std::string& device_dir,
-                    int parallel) {
+void run_rl_methods(const std::vector<RlRun>& runs, const RlOptions& base, const nlohmann::json& algo_options,
+                    const std::string& device_dir, int parallel) {
   std::vector<ChildJob> jobs;
   for (const auto& run : runs) {
-    RlOptions o = base;
+    RlOptions o = options_for(base, algo_options, run.algo);
     o.algo = run.algo;
     o.seed = run.seed;
     o.quiet = true;
@@ -256,7 +288,9 @@ RlOptions demo_rl_options(const nlohmann::json& preset, const std::string& task,
 // Every method at every RL seed (runs finished earlier are reused). Returns, per seed, algo → model dir.
 std::vector<std::map<std::string, std::string>> train_every_method(const nlohmann::json& demo,
                                                                    const std::vector<uint64_t>& seeds,
-                                                                   const RlOptions& base, const DemoArgs& a,
+                                                                   const RlOptions& base,
+                                                                   const nlohmann::json& algo_options,
+                                                                   const DemoArgs& a,
                                                                    const std::string& device_dir,
                                                                    int parallel) {
   std::vector<std::map<std::string, std::string>> trained_by_seed(seeds.size());
@@ -272,7 +306,7 @@ std::vector<std::map<std::string, std::string>> train_every_method(const nlohman
         todo.push_back({algo, seeds[si], dir});
       }
     }
-  run_rl_methods(todo, base, device_dir, parallel);
+  run_rl_methods(todo, base, algo_options, device_dir, parallel);
   return trained_by_seed;
 }
 
@@ -353,6 +387,10 @@ void run_demo(const DemoArgs& a) {
   const auto& demo = preset["demo"];
   const std::string task_name = preset.value("task", std::string("chain"));
   auto task = make_task(task_name);
+  // The per-method options are checked before anything is written (the URL is the server's, known later).
+  const nlohmann::json algo_options = demo_algo_options(
+      demo, demo_rl_options(preset, task_name, demo.value("max_call_rate", 0.3), "http://127.0.0.1:1/v1", a.out),
+      a.paper_gapg);
   if (a.fresh) fs::remove_all(a.out);
   make_dirs(a.out);
   nlohmann::json times = nlohmann::json::object();
@@ -378,7 +416,7 @@ void run_demo(const DemoArgs& a) {
   const std::vector<uint64_t> seeds = demo.value("seeds", std::vector<uint64_t>{base.seed});
   if (seeds.empty()) throw Error("preset '" + a.preset + "': demo.seeds is empty");
   stages.begin("RL post-training of every method");
-  const auto trained_by_seed = train_every_method(demo, seeds, base, a, device_dir, parallel);
+  const auto trained_by_seed = train_every_method(demo, seeds, base, algo_options, a, device_dir, parallel);
   stages.end(times, "rl");
 
   stages.begin("verdicts on the validation and held-out test sets");
@@ -407,6 +445,7 @@ void run_demo(const DemoArgs& a) {
   ReportInputs report = report_inputs(rows_by_seed, seeds, curves, times, rate, a, task_name, device_dir,
                                       cloud_dir, trained_by_seed[0]);
   report.at_rate = std::move(at_rate);
+  report.algo_options = algo_options;
   report.router_auc = std::move(router_auc);
   write_report(report, a.out);
   stages.end(times, "report");
@@ -424,6 +463,9 @@ void register_demo(CLI::App& app) {
   cmd->add_option("--out", a->out, "Run directory")->capture_default_str();
   cmd->add_flag("--fresh", a->fresh, "Delete the run directory first");
   cmd->add_flag("--from-scratch", a->from_scratch, "Train the base models too instead of using models/");
+  cmd->add_flag("--paper-gapg", a->paper_gapg,
+                "Train GAPG (and every method) from the preset's rl section alone: the paper's filter cap, no "
+                "call-rate controller (ignores the preset's demo.algo_options)");
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
   cmd->add_option("--jobs", a->jobs,
                   "Base models and RL methods trained side by side, one core each (default: the preset's "

@@ -61,6 +61,15 @@ std::string methods_section(const ReportInputs& in, const std::vector<eval::Meth
                 "token; cloud = the measured HTTP round trips of the queries it forwards (0 for the others), "
                 "averaged over all queries.\n\n",
                 in.call_rate_target, in.call_rate_target / (1 - in.call_rate_target), dev.correct.size());
+  std::string opts;
+  for (const auto& [algo, o] : in.algo_options.items()) {
+    opts += (opts.empty() ? "" : "; ") + std::string("`") + algo + "`:";
+    for (const auto& [k, v] : o.items()) opts += " " + k + "=" + v.dump();
+  }
+  if (!opts.empty())
+    md += "Methods trained with options beyond the preset's rl section (`handoff demo --paper-gapg` trains without "
+          "them): " +
+          opts + ".\n";
   return md + buf + eval::methods_table_markdown(results, dev, cloud);
 }
 
@@ -290,7 +299,8 @@ void write_report(const ReportInputs& in, const std::string& out_dir) {
                          {"call_rate_target", in.call_rate_target},
                          {"stage_seconds", in.times},
                          {"methods", eval::methods_json(results, dev_result, cloud_result)},
-                         {"router_curves", in.curves}};
+                         {"router_curves", in.curves},
+                         {"algo_options", in.algo_options}};
   std::string md = methods_section(in, results, dev_result, cloud_result);
   md += at_rate_section(in.at_rate, json);
   md += router_auc_section(in.router_auc, json);

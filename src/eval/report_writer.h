@@ -47,6 +47,7 @@ struct ReportInputs {
   std::vector<SeedSpread> seed_spread;               // empty for a single-seed run
   std::vector<AtRateRow> at_rate;                    // every seed's
   std::vector<RouterAuc> router_auc;                 // every seed's
+  nlohmann::json algo_options = nlohmann::json::object();  // method → options beyond the preset's rl section
 };
 
 // Writes out_dir/results.json, report.md and the SVG plots. The tables and the methods part of results.json

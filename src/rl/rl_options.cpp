@@ -231,6 +231,8 @@ void RlOptions::validate() const {
   // The reward tables check their own weights (α_a > α_c > α_f unless allow_any_order; bonus in [0, 1)).
   HierarchicalReward(weights, allow_any_order);
   TaskTuningReward{format_bonus};
+  if (call_rate_control == "dual" && !find_rl_method(algo).needs_cloud())
+    throw Error("--call-rate-control dual needs a method that can call the cloud (not --algo " + algo + ")");
   if (dual_select_last > 0 && call_rate_control != "dual")
     throw Error("--dual-select-last selects among the call-rate controller's measurements",
                 "add --call-rate-control dual, or drop --dual-select-last");
