@@ -344,6 +344,10 @@ TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "finished earlier, reused")) << r.output;
   EXPECT_FALSE(contains(r.output, "gapg step 1/")) << r.output;
+  // GAPG asked for with other options (the paper's filter alone) is not reused silently.
+  r = run_cli("demo --preset micro --paper-gapg --threads 1 --out " + out);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "rl-gapg was trained with call_rate_control = \"dual\"")) << r.output;
   fs::remove_all(out);
 }
 

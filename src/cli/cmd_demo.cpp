@@ -70,10 +70,24 @@ std::string source_path(const std::string& rel) {
   return rel;
 }
 
-bool rl_finished(const std::string& dir, int64_t steps) {
+// Whether the run in `dir` is finished. A run started with other options (say GAPG with the call-rate
+// controller, now asked for with --paper-gapg) is never reused or resumed silently: an Error naming the
+// first option that differs. The cloud's address, the cache file and the quiet flag may differ.
+bool rl_finished(const std::string& dir, const RlOptions& wanted) {
   const auto st = dir + "/model/trainer_state.json";
   if (!file_exists(st)) return false;
-  return nlohmann::json::parse(read_file(st)).value("step", int64_t{0}) >= steps;
+  const auto state = nlohmann::json::parse(read_file(st));
+  if (state.contains("options")) {
+    const nlohmann::json want = wanted.to_json();
+    for (const auto& [key, value] : want.items()) {
+      if (key == "cloud_url" || key == "cloud_cache" || key == "quiet") continue;
+      if (state["options"].value(key, nlohmann::json()) != value)
+        throw Error(dir + " was trained with " + key + " = " + state["options"].value(key, nlohmann::json()).dump() +
+                        ", this demo asks for " + value.dump(),
+                    "use another --out, or --fresh to start over");
+    }
+  }
+  return state.value("step", int64_t{0}) >= wanted.steps;
 }
 
 // One line of a job's metrics.jsonl, for the combined progress line.
@@ -300,7 +314,11 @@ std::vector<std::map<std::string, std::string>> train_every_method(const nlohman
       find_rl_method(algo);  // an unknown name is an error naming the registry's methods, before any run
       const std::string dir = rl_dir(a.out, algo, seeds[si], si == 0);
       trained_by_seed[si][algo] = dir + "/model";
-      if (rl_finished(dir, base.steps)) {
+      RlOptions wanted = options_for(base, algo_options, algo);
+      wanted.algo = algo;
+      wanted.seed = seeds[si];
+      wanted.quiet = true;
+      if (rl_finished(dir, wanted)) {
         std::fprintf(stderr, "   --- %s: finished earlier, reused\n", fs::path(dir).filename().c_str());
       } else {
         todo.push_back({algo, seeds[si], dir});
