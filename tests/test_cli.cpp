@@ -242,6 +242,20 @@ TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
       nlohmann::json::parse(handoff::read_file(out + "/rl-collab-grpo/model/trainer_state.json"));
   EXPECT_EQ(grpo_state["options"]["call_rate_control"], "none");
   EXPECT_FALSE(grpo_state.contains("selected_step"));
+  // GAPG also trained at the sweep's other target (0.5), deciding itself on the same test items: its row in
+  // results.json and a point in the plot.
+  ASSERT_EQ(results["gapg_rate_sweep"].size(), 1u) << results.dump(1);
+  const auto& pt = results["gapg_rate_sweep"][0];
+  EXPECT_EQ(pt["target"].get<double>(), 0.5);
+  EXPECT_GE(pt["accuracy"].get<double>(), pt["ci95"][0].get<double>());
+  EXPECT_LE(pt["accuracy"].get<double>(), pt["ci95"][1].get<double>());
+  EXPECT_NEAR(1.0,  // ρ = r / (1 − r)
+              nlohmann::json::parse(handoff::read_file(out + "/rl-gapg-rate0.50/model/trainer_state.json"))
+                  ["options"]["budget"]
+                      .get<double>(),
+              1e-12);
+  EXPECT_TRUE(contains(handoff::read_file(out + "/accuracy_vs_call_rate.svg"),
+                       "GAPG trained at each target rate (own decisions)"));
   const auto& dev = by_name["device-only (task-tuned)"];
   const auto& cloud = by_name["cloud-only"];
   const auto& oracle = by_name["oracle router (hands off exactly the device's errors)"];

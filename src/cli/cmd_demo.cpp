@@ -17,8 +17,10 @@
 #include "common/atomic_file.h"
 #include "common/child_process.h"
 #include "common/error.h"
+#include "collab/verdicts.h"
 #include "eval/comparison.h"
 #include "eval/eval_set.h"
+#include "eval/pure/report.h"
 #include "eval/report_writer.h"
 #include "io/checkpoint.h"
 #include "rl/method_registry.h"
@@ -221,17 +223,32 @@ std::pair<std::string, std::string> base_models(const nlohmann::json& demo, cons
   return {a.out + "/base-device/model", a.out + "/base-cloud/model"};
 }
 
+// demo.gapg_rate_sweep: target call rates GAPG is also trained at (first seed), for the accuracy-vs-call-rate
+// plot (issue 15 §2). Each in (0, 1), or an Error naming the preset entry.
+std::vector<double> gapg_rate_sweep(const nlohmann::json& demo) {
+  const auto rates = demo.value("gapg_rate_sweep", std::vector<double>{});
+  for (double r : rates)
+    if (!(r > 0 && r < 1)) throw Error("preset demo.gapg_rate_sweep: a call rate must lie in (0, 1)");
+  return rates;
+}
+
 // A method's options: the shared ones with the preset's demo.algo_options[algo] on top (e.g. GAPG with the
 // call-rate controller, docs/method.md §3.4, while the baselines train as the paper's). Unknown keys and
 // invalid values are an Error naming the preset's entry.
 RlOptions options_for(const RlOptions& base, const nlohmann::json& algo_options, const std::string& algo) {
-  if (!algo_options.contains(algo)) return base;
+  if (!algo_options.contains(algo)) return base;  // (the caller sets algo and seed)
   const std::string where = "preset demo.algo_options." + algo;
   nlohmann::json j = base.to_json();
   if (!algo_options.at(algo).is_object()) throw Error(where + ": must be an object of rl options");
   for (const auto& [key, value] : algo_options.at(algo).items()) j[key] = value;
   RlOptions o = RlOptions::from_json(j, where);
   o.algo = algo;
+  // Where the run talks to and computes is not part of the recorded options (rl_options.cpp).
+  o.cloud_url = base.cloud_url;
+  o.api_key_env = base.api_key_env;
+  o.cloud_cache = base.cloud_cache;
+  o.device = base.device;
+  o.quiet = base.quiet;
   try {
     o.validate();
   } catch (const Error& e) {
@@ -254,8 +271,7 @@ nlohmann::json demo_algo_options(const nlohmann::json& demo, const RlOptions& ba
 
 // One RL run of the demo: a method at one seed, in its own directory.
 struct RlRun {
-  std::string algo;
-  uint64_t seed = 1;
+  RlOptions o;  // the method's options at its seed (and budget)
   std::string dir;
 };
 
@@ -266,23 +282,19 @@ std::string rl_dir(const std::string& out, const std::string& algo, uint64_t see
 
 // Each run is `handoff train --options …` in its own process. Each keeps its own cloud answer cache (one
 // writer per file).
-void run_rl_methods(const std::vector<RlRun>& runs, const RlOptions& base, const nlohmann::json& algo_options,
-                    const std::string& device_dir, int parallel) {
+void run_rl_methods(const std::vector<RlRun>& runs, const std::string& device_dir, int parallel) {
   std::vector<ChildJob> jobs;
   for (const auto& run : runs) {
-    RlOptions o = options_for(base, algo_options, run.algo);
-    o.algo = run.algo;
-    o.seed = run.seed;
-    o.quiet = true;
+    const RlOptions& o = run.o;
     make_dirs(run.dir);
     write_file_atomic(run.dir + "/options.json", o.to_json().dump(2) + "\n");
     jobs.push_back({fs::path(run.dir).filename().string(),
                     {"train", "--options", run.dir + "/options.json", "--device", device_dir, "--out",
-                     run.dir, "--resume", "--threads", "1", "--cloud", base.cloud_url, "--cloud-cache",
+                     run.dir, "--resume", "--threads", "1", "--cloud", o.cloud_url, "--cloud-cache",
                      run.dir + "-cloud_cache.jsonl"},
                     run.dir + "/train.log",
                     run.dir + "/metrics.jsonl",
-                    base.steps});
+                    o.steps});
   }
   run_side_by_side(jobs, parallel);
 }
@@ -299,33 +311,52 @@ RlOptions demo_rl_options(const nlohmann::json& preset, const std::string& task,
   return base;
 }
 
-// Every method at every RL seed (runs finished earlier are reused). Returns, per seed, algo → model dir.
-std::vector<std::map<std::string, std::string>> train_every_method(const nlohmann::json& demo,
-                                                                   const std::vector<uint64_t>& seeds,
-                                                                   const RlOptions& base,
-                                                                   const nlohmann::json& algo_options,
-                                                                   const DemoArgs& a,
-                                                                   const std::string& device_dir,
-                                                                   int parallel) {
-  std::vector<std::map<std::string, std::string>> trained_by_seed(seeds.size());
+// A run to train unless a run with the same options finished in `dir` earlier.
+void plan_run(const RlOptions& wanted, const std::string& dir, std::vector<RlRun>& todo) {
+  if (rl_finished(dir, wanted)) {
+    std::fprintf(stderr, "   --- %s: finished earlier, reused\n", fs::path(dir).filename().c_str());
+  } else {
+    todo.push_back({wanted, dir});
+  }
+}
+
+// What the RL stage trained: per seed, algo → model dir; and GAPG at each demo.gapg_rate_sweep rate (first
+// seed), rate → model dir.
+struct TrainedModels {
+  std::vector<std::map<std::string, std::string>> by_seed;
+  std::vector<std::pair<double, std::string>> gapg_by_rate;
+};
+
+// Every method at every RL seed, and GAPG at the sweep's rates (runs finished earlier are reused).
+TrainedModels train_every_method(const nlohmann::json& demo, const std::vector<uint64_t>& seeds,
+                                 const RlOptions& base, const nlohmann::json& algo_options, const DemoArgs& a,
+                                 const std::string& device_dir, int parallel) {
+  TrainedModels t;
+  t.by_seed.resize(seeds.size());
   std::vector<RlRun> todo;
+  auto wanted = [&](const std::string& algo, uint64_t seed) {
+    RlOptions o = options_for(base, algo_options, algo);
+    o.algo = algo;
+    o.seed = seed;
+    o.quiet = true;
+    return o;
+  };
   for (size_t si = 0; si < seeds.size(); ++si)
     for (const auto& algo : demo.at("algos").get<std::vector<std::string>>()) {
       find_rl_method(algo);  // an unknown name is an error naming the registry's methods, before any run
       const std::string dir = rl_dir(a.out, algo, seeds[si], si == 0);
-      trained_by_seed[si][algo] = dir + "/model";
-      RlOptions wanted = options_for(base, algo_options, algo);
-      wanted.algo = algo;
-      wanted.seed = seeds[si];
-      wanted.quiet = true;
-      if (rl_finished(dir, wanted)) {
-        std::fprintf(stderr, "   --- %s: finished earlier, reused\n", fs::path(dir).filename().c_str());
-      } else {
-        todo.push_back({algo, seeds[si], dir});
-      }
+      t.by_seed[si][algo] = dir + "/model";
+      plan_run(wanted(algo, seeds[si]), dir, todo);
     }
-  run_rl_methods(todo, base, algo_options, device_dir, parallel);
-  return trained_by_seed;
+  for (double r : gapg_rate_sweep(demo)) {
+    RlOptions o = wanted("gapg", seeds[0]);
+    o.budget = budget_from_call_rate(r);
+    const std::string dir = a.out + "/rl-gapg-rate" + eval::fixed(r, 2);
+    t.gapg_by_rate.push_back({r, dir + "/model"});
+    plan_run(o, dir, todo);
+  }
+  run_rl_methods(todo, device_dir, parallel);
+  return t;
 }
 
 // The comparison's knobs from the preset's demo section; the defaults are the recorded runs' values.
@@ -409,6 +440,7 @@ void run_demo(const DemoArgs& a) {
   const nlohmann::json algo_options = demo_algo_options(
       demo, demo_rl_options(preset, task_name, demo.value("max_call_rate", 0.3), "http://127.0.0.1:1/v1", a.out),
       a.paper_gapg);
+  gapg_rate_sweep(demo);
   if (a.fresh) fs::remove_all(a.out);
   make_dirs(a.out);
   nlohmann::json times = nlohmann::json::object();
@@ -434,7 +466,8 @@ void run_demo(const DemoArgs& a) {
   const std::vector<uint64_t> seeds = demo.value("seeds", std::vector<uint64_t>{base.seed});
   if (seeds.empty()) throw Error("preset '" + a.preset + "': demo.seeds is empty");
   stages.begin("RL post-training of every method");
-  const auto trained_by_seed = train_every_method(demo, seeds, base, algo_options, a, device_dir, parallel);
+  const TrainedModels trained = train_every_method(demo, seeds, base, algo_options, a, device_dir, parallel);
+  const auto& trained_by_seed = trained.by_seed;
   stages.end(times, "rl");
 
   stages.begin("verdicts on the validation and held-out test sets");
@@ -464,6 +497,12 @@ void run_demo(const DemoArgs& a) {
                                       cloud_dir, trained_by_seed[0]);
   report.at_rate = std::move(at_rate);
   report.algo_options = algo_options;
+  for (const auto& [r, dir] : trained.gapg_by_rate) {
+    auto m = load_checkpoint(dir);
+    const DeviceVerdicts d = device_verdicts(m.model, *m.tokenizer, *task, sets.test, base.max_new_tokens);
+    report.gapg_by_rate.push_back({r, self_routed("GAPG trained at r = " + eval::fixed(r, 2), d,
+                                                   verdicts.cloud_test, sets.test)});
+  }
   report.router_auc = std::move(router_auc);
   write_report(report, a.out);
   stages.end(times, "report");

@@ -173,6 +173,28 @@ std::string router_auc_section(const std::vector<RouterAuc>& rows, nlohmann::jso
   return md;
 }
 
+// GAPG trained at other target rates, each deciding itself (issue 15 §2): does the realised rate follow the
+// target, and where do the points sit against the routers' curves? Adds results["gapg_rate_sweep"].
+std::string rate_sweep_section(const std::vector<std::pair<double, MethodRow>>& points, nlohmann::json& results) {
+  if (points.empty()) return "";
+  std::string md =
+      "\n## GAPG trained at other target call rates\n\n"
+      "The same recipe and seed as the main GAPG row, trained with --max-call-rate r, deciding itself (greedy, "
+      "no threshold) on the same test items; plotted as points over the routers' curves.\n\n"
+      "| target r | realised call rate | accuracy [95 % CI] |\n|---|---|---|\n";
+  results["gapg_rate_sweep"] = nlohmann::json::array();
+  for (const auto& [r, row] : points) {
+    const auto ci = eval::accuracy_ci(to_result(row));
+    md += "| " + eval::fixed(r, 2) + " | " + eval::fixed(row.call_rate(), 3) + " | " +
+          eval::fixed(row.accuracy(), 3) + " [" + eval::fixed(ci.lo, 3) + ", " + eval::fixed(ci.hi, 3) + "] |\n";
+    results["gapg_rate_sweep"].push_back({{"target", r},
+                                          {"call_rate", row.call_rate()},
+                                          {"accuracy", row.accuracy()},
+                                          {"ci95", {ci.lo, ci.hi}}});
+  }
+  return md;
+}
+
 // With several RL seeds: how much each row moves with the seed (the RL runs, and the task-tuned model the
 // routers are built on). Sample standard deviation across seeds. Adds results["seeds"].
 std::string seed_section(const std::vector<SeedSpread>& spread, nlohmann::json& results) {
@@ -231,6 +253,20 @@ std::string accuracy_plot(const ReportInputs& in, const nlohmann::json& methods,
     pt.y_hi = {m["ci95"][1].get<double>()};
     pt.lines = false;
     acc.series.push_back(pt);
+  }
+  if (!in.gapg_by_rate.empty()) {
+    eval::Series pts;
+    pts.name = "GAPG trained at each target rate (own decisions)";
+    pts.lines = false;
+    for (const auto& [r, row] : in.gapg_by_rate) {
+      const eval::MethodResult res = to_result(row);
+      const auto ci = eval::accuracy_ci(res);
+      pts.x.push_back(row.call_rate());
+      pts.y.push_back(row.accuracy());
+      pts.y_lo.push_back(ci.lo);
+      pts.y_hi.push_back(ci.hi);
+    }
+    acc.series.push_back(pts);
   }
   write_file_atomic(out_dir + "/accuracy_vs_call_rate.svg", eval::line_plot(acc));
   return "\n![accuracy vs call rate](accuracy_vs_call_rate.svg)\n";
@@ -304,6 +340,7 @@ void write_report(const ReportInputs& in, const std::string& out_dir) {
   std::string md = methods_section(in, results, dev_result, cloud_result);
   md += at_rate_section(in.at_rate, json);
   md += router_auc_section(in.router_auc, json);
+  md += rate_sweep_section(in.gapg_by_rate, json);
   md += difficulty_section(json["methods"], dev->difficulty);
   md += seed_section(in.seed_spread, json);
   md += accuracy_plot(in, json["methods"], out_dir);

@@ -48,6 +48,7 @@ struct ReportInputs {
   std::vector<AtRateRow> at_rate;                    // every seed's
   std::vector<RouterAuc> router_auc;                 // every seed's
   nlohmann::json algo_options = nlohmann::json::object();  // method → options beyond the preset's rl section
+  std::vector<std::pair<double, MethodRow>> gapg_by_rate;  // GAPG trained at other target rates (seed 1)
 };
 
 // Writes out_dir/results.json, report.md and the SVG plots. The tables and the methods part of results.json
