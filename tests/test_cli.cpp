@@ -230,12 +230,14 @@ TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
         EXPECT_LE(r[k].get<double>(), 1.0) << r.dump();
       }
   }
-  EXPECT_TRUE(contains(report, "## How well each router predicts the task-tuned device's failures")) << report;
+  EXPECT_TRUE(contains(report, "## How well each router predicts the task-tuned device's failures"))
+      << report;
   // GAPG alone was trained with the preset's demo.algo_options (the call-rate controller and the end-of-run
   // selection); the report says so, the baselines' runs carry none of it.
   EXPECT_EQ(results["algo_options"]["gapg"]["call_rate_control"], "dual") << results["algo_options"];
   EXPECT_TRUE(contains(report, "`gapg`: call_rate_control=\"dual\"")) << report;
-  const auto gapg_state = nlohmann::json::parse(handoff::read_file(out + "/rl-gapg/model/trainer_state.json"));
+  const auto gapg_state =
+      nlohmann::json::parse(handoff::read_file(out + "/rl-gapg/model/trainer_state.json"));
   EXPECT_GE(gapg_state["selected_step"].get<int64_t>(), 0) << gapg_state.dump();
   EXPECT_TRUE(fs::exists(out + "/rl-gapg/selected/model.safetensors"));
   const auto grpo_state =
@@ -250,9 +252,9 @@ TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
   EXPECT_GE(pt["accuracy"].get<double>(), pt["ci95"][0].get<double>());
   EXPECT_LE(pt["accuracy"].get<double>(), pt["ci95"][1].get<double>());
   EXPECT_NEAR(1.0,  // ρ = r / (1 − r)
-              nlohmann::json::parse(handoff::read_file(out + "/rl-gapg-rate0.50/model/trainer_state.json"))
-                  ["options"]["budget"]
-                      .get<double>(),
+              nlohmann::json::parse(
+                  handoff::read_file(out + "/rl-gapg-rate0.50/model/trainer_state.json"))["options"]["budget"]
+                  .get<double>(),
               1e-12);
   EXPECT_TRUE(contains(handoff::read_file(out + "/accuracy_vs_call_rate.svg"),
                        "GAPG trained at each target rate (own decisions)"));

@@ -14,10 +14,10 @@
 #include "cli/commands.h"
 #include "cli/preset.h"
 #include "cloud/serve_process.h"
+#include "collab/verdicts.h"
 #include "common/atomic_file.h"
 #include "common/child_process.h"
 #include "common/error.h"
-#include "collab/verdicts.h"
 #include "eval/comparison.h"
 #include "eval/eval_set.h"
 #include "eval/pure/report.h"
@@ -84,8 +84,9 @@ bool rl_finished(const std::string& dir, const RlOptions& wanted) {
     for (const auto& [key, value] : want.items()) {
       if (key == "cloud_url" || key == "cloud_cache" || key == "quiet") continue;
       if (state["options"].value(key, nlohmann::json()) != value)
-        throw Error(dir + " was trained with " + key + " = " + state["options"].value(key, nlohmann::json()).dump() +
-                        ", this demo asks for " + value.dump(),
+        throw Error(dir + " was trained with " + key + " = " +
+                        state["options"].value(key, nlohmann::json()).dump() + ", this demo asks for " +
+                        value.dump(),
                     "use another --out, or --fresh to start over");
     }
   }
@@ -259,8 +260,8 @@ RlOptions options_for(const RlOptions& base, const nlohmann::json& algo_options,
 
 // demo.algo_options (none with --paper-gapg), each entry checked against a method and the options now.
 nlohmann::json demo_algo_options(const nlohmann::json& demo, const RlOptions& base, bool paper_gapg) {
-  const nlohmann::json opts = paper_gapg ? nlohmann::json::object()
-                                         : demo.value("algo_options", nlohmann::json::object());
+  const nlohmann::json opts =
+      paper_gapg ? nlohmann::json::object() : demo.value("algo_options", nlohmann::json::object());
   if (!opts.is_object()) throw Error("preset demo.algo_options: must be an object (method → rl options)");
   for (const auto& [algo, unused] : opts.items()) {
     find_rl_method(algo);
@@ -438,7 +439,8 @@ void run_demo(const DemoArgs& a) {
   auto task = make_task(task_name);
   // The per-method options are checked before anything is written (the URL is the server's, known later).
   const nlohmann::json algo_options = demo_algo_options(
-      demo, demo_rl_options(preset, task_name, demo.value("max_call_rate", 0.3), "http://127.0.0.1:1/v1", a.out),
+      demo,
+      demo_rl_options(preset, task_name, demo.value("max_call_rate", 0.3), "http://127.0.0.1:1/v1", a.out),
       a.paper_gapg);
   gapg_rate_sweep(demo);
   if (a.fresh) fs::remove_all(a.out);
@@ -500,8 +502,8 @@ void run_demo(const DemoArgs& a) {
   for (const auto& [r, dir] : trained.gapg_by_rate) {
     auto m = load_checkpoint(dir);
     const DeviceVerdicts d = device_verdicts(m.model, *m.tokenizer, *task, sets.test, base.max_new_tokens);
-    report.gapg_by_rate.push_back({r, self_routed("GAPG trained at r = " + eval::fixed(r, 2), d,
-                                                   verdicts.cloud_test, sets.test)});
+    report.gapg_by_rate.push_back(
+        {r, self_routed("GAPG trained at r = " + eval::fixed(r, 2), d, verdicts.cloud_test, sets.test)});
   }
   report.router_auc = std::move(router_auc);
   write_report(report, a.out);
@@ -520,9 +522,10 @@ void register_demo(CLI::App& app) {
   cmd->add_option("--out", a->out, "Run directory")->capture_default_str();
   cmd->add_flag("--fresh", a->fresh, "Delete the run directory first");
   cmd->add_flag("--from-scratch", a->from_scratch, "Train the base models too instead of using models/");
-  cmd->add_flag("--paper-gapg", a->paper_gapg,
-                "Train GAPG (and every method) from the preset's rl section alone: the paper's filter cap, no "
-                "call-rate controller (ignores the preset's demo.algo_options)");
+  cmd->add_flag(
+      "--paper-gapg", a->paper_gapg,
+      "Train GAPG (and every method) from the preset's rl section alone: the paper's filter cap, no "
+      "call-rate controller (ignores the preset's demo.algo_options)");
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
   cmd->add_option("--jobs", a->jobs,
                   "Base models and RL methods trained side by side, one core each (default: the preset's "

@@ -67,9 +67,11 @@ std::string methods_section(const ReportInputs& in, const std::vector<eval::Meth
     for (const auto& [k, v] : o.items()) opts += " " + k + "=" + v.dump();
   }
   if (!opts.empty())
-    md += "Methods trained with options beyond the preset's rl section (`handoff demo --paper-gapg` trains without "
-          "them): " +
-          opts + ".\n";
+    md +=
+        "Methods trained with options beyond the preset's rl section (`handoff demo --paper-gapg` trains "
+        "without "
+        "them): " +
+        opts + ".\n";
   return md + buf + eval::methods_table_markdown(results, dev, cloud);
 }
 
@@ -159,7 +161,8 @@ std::string router_auc_section(const std::vector<RouterAuc>& rows, nlohmann::jso
   std::string md =
       "\n## How well each router predicts the task-tuned device's failures\n\n"
       "ROC AUC of the router's score for \"the task-tuned device does not answer correctly by itself\" "
-      "(0.5 = no better than chance, 1 = perfect). A high AUC for the prompt router means the prompt's surface "
+      "(0.5 = no better than chance, 1 = perfect). A high AUC for the prompt router means the prompt's "
+      "surface "
       "reveals the difficulty.\n\n| router | seed | AUC (validation) | AUC (test) |\n|---|---|---|---|\n";
   results["router_auc"] = nlohmann::json::array();
   auto num = [](double x) { return std::isnan(x) ? std::string("n/a") : eval::fixed(x, 3); };
@@ -175,18 +178,21 @@ std::string router_auc_section(const std::vector<RouterAuc>& rows, nlohmann::jso
 
 // GAPG trained at other target rates, each deciding itself (issue 15 §2): does the realised rate follow the
 // target, and where do the points sit against the routers' curves? Adds results["gapg_rate_sweep"].
-std::string rate_sweep_section(const std::vector<std::pair<double, MethodRow>>& points, nlohmann::json& results) {
+std::string rate_sweep_section(const std::vector<std::pair<double, MethodRow>>& points,
+                               nlohmann::json& results) {
   if (points.empty()) return "";
   std::string md =
       "\n## GAPG trained at other target call rates\n\n"
-      "The same recipe and seed as the main GAPG row, trained with --max-call-rate r, deciding itself (greedy, "
+      "The same recipe and seed as the main GAPG row, trained with --max-call-rate r, deciding itself "
+      "(greedy, "
       "no threshold) on the same test items; plotted as points over the routers' curves.\n\n"
       "| target r | realised call rate | accuracy [95 % CI] |\n|---|---|---|\n";
   results["gapg_rate_sweep"] = nlohmann::json::array();
   for (const auto& [r, row] : points) {
     const auto ci = eval::accuracy_ci(to_result(row));
     md += "| " + eval::fixed(r, 2) + " | " + eval::fixed(row.call_rate(), 3) + " | " +
-          eval::fixed(row.accuracy(), 3) + " [" + eval::fixed(ci.lo, 3) + ", " + eval::fixed(ci.hi, 3) + "] |\n";
+          eval::fixed(row.accuracy(), 3) + " [" + eval::fixed(ci.lo, 3) + ", " + eval::fixed(ci.hi, 3) +
+          "] |\n";
     results["gapg_rate_sweep"].push_back({{"target", r},
                                           {"call_rate", row.call_rate()},
                                           {"accuracy", row.accuracy()},

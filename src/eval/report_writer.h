@@ -43,10 +43,10 @@ struct ReportInputs {
   nlohmann::json times;         // stage → seconds
   double call_rate_target = 0.3;
   std::string preset, task, device_model, cloud_model;
-  std::map<std::string, std::string> metrics_files;  // algo → metrics.jsonl
-  std::vector<SeedSpread> seed_spread;               // empty for a single-seed run
-  std::vector<AtRateRow> at_rate;                    // every seed's
-  std::vector<RouterAuc> router_auc;                 // every seed's
+  std::map<std::string, std::string> metrics_files;        // algo → metrics.jsonl
+  std::vector<SeedSpread> seed_spread;                     // empty for a single-seed run
+  std::vector<AtRateRow> at_rate;                          // every seed's
+  std::vector<RouterAuc> router_auc;                       // every seed's
   nlohmann::json algo_options = nlohmann::json::object();  // method → options beyond the preset's rl section
   std::vector<std::pair<double, MethodRow>> gapg_by_rate;  // GAPG trained at other target rates (seed 1)
 };

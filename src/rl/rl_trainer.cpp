@@ -109,9 +109,9 @@ nlohmann::json call_rate_by_difficulty(const Rollout& r) {
 }
 
 // The step's learning rate: constant, then (with lr_tail > 0) a linear decay over the last lr_tail of the
-// steps to lr/n at the last one. Why: the greedy hand-off decision of these models swings by ±0.1 in call rate
-// between consecutive measurements at a constant rate (docs/results/2026-12-02-call-rate-control), so the
-// last checkpoint lands anywhere in that band; a decaying tail lets the policy settle where the call-rate
+// steps to lr/n at the last one. Why: the greedy hand-off decision of these models swings by ±0.1 in call
+// rate between consecutive measurements at a constant rate (docs/results/2026-12-02-call-rate-control), so
+// the last checkpoint lands anywhere in that band; a decaying tail lets the policy settle where the call-rate
 // controller has put it.
 double rl_lr(const RlOptions& o, int64_t step) {
   const auto tail = static_cast<int64_t>(std::llround(o.lr_tail * static_cast<double>(o.steps)));
