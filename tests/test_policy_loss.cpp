@@ -122,3 +122,56 @@ TEST(MethodRegistryTest, EveryMethodHasOneRowAndUnknownNamesAreRefused) {
     EXPECT_NE(std::string(e.what()).find("gapg, collab-grpo"), std::string::npos) << e.what();
   }
 }
+
+TEST(PolicyLossTest, LengthMicrobatchesCoverEveryRowWithinTheTokenBudget) {
+  const PolicyBatch b = toy_batch();  // row lengths (prompt + completion): 7, 5, 7, 5
+  const auto parts = length_microbatches(b, 10);
+  // Ascending length: rows 1 and 3 (5 tokens: 2 × 5 = 10 fits), then rows 0 and 2 (7: one each).
+  ASSERT_EQ(parts.size(), 3u);
+  EXPECT_EQ(parts[0].completions, (std::vector<std::vector<int>>{{23, 2}, {40}}));
+  EXPECT_EQ(parts[1].completions, (std::vector<std::vector<int>>{{20, 21, 22, 2}}));
+  EXPECT_EQ(parts[2].completions, (std::vector<std::vector<int>>{{30, 31, 32, 33, 34}}));
+  EXPECT_EQ(parts[0].advantages, (std::vector<float>{-0.25f, -2.0f}));
+  for (const auto& p : parts) {
+    EXPECT_EQ(p.kept_prompts, 3);  // the whole batch's normaliser
+    EXPECT_EQ(p.old_logprobs.size(), p.completions.size());
+  }
+  // A budget below one row still makes progress: one row per part.
+  EXPECT_EQ(length_microbatches(b, 1).size(), 4u);
+  EXPECT_EQ(length_microbatches(b, 1000).size(), 1u);
+}
+
+TEST(PolicyLossTest, MicrobatchedUpdateEqualsTheWholeBatchUpdate) {
+  // The same optimiser step from one padded batch and from length micro-batches (gradients accumulated), with
+  // the clipped ratio and the KL term on: the same weights up to float summation order.
+  for (const bool kl : {false, true}) {
+    torch::manual_seed(5);
+    CausalLM a(handoff::testing::tiny_model_config()), c(handoff::testing::tiny_model_config()),
+        ref(handoff::testing::tiny_model_config());
+    {
+      torch::NoGradGuard ng;
+      auto pc = c->parameters();
+      auto pa = a->parameters();
+      for (size_t i = 0; i < pa.size(); ++i) pc[i].copy_(pa[i]);
+    }
+    RlOptions o;
+    o.update_tokens = 0;  // one batch padded to its longest row
+    o.ppo_epochs = 2;
+    o.kl_coef = kl ? 0.1 : 0.0;
+    torch::optim::SGD opt_a(a->parameters(), 0.5), opt_c(c->parameters(), 0.5);
+    const PolicyBatch b = toy_batch();
+    const double la = policy_update(a, opt_a, b, o, &ref);
+    o.update_tokens = 10;
+    const double lc = policy_update(c, opt_c, b, o, &ref);
+    EXPECT_NEAR(la, lc, 1e-5) << kl;
+    auto pa = a->parameters(), pc = c->parameters();
+    double moved = 0, diff = 0;
+    for (size_t i = 0; i < pa.size(); ++i) diff = std::max(diff, (pa[i] - pc[i]).abs().max().item<double>());
+    torch::manual_seed(5);
+    CausalLM fresh(handoff::testing::tiny_model_config());
+    auto pf = fresh->parameters();
+    for (size_t i = 0; i < pa.size(); ++i) moved = std::max(moved, (pa[i] - pf[i]).abs().max().item<double>());
+    ASSERT_GT(moved, 1e-4) << kl;  // the step did change the weights
+    EXPECT_LT(diff, 1e-6) << kl;
+  }
+}

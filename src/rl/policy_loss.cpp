@@ -34,29 +34,63 @@ at::Tensor policy_loss(CausalLM& model, const PolicyBatch& batch, const PolicyLo
   auto loss = -per_token.sum() * norm;
   if (o.kl_coef > 0) {  // k3 estimator of KL(π_θ ‖ π_ref), per token
     auto d = (ref_lp - lp.token_logprobs) * lp.mask;
-    loss = loss + o.kl_coef * ((at::exp(d) - d - 1) * lp.mask).sum() / lp.mask.sum();
+    const auto tokens = o.kl_tokens > 0 ? at::scalar_tensor(o.kl_tokens, lp.mask.options()) : lp.mask.sum();
+    loss = loss + o.kl_coef * ((at::exp(d) - d - 1) * lp.mask).sum() / tokens;
   }
   return loss;
+}
+
+std::vector<PolicyBatch> length_microbatches(const PolicyBatch& batch, int64_t max_tokens) {
+  const size_t n = batch.advantages.size();
+  auto length = [&](size_t i) {
+    return static_cast<int64_t>(batch.prompts[i].size() + batch.completions[i].size());
+  };
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return length(a) < length(b); });
+  std::vector<PolicyBatch> parts;
+  for (size_t i : order) {
+    // Ascending lengths: row i is the longest of its part, so the part pads to length(i).
+    if (parts.empty() || static_cast<int64_t>(parts.back().advantages.size() + 1) * length(i) > max_tokens) {
+      parts.emplace_back();
+      parts.back().kept_prompts = batch.kept_prompts;
+    }
+    PolicyBatch& p = parts.back();
+    p.prompts.push_back(batch.prompts[i]);
+    p.completions.push_back(batch.completions[i]);
+    p.advantages.push_back(batch.advantages[i]);
+    p.old_logprobs.push_back(batch.old_logprobs[i]);
+  }
+  return parts;
 }
 
 double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const PolicyBatch& batch,
                      const RlOptions& o, CausalLM* reference) {
   if (batch.empty()) return 0;
-  const at::Tensor old_lp = old_logprobs_tensor(batch, model->device());
-  at::Tensor ref_lp;
-  if (o.kl_coef > 0) {
-    torch::NoGradGuard ng;
-    ref_lp = completion_logprobs(*reference, batch.prompts, batch.completions).token_logprobs;
+  const std::vector<PolicyBatch> parts =
+      o.update_tokens > 0 ? length_microbatches(batch, o.update_tokens) : std::vector<PolicyBatch>{batch};
+  double tokens = 0;
+  for (const auto& c : batch.completions) tokens += static_cast<double>(c.size());
+  std::vector<at::Tensor> old_lp, ref_lp(parts.size());
+  for (size_t k = 0; k < parts.size(); ++k) {
+    old_lp.push_back(old_logprobs_tensor(parts[k], model->device()));
+    if (o.kl_coef > 0) {
+      torch::NoGradGuard ng;
+      ref_lp[k] = completion_logprobs(*reference, parts[k].prompts, parts[k].completions).token_logprobs;
+    }
   }
-  const PolicyLossOptions lo{o.ppo_epochs > 1, o.clip_eps, o.kl_coef};
+  const PolicyLossOptions lo{o.ppo_epochs > 1, o.clip_eps, o.kl_coef, tokens};
   double loss_value = 0;
   for (int64_t epoch = 0; epoch < o.ppo_epochs; ++epoch) {
-    auto loss = policy_loss(model, batch, lo, old_lp, ref_lp);
     opt.zero_grad();
-    loss.backward();
+    loss_value = 0;
+    for (size_t k = 0; k < parts.size(); ++k) {  // gradients add up over the micro-batches
+      auto loss = policy_loss(model, parts[k], lo, old_lp[k], ref_lp[k]);
+      loss.backward();
+      loss_value += loss.item<double>();
+    }
     if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
     opt.step();
-    loss_value = loss.item<double>();
   }
   return loss_value;
 }

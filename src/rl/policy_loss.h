@@ -23,7 +23,17 @@ struct PolicyLossOptions {
   bool clipped = false;  // PPO's clipped ratio to old_logprobs instead of A · log π
   double clip_eps = 0.2;
   double kl_coef = 0.0;  // > 0: needs ref_logprobs
+  // > 0: the KL term's token count (the whole batch's, when `batch` is one micro-batch of it); else the
+  // batch's own.
+  double kl_tokens = 0.0;
 };
+
+// The rows of `batch` in order of length (prompt + completion), cut into micro-batches of at most
+// `max_tokens` padded tokens each (at least one row each), every one keeping the whole batch's normaliser
+// |kept|: the micro-batches' losses add up to the batch's loss. Why: padded to its longest row, a GAPG update
+// computes ~2× the real tokens, and its attention temporaries (≈ 60 MB at 256 rows) exceed glibc's largest
+// mmap threshold, so they are mapped and zeroed again at every step.
+std::vector<PolicyBatch> length_microbatches(const PolicyBatch& batch, int64_t max_tokens);
 
 // The old (sampling) log-probs of `batch`, padded to [B, T_max] with zeros, on `device`.
 at::Tensor old_logprobs_tensor(const PolicyBatch& batch, const c10::Device& device);

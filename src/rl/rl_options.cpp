@@ -71,7 +71,12 @@ void add_optimiser_fields(OptionTable<RlOptions>& t) {
       .add<double>(
           "weight_decay", "", "", [](O & o) -> auto& { return o.weight_decay; })
       .add<double>(
-          "grad_clip", "", "", [](O & o) -> auto& { return o.grad_clip; });
+          "grad_clip", "", "", [](O & o) -> auto& { return o.grad_clip; })
+      .add<int64_t>(
+          "update_tokens", "--update-tokens",
+          "Run the policy update on length-sorted micro-batches of at most this many padded tokens "
+          "(0 = one batch padded to its longest row)",
+          [](O & o) -> auto& { return o.update_tokens; }, c::at_least<int64_t>(0));
 }
 
 // RL options: the budget and the call-rate controller.
