@@ -402,7 +402,7 @@ TEST(CliTest, DemoWithMissingReferenceCheckpointSaysWhatToRun) {
   fs::remove(path);
 }
 
-TEST(CliTest, DemoWithBadAlgoOptionsFailsBeforeWritingAnything) {
+TEST(CliTest, DemoWithBadAlgoOptionsOrRateSweepFailsBeforeWritingAnything) {
   auto preset =
       nlohmann::json::parse(handoff::read_file(std::string(HANDOFF_SOURCE_DIR) + "/configs/quick.json"));
   const auto path = tmp("bad_algo_options.json"), out = tmp("demo_bad_algo_options");
@@ -414,6 +414,18 @@ TEST(CliTest, DemoWithBadAlgoOptionsFailsBeforeWritingAnything) {
       {{{"gapg", 3}}, "must be an object"}};
   for (const auto& [opts, fragment] : cases) {
     preset["demo"]["algo_options"] = opts;
+    handoff::write_file_atomic(path, preset.dump());
+    auto r = run_cli("demo --preset " + path + " --out " + out);
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_TRUE(contains(r.output, fragment)) << fragment << "\n" << r.output;
+    EXPECT_FALSE(fs::exists(out)) << fragment;
+  }
+  // The rate sweep: a rate outside (0, 1), one given twice, or the main rate again.
+  preset["demo"].erase("algo_options");
+  const std::vector<std::pair<std::vector<double>, std::string>> sweeps = {
+      {{0.0}, "must lie in (0, 1)"}, {{0.2, 0.2001}, "appears twice"}, {{0.3}, "is demo.max_call_rate"}};
+  for (const auto& [rates, fragment] : sweeps) {
+    preset["demo"]["gapg_rate_sweep"] = rates;
     handoff::write_file_atomic(path, preset.dump());
     auto r = run_cli("demo --preset " + path + " --out " + out);
     EXPECT_EQ(r.code, 1) << r.output;

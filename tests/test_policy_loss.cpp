@@ -170,7 +170,8 @@ TEST(PolicyLossTest, MicrobatchedUpdateEqualsTheWholeBatchUpdate) {
     torch::manual_seed(5);
     CausalLM fresh(handoff::testing::tiny_model_config());
     auto pf = fresh->parameters();
-    for (size_t i = 0; i < pa.size(); ++i) moved = std::max(moved, (pa[i] - pf[i]).abs().max().item<double>());
+    for (size_t i = 0; i < pa.size(); ++i)
+      moved = std::max(moved, (pa[i] - pf[i]).abs().max().item<double>());
     ASSERT_GT(moved, 1e-4) << kl;  // the step did change the weights
     EXPECT_LT(diff, 1e-6) << kl;
   }

@@ -376,6 +376,16 @@ TEST(RlTrainerTest, CallRateControllerRaisesThePriceAndResumesExactly) {
   const int64_t expect_step = std::abs(at4 - 0.3) <= std::abs(at2 - 0.3) ? 4 : 2;
   EXPECT_EQ(sa["selected_step"].get<int64_t>(), expect_step);
   EXPECT_EQ(sb["selected_step"].get<int64_t>(), expect_step);
+  EXPECT_EQ(sa["selected_probe_call_rate"].get<double>(), expect_step == 4 ? at4 : at2);
+  // A run that ended on a selected iterate is not extended (its weights and optimiser state would not match).
+  o.steps = 6;
+  try {
+    run_rl(o, always_handoff_device(), a, true);
+    ADD_FAILURE() << "extending a selected run must fail";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot be extended"), std::string::npos) << e.what();
+  }
+  o.steps = 4;
   auto sel = load_checkpoint(a + "/selected");
   auto psel = sel.model->named_parameters();
   for (auto& p : load_checkpoint(a + "/model").model->named_parameters())

@@ -80,13 +80,23 @@ bool rl_finished(const std::string& dir, const RlOptions& wanted) {
   if (!file_exists(st)) return false;
   const auto state = nlohmann::json::parse(read_file(st));
   if (state.contains("options")) {
-    const nlohmann::json want = wanted.to_json();
+    // Through from_json, so a key the run's version did not write compares as its default.
+    nlohmann::json saved;
+    try {
+      saved = RlOptions::from_json(state.at("options"), st).to_json();
+    } catch (const std::exception& e) {
+      throw Error(dir + ": its recorded options cannot be read (" + e.what() + ")",
+                  "use another --out, or --fresh to start over");
+    }
+    const nlohmann::json want = wanted.to_json();  // (items() of a temporary would dangle)
     for (const auto& [key, value] : want.items()) {
-      if (key == "cloud_url" || key == "cloud_cache" || key == "quiet") continue;
-      if (state["options"].value(key, nlohmann::json()) != value)
-        throw Error(dir + " was trained with " + key + " = " +
-                        state["options"].value(key, nlohmann::json()).dump() + ", this demo asks for " +
-                        value.dump(),
+      // Options that do not change what is trained.
+      if (key == "checkpoint_every" || key == "log_every" || key == "cloud_concurrency" ||
+          key == "cloud_timeout_s" || key == "cloud_retries")
+        continue;
+      if (saved.value(key, nlohmann::json()) != value)
+        throw Error(dir + " was trained with " + key + " = " + saved.value(key, nlohmann::json()).dump() +
+                        ", this demo asks for " + value.dump(),
                     "use another --out, or --fresh to start over");
     }
   }
@@ -228,8 +238,17 @@ std::pair<std::string, std::string> base_models(const nlohmann::json& demo, cons
 // plot (issue 15 §2). Each in (0, 1), or an Error naming the preset entry.
 std::vector<double> gapg_rate_sweep(const nlohmann::json& demo) {
   const auto rates = demo.value("gapg_rate_sweep", std::vector<double>{});
-  for (double r : rates)
+  std::vector<std::string> names = {eval::fixed(demo.value("max_call_rate", 0.3), 2)};
+  for (double r : rates) {
     if (!(r > 0 && r < 1)) throw Error("preset demo.gapg_rate_sweep: a call rate must lie in (0, 1)");
+    // Each rate names its run directory (two decimals): no two runs in one directory, and not the main rate
+    // again (that run is the main GAPG row).
+    const std::string name = eval::fixed(r, 2);
+    if (std::find(names.begin(), names.end(), name) != names.end())
+      throw Error("preset demo.gapg_rate_sweep: " + name +
+                  " appears twice or is demo.max_call_rate (rates are told apart to two decimals)");
+    names.push_back(name);
+  }
   return rates;
 }
 

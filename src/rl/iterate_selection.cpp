@@ -31,6 +31,8 @@ void IterateSelection::restore(int64_t step) {
     const double r = st.at("probe_call_rate").get<double>();
     if (s > step) return;  // from steps the resumed run replays
     if (!(r >= 0 && r <= 1)) throw Error("probe_call_rate outside [0, 1]");
+    // A candidate from before this run's window or for another target is not one of this run's.
+    if (s < from_step_ || std::abs(st.value("target", -1.0) - target_) > 1e-12) return;
     step_ = s;
     rate_ = r;
   } catch (const std::exception& e) {

@@ -58,28 +58,39 @@ ResumePoint resume_point(const std::string& model_dir, const RlOptions& o) {
   if (st.value("algo", o.algo) != o.algo)
     throw Error(model_dir + " was trained with --algo " + st.value("algo", std::string()) + ", not " +
                 o.algo);
+  // A finished run that ended on a selected iterate holds those weights with the last step's optimiser
+  // state: continuing it would mix the two.
+  if (st.contains("selected_step") && o.steps > r.step)
+    throw Error(model_dir + " ended on the iterate selected at step " + st["selected_step"].dump() +
+                    "; it cannot be extended to " + std::to_string(o.steps) + " steps",
+                "start a new run from it (--device " + model_dir + ")");
   return r;
 }
 
 // The end-of-run iterate selection of --dual-select-last (rl/iterate_selection.h), or none.
-std::optional<IterateSelection> make_selection(const RlOptions& o, const std::string& out_dir,
+std::optional<IterateSelection> make_selection(const RlOptions& o, const std::string& out_dir, bool resuming,
                                                int64_t resumed_step) {
   if (o.call_rate_control != "dual" || o.dual_select_last <= 0) return std::nullopt;
   const auto window = static_cast<int64_t>(std::llround(o.dual_select_last * static_cast<double>(o.steps)));
   std::optional<IterateSelection> sel;
   sel.emplace(out_dir + "/selected", o.budget / (1 + o.budget), o.steps - window);
-  sel->restore(resumed_step);
+  if (resuming) {
+    sel->restore(resumed_step);
+  } else {
+    std::filesystem::remove_all(out_dir + "/selected");  // a candidate of an earlier run in this directory
+  }
   return sel;
 }
 
 // The last iterate is a candidate too; then the run's final weights become the selected ones.
 template <class Measure>
-void finish_selection(IterateSelection& sel, Measure& measure, CausalLM& model, const RlOptions& o) {
+bool finish_selection(IterateSelection& sel, Measure& measure, CausalLM& model, const RlOptions& o) {
   measure(o.steps);
   const int64_t picked = sel.apply(model);
   if (!o.quiet && picked >= 0)
     std::fprintf(stderr, "call-rate selection: the weights after step %lld (greedy call %.3f on the probe)\n",
                  static_cast<long long>(picked), sel.selected_rate());
+  return picked >= 0;
 }
 
 // The call-rate controller of --call-rate-control dual (issue 15), or none.
@@ -222,7 +233,8 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   const std::vector<Problem> pool = training_pool(*task, diffs, o);
   std::optional<CallRateDual> dual = make_dual(o, method, start);
   double probe_rate = start.probe_call_rate;
-  std::optional<IterateSelection> selection = make_selection(o, out_dir, start.step);
+  std::optional<IterateSelection> selection = make_selection(o, out_dir, resuming, start.step);
+  bool selection_applied = false;
   // The deployed (greedy) rate of the weights after `s` updates, on a fresh probe; a selection candidate.
   auto measure = [&](int64_t s) {
     probe_rate = greedy_call_rate(model, tok, probe_set(*task, diffs, o, s), o.max_new_tokens);
@@ -244,7 +256,10 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
       state["dual_lambda"] = dual->lambda();
       state["probe_call_rate"] = probe_rate;
     }
-    if (selection && step == o.steps) state["selected_step"] = selection->selected_step();
+    if (selection && selection_applied) {  // the weights saved are the selected ones
+      state["selected_step"] = selection->selected_step();
+      state["selected_probe_call_rate"] = selection->selected_rate();
+    }
     save_training_checkpoint(model_dir, model, tok, state, opt);
   };
 
@@ -252,8 +267,10 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   res.steps_done = start.step;
   const auto t0 = std::chrono::steady_clock::now();
   int64_t step = start.step;
+  bool updated = false;  // whether this step's update is in the weights (an error after it saves step + 1)
   try {
     for (; step < o.steps; ++step) {
+      updated = false;
       const auto ts = std::chrono::steady_clock::now();
       set_lr(opt, rl_lr(o, step));
       if (dual && step % o.dual_every == 0) {  // the dual step, from the deployed (greedy) rate
@@ -266,6 +283,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
       const Selection sel = select_prompts(r, sc, method, budget, o, step);
       const PolicyBatch batch = policy_batch(r, sel, method, o.group);
       const double loss = policy_update(model, opt, batch, o, o.kl_coef > 0 ? &reference : nullptr);
+      updated = true;
 
       res.last_reward = sc.reward_mean;
       res.last_call_rate = sc.call_rate;
@@ -281,7 +299,8 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
                   dual ? &*dual : nullptr, probe_rate});
       }
       const bool interrupted = o.stop_at_step > 0 && step + 1 >= o.stop_at_step;
-      if (selection && step + 1 == o.steps) finish_selection(*selection, measure, model, o);
+      if (selection && step + 1 == o.steps)
+        selection_applied = finish_selection(*selection, measure, model, o);
       if ((o.checkpoint_every > 0 && (step + 1) % o.checkpoint_every == 0) || step + 1 == o.steps ||
           interrupted)
         save(step + 1);
@@ -292,9 +311,10 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
     }
   } catch (const Error& e) {
     // No lost work: the state after the last completed step is saved before the error leaves.
-    save(step);
+    const int64_t done = updated ? step + 1 : step;
+    save(done);
     throw Error("RL step " + std::to_string(step + 1) + " failed: " + e.what(),
-                "the checkpoint at step " + std::to_string(step) + " is in " + model_dir +
+                "the checkpoint at step " + std::to_string(done) + " is in " + model_dir +
                     "; fix the cause and rerun with --resume");
   }
   res.seconds = seconds_since(t0);
