@@ -78,11 +78,12 @@ int main(int argc, char** argv) {
     micro += l * static_cast<int64_t>(p.prompts.size());
   }
   const int64_t padded = longest * static_cast<int64_t>(batch.prompts.size());
-  std::printf("%s; 256 rows, %lld real tokens: one batch computes %lld (%.0f %% padding), %zu micro-batches of "
-              "<= %lld compute %lld (%.0f %% padding)\n",
-              blas_threads_summary().c_str(), static_cast<long long>(real), static_cast<long long>(padded),
-              100.0 * (padded - real) / padded, parts.size(), static_cast<long long>(budget),
-              static_cast<long long>(micro), 100.0 * (micro - real) / micro);
+  std::printf(
+      "%s; 256 rows, %lld real tokens: one batch computes %lld (%.0f %% padding), %zu micro-batches of "
+      "<= %lld compute %lld (%.0f %% padding)\n",
+      blas_threads_summary().c_str(), static_cast<long long>(real), static_cast<long long>(padded),
+      100.0 * (padded - real) / padded, parts.size(), static_cast<long long>(budget),
+      static_cast<long long>(micro), 100.0 * (micro - real) / micro);
   torch::manual_seed(0);
   CausalLM whole(device_config()), split(device_config());
   {
@@ -104,8 +105,9 @@ int main(int argc, char** argv) {
   double diff = 0;
   auto a = whole->parameters(), b = split->parameters();
   for (size_t i = 0; i < a.size(); ++i) diff = std::max(diff, (a[i] - b[i]).abs().max().item<double>());
-  std::printf("one batch %.1f ms, micro-batches %.1f ms per update (medians of 5 rounds): %.2fx; after %d "
-              "identical updates the weights differ by at most %.2g\n",
-              1e3 * t_one[2], 1e3 * t_many[2], t_one[2] / t_many[2], 5 * 4, diff);
+  std::printf(
+      "one batch %.1f ms, micro-batches %.1f ms per update (medians of 5 rounds): %.2fx; after %d "
+      "identical updates the weights differ by at most %.2g\n",
+      1e3 * t_one[2], 1e3 * t_many[2], t_one[2] / t_many[2], 5 * 4, diff);
   return 0;
 }
