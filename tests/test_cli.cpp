@@ -412,13 +412,17 @@ TEST(CliTest, DemoWithBadAlgoOptionsOrRateSweepFailsBeforeWritingAnything) {
       {{{"gapg", {{"no_such_option", 1}}}}, "no_such_option"},
       {{{"task-tuning", {{"call_rate_control", "dual"}}}}, "needs a method that can call the cloud"},
       {{{"gapg", 3}}, "must be an object"}};
-  for (const auto& [opts, fragment] : cases) {
-    preset["demo"]["algo_options"] = opts;
+  // The demo with this preset fails, names what is wrong, and writes nothing.
+  auto expect_refused = [&](const std::string& fragment) {
     handoff::write_file_atomic(path, preset.dump());
     auto r = run_cli("demo --preset " + path + " --out " + out);
     EXPECT_EQ(r.code, 1) << r.output;
     EXPECT_TRUE(contains(r.output, fragment)) << fragment << "\n" << r.output;
     EXPECT_FALSE(fs::exists(out)) << fragment;
+  };
+  for (const auto& [opts, fragment] : cases) {
+    preset["demo"]["algo_options"] = opts;
+    expect_refused(fragment);
   }
   // The rate sweep: a rate outside (0, 1), one given twice, or the main rate again.
   preset["demo"].erase("algo_options");
@@ -426,11 +430,7 @@ TEST(CliTest, DemoWithBadAlgoOptionsOrRateSweepFailsBeforeWritingAnything) {
       {{0.0}, "must lie in (0, 1)"}, {{0.2, 0.2001}, "appears twice"}, {{0.3}, "is demo.max_call_rate"}};
   for (const auto& [rates, fragment] : sweeps) {
     preset["demo"]["gapg_rate_sweep"] = rates;
-    handoff::write_file_atomic(path, preset.dump());
-    auto r = run_cli("demo --preset " + path + " --out " + out);
-    EXPECT_EQ(r.code, 1) << r.output;
-    EXPECT_TRUE(contains(r.output, fragment)) << fragment << "\n" << r.output;
-    EXPECT_FALSE(fs::exists(out)) << fragment;
+    expect_refused(fragment);
   }
   fs::remove(path);
 }

@@ -41,6 +41,16 @@ std::unique_ptr<CloudClient> connect_cloud(const RlOptions& o, const RlMethod& m
   return client;
 }
 
+// The run's cloud answers (OUT/cloud_cache.jsonl unless --cloud-cache), its lines tagged with this run; null
+// without a cloud.
+std::unique_ptr<CloudAnswerCache> answer_cache(CloudClient* client, const RlOptions& o,
+                                               const std::string& out_dir) {
+  if (!client) return nullptr;
+  return std::make_unique<CloudAnswerCache>(
+      *client, o.cloud_cache.empty() ? out_dir + "/cloud_cache.jsonl" : o.cloud_cache, 128,
+      std::filesystem::weakly_canonical(out_dir).string());
+}
+
 // What a resumed run restores from OUT/model/trainer_state.json (zeros for a fresh run).
 struct ResumePoint {
   int64_t step = 0;
@@ -209,11 +219,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
 
   make_dirs(out_dir);
   const std::string model_dir = out_dir + "/model";
-  std::unique_ptr<CloudAnswerCache> cloud;
-  if (client)
-    cloud = std::make_unique<CloudAnswerCache>(
-        *client, o.cloud_cache.empty() ? out_dir + "/cloud_cache.jsonl" : o.cloud_cache, 128,
-        std::filesystem::weakly_canonical(out_dir).string());
+  std::unique_ptr<CloudAnswerCache> cloud = answer_cache(client.get(), o, out_dir);
   const bool resuming = resume && prepare_resume(model_dir);
   const ResumePoint start = resuming ? resume_point(model_dir, o) : ResumePoint{};
   auto loaded = load_checkpoint(resuming ? model_dir : init_dir, o.device);
