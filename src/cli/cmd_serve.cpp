@@ -29,7 +29,8 @@ struct ServeArgs {
   std::string precision = "fp32";
   int port = 8080, threads = 0, http_threads = 8;
   int64_t max_tokens_limit = 1024, default_max_tokens = 128;
-  size_t max_body_bytes = 1 << 20;
+  size_t max_body_bytes = 1 << 20, max_queued = 256, max_connections = 1024;
+  double header_timeout_s = 10, body_timeout_s = 30, drain_timeout_s = 60;
   CloudFlags cloud;
   CollabFlags collab;
 };
@@ -68,7 +69,7 @@ bool wait_for_stop_signal(ModelServer& server, const CloudClient* cloud) {
   if (n != 1 || c == 0) return false;
   signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
   signal(SIGTERM, SIG_DFL);
-  std::fprintf(stderr, "handoff serve: %s received, finishing requests in flight\n",
+  std::fprintf(stderr, "handoff serve: %s received, finishing requests in flight (queued ones get 503)\n",
                c == SIGINT ? "SIGINT" : "SIGTERM");
   if (cloud) cloud->cancel();
   server.stop();
@@ -115,8 +116,27 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
   add_precision_flag(cmd, a->precision);
   cmd->add_option("--compute", a->compute, "cpu | cuda (where the served model runs)")->capture_default_str();
-  cmd->add_option("--http-threads", a->http_threads, "HTTP worker threads (model calls run one at a time)")
+  cmd->add_option("--http-threads", a->http_threads,
+                  "Worker threads for generation requests (model calls run one at a time; connections, "
+                  "/health and /v1/models are served by one I/O thread and never wait for them)")
       ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--max-queued", a->max_queued, "Generation requests waiting for a worker (more → 503)")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  cmd->add_option("--max-connections", a->max_connections, "Open connections (more → 503)")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  cmd->add_option("--header-timeout", a->header_timeout_s,
+                  "Seconds a client has to send a whole request header")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--body-timeout", a->body_timeout_s, "Seconds a client has to send a whole request body")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--drain-timeout", a->drain_timeout_s,
+                  "On SIGTERM: seconds requests being computed may take to finish (queued ones get 503)")
+      ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
   cmd->callback([a] {
     install_stop_handlers();
@@ -127,6 +147,11 @@ void register_serve(CLI::App& app) {
     so.port = a->port;
     so.max_body_bytes = a->max_body_bytes;
     so.http_threads = a->http_threads;
+    so.max_queued = a->max_queued;
+    so.max_connections = a->max_connections;
+    so.header_timeout_s = a->header_timeout_s;
+    so.body_timeout_s = a->body_timeout_s;
+    so.drain_timeout_s = a->drain_timeout_s;
     so.limits.max_tokens_limit = a->max_tokens_limit;
     so.limits.default_max_tokens = std::min(a->default_max_tokens, a->max_tokens_limit);
     if (!a->api_key_env.empty()) {
