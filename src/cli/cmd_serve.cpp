@@ -27,7 +27,7 @@ namespace {
 struct ServeArgs {
   std::string model, device, model_name, host = "127.0.0.1", api_key_env, compute = "cpu";
   std::string precision = "fp32";
-  int port = 8080, threads = 0, http_threads = 8;
+  int port = 8080, threads = 0, http_threads = 8, max_batch = 16;
   int64_t max_tokens_limit = 1024, default_max_tokens = 128;
   size_t max_body_bytes = 1 << 20, max_queued = 256, max_connections = 1024;
   double header_timeout_s = 10, body_timeout_s = 30, drain_timeout_s = 60;
@@ -121,6 +121,11 @@ void register_serve(CLI::App& app) {
                   "/health and /v1/models are served by one I/O thread and never wait for them)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  cmd->add_option("--max-batch", a->max_batch,
+                  "Most sequences one decode runs: concurrent requests that sample alike share a decode "
+                  "(--model only; 1 = one request at a time)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
   cmd->add_option("--max-queued", a->max_queued, "Generation requests waiting for a worker (more → 503)")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
@@ -175,7 +180,8 @@ void register_serve(CLI::App& app) {
     std::shared_ptr<const CloudClient> cloud;
     const std::string key_note = so.api_key.empty() ? "off" : ("required (from $" + a->api_key_env + ")");
     if (a->device.empty()) {
-      auto local = std::make_shared<LocalModelResponder>(load_checkpoint(a->model, a->compute), name);
+      auto local =
+          std::make_shared<LocalModelResponder>(load_checkpoint(a->model, a->compute), name, a->max_batch);
       std::fprintf(stderr, "handoff serve: model '%s' from %s (context %lld tokens), API key %s\n",
                    name.c_str(), a->model.c_str(), static_cast<long long>(local->context_length()),
                    key_note.c_str());

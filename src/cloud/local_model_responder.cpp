@@ -8,8 +8,23 @@
 
 namespace handoff {
 
-LocalModelResponder::LocalModelResponder(LoadedModel model, std::string name)
-    : loaded_(std::move(model)), name_(std::move(name)), seed_rng_(std::random_device{}()) {
+LocalModelResponder::LocalModelResponder(LoadedModel model, std::string name, int max_batch_rows)
+    : loaded_(std::move(model)),
+      name_(std::move(name)),
+      batcher_(
+          [this](const std::vector<std::vector<int>>& prompts, const SamplingOptions& o,
+                 const std::vector<uint64_t>& seeds) {
+            // Grad mode and the OpenMP thread count are thread-local; this runs on a worker thread.
+            static thread_local const bool threads_ready = [] {
+              at::init_num_threads();
+              return true;
+            }();
+            (void)threads_ready;
+            c10::InferenceMode inference;
+            return generate(loaded_.model, prompts, o, seeds);
+          },
+          max_batch_rows),
+      seed_rng_(std::random_device{}()) {
   if (!loaded_.model || !loaded_.tokenizer)
     throw Error("LocalModelResponder needs a loaded model and tokenizer");
   loaded_.model->eval();
@@ -48,14 +63,6 @@ GenerationResult LocalModelResponder::respond(const CompletionRequest& request) 
 GenerationResult LocalModelResponder::generate_choices(const std::vector<int>& prompt,
                                                        const GenerationParams& params,
                                                        const std::string& prompt_param) {
-  // Grad mode and the OpenMP thread count are thread-local, and this runs on an HTTP worker thread.
-  static thread_local const bool threads_ready = [] {
-    at::init_num_threads();
-    return true;
-  }();
-  (void)threads_ready;
-  c10::InferenceMode inference;
-
   const int64_t context = context_length();
   const int64_t prompt_tokens = static_cast<int64_t>(prompt.size());
   if (prompt_tokens >= context)
@@ -71,20 +78,21 @@ GenerationResult LocalModelResponder::generate_choices(const std::vector<int>& p
   opts.top_p = params.top_p;
   opts.max_new_tokens = params.max_tokens;  // generate() also stops at the end of the context
   opts.stop_ids = {tok.eos_id()};
-  const std::vector<std::vector<int>> prompts(static_cast<size_t>(params.n), prompt);
-  std::vector<uint64_t> seeds(prompts.size());
-
-  Generation gen;
-  {
-    std::lock_guard<std::mutex> lock(model_mutex_);
-    const uint64_t base = params.seed ? *params.seed : seed_rng_();
-    for (size_t i = 0; i < seeds.size(); ++i) seeds[i] = base + i;
-    gen = generate(loaded_.model, prompts, opts, seeds);
+  DecodeRequest decode{std::vector<std::vector<int>>(static_cast<size_t>(params.n), prompt), opts, {}};
+  uint64_t base = 0;
+  if (params.seed) {
+    base = *params.seed;
+  } else {
+    std::lock_guard<std::mutex> lock(seed_mutex_);
+    base = seed_rng_();
   }
+  for (size_t i = 0; i < decode.prompts.size(); ++i) decode.seeds.push_back(base + i);
+  const size_t rows = decode.prompts.size();
+  const Generation gen = batcher_.run(std::move(decode));
 
   GenerationResult result;
   result.prompt_tokens = prompt_tokens;
-  for (size_t i = 0; i < prompts.size(); ++i) {
+  for (size_t i = 0; i < rows; ++i) {
     Choice c;
     c.index = static_cast<int>(i);
     std::vector<int> visible = gen.tokens[i];

@@ -1,9 +1,11 @@
 #pragma once
 // A Responder backed by one model in this process: chat template → batched KV-cache sampling of the n
-// choices in one decode → text without EOS, cut at the first stop string.
+// choices → text without EOS, cut at the first stop string. Concurrent requests share decodes
+// (DecodeBatcher, up to max_batch_rows rows).
 #include <mutex>
 #include <random>
 
+#include "cloud/decode_batcher.h"
 #include "cloud/responder.h"
 #include "io/checkpoint.h"
 
@@ -12,7 +14,7 @@ namespace handoff {
 class LocalModelResponder : public Responder {
  public:
   // `name` is the model id clients send ("model": name).
-  LocalModelResponder(LoadedModel model, std::string name);
+  LocalModelResponder(LoadedModel model, std::string name, int max_batch_rows = 16);
 
   std::vector<std::string> models() const override { return {name_}; }
   GenerationResult respond(const ChatCompletionRequest& request) override;
@@ -20,6 +22,7 @@ class LocalModelResponder : public Responder {
 
   const Tokenizer& tokenizer() const { return *loaded_.tokenizer; }
   int64_t context_length() const;
+  DecodeBatcherStats batch_stats() const { return batcher_.stats(); }
 
  private:
   GenerationResult generate_choices(const std::vector<int>& prompt, const GenerationParams& params,
@@ -27,11 +30,11 @@ class LocalModelResponder : public Responder {
 
   LoadedModel loaded_;
   std::string name_;
-  // One CPU model: its forward passes run one request at a time (a second concurrent forward would only
-  // split the same cores and double the activation memory). Batching concurrent requests into one decode
-  // is future work; the n choices of one request already share one batched decode.
-  std::mutex model_mutex_;
-  std::mt19937_64 seed_rng_;  // seeds for requests without "seed"; guarded by model_mutex_
+  // One CPU model: one decode at a time (a second concurrent forward would only split the same cores and
+  // double the activation memory), but each decode carries every waiting request that samples alike.
+  DecodeBatcher batcher_;
+  std::mutex seed_mutex_;
+  std::mt19937_64 seed_rng_;  // seeds for requests without "seed"; guarded by seed_mutex_
 };
 
 }  // namespace handoff
