@@ -148,6 +148,10 @@ struct HttpServer::Impl::Session : std::enable_shared_from_this<Session> {
         stream(std::move(socket)),
         buffer(std::max<size_t>(64 << 10, s.opts.max_header_bytes * 2)) {
     ++server.connections;
+    // Replies leave as soon as written: with Nagle, a reply split over two segments waits for the
+    // client's delayed ACK (40 ms on Linux) on a kept-alive connection.
+    beast::error_code ec;
+    stream.socket().set_option(tcp::no_delay(true), ec);
   }
   ~Session() { --server.connections; }
 
