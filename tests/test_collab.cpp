@@ -322,3 +322,72 @@ TEST_F(CollabTest, EvalWithCloudReportsCollaborativeAccuracyAndCallRate) {
   EXPECT_TRUE(j["device"].is_array());
   std::remove(json_path.c_str());
 }
+
+// Issue 16: hung cloud calls must not take every worker. With one cloud slot, a second and third hand-off
+// while the first is in the cloud get 503 cloud_busy at once (or, with --fallback, the flagged device answer)
+// instead of waiting on a worker thread for the slow cloud.
+TEST_F(CollabTest, HandoffsPastTheCloudSlotsAre503AtOnceNotQueuedBehindASlowCloud) {
+  httplib::Server slow;
+  slow.Post("/v1/chat/completions", [](const httplib::Request&, httplib::Response& res) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    res.set_content(
+        R"({"id":"x","object":"chat.completion","created":1,"model":"cloud","choices":[{"index":0,)"
+        R"("message":{"role":"assistant","content":"Answer: 42"},"finish_reason":"stop"}],)"
+        R"("usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}})",
+        "application/json");
+  });
+  const int port = slow.bind_to_any_port("127.0.0.1");
+  std::thread cloud_thread([&] { slow.listen_after_bind(); });
+  const auto items = problems(2, 3);
+  for (const bool fallback : {false, true}) {
+    SCOPED_TRACE(fallback ? "fallback" : "no fallback");
+    CollabOptions o = forced_handoff();
+    o.fallback = fallback;
+    auto collab = std::make_shared<Collaborator>(
+        device_model(), client_for("http://127.0.0.1:" + std::to_string(port) + "/v1", 0), o);
+    collab->limit_cloud_calls(1);
+    ServerOptions so;
+    so.port = 0;
+    so.http_threads = 4;
+    so.log = [](const std::string&) {};
+    ModelServer endpoint(std::make_shared<CollabResponder>(collab, "collab"), so);
+    endpoint.start();
+    std::vector<int> status(3, 0);
+    std::vector<std::string> by(3), body(3);
+    std::vector<double> seconds(3, 0);
+    std::vector<std::thread> ts;
+    for (int i = 0; i < 3; ++i) {
+      ts.emplace_back([&, i] {
+        httplib::Client cli(endpoint.url());
+        cli.set_read_timeout(30, 0);
+        const auto t0 = std::chrono::steady_clock::now();
+        auto res = cli.Post("/v1/chat/completions", chat(items[i].prompt), "application/json");
+        seconds[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (res) {
+          status[i] = res->status;
+          by[i] = res->get_header_value("x-handoff-by");
+          body[i] = res->body;
+        }
+      });
+      if (i == 0) std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the first holds the slot
+    }
+    for (auto& t : ts) t.join();
+    EXPECT_EQ(status[0], 200) << body[0];
+    EXPECT_EQ(by[0], "cloud");
+    for (int i = 1; i < 3; ++i) {
+      SCOPED_TRACE(i);
+      EXPECT_LT(seconds[i], 1.1);  // not held until the slow cloud answered the first (≥ 1.2 s)
+      if (!fallback) {
+        EXPECT_EQ(status[i], 503) << body[i];
+        EXPECT_EQ(json::parse(body[i])["error"]["code"], "cloud_busy");
+      } else {
+        EXPECT_EQ(status[i], 200) << body[i];
+        EXPECT_EQ(by[i], "device-fallback");
+        EXPECT_NE(body[i].find("cloud is busy"), std::string::npos) << body[i];
+      }
+    }
+    endpoint.stop();
+  }
+  slow.stop();
+  cloud_thread.join();
+}

@@ -27,7 +27,7 @@ namespace {
 struct ServeArgs {
   std::string model, device, model_name, host = "127.0.0.1", api_key_env, compute = "cpu";
   std::string precision = "fp32";
-  int port = 8080, threads = 0, http_threads = 8, max_batch = 16;
+  int port = 8080, threads = 0, http_threads = 8, max_batch = 16, cloud_slots = 4;
   int64_t max_tokens_limit = 1024, default_max_tokens = 128;
   size_t max_body_bytes = 1 << 20, max_queued = 256, max_connections = 1024;
   double header_timeout_s = 10, body_timeout_s = 30, drain_timeout_s = 60;
@@ -126,6 +126,12 @@ void register_serve(CLI::App& app) {
                   "(--model only; 1 = one request at a time)")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
+  cmd->add_option(
+         "--cloud-slots", a->cloud_slots,
+         "--device only: cloud calls in flight at once; a hand-off past them gets 503 (or the flagged "
+         "fallback) at once, so a hung cloud holds at most this many --http-threads (0 = no limit)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
   cmd->add_option("--max-queued", a->max_queued, "Generation requests waiting for a worker (more → 503)")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
@@ -195,6 +201,12 @@ void register_serve(CLI::App& app) {
           "handoff serve: collaborative '%s' (device %s, cloud %s model '%s', fallback %s), API key %s\n",
           name.c_str(), a->device.c_str(), a->cloud.url.c_str(), cloud->options().model.c_str(),
           collab->options().fallback ? "on" : "off", key_note.c_str());
+      collab->limit_cloud_calls(a->cloud_slots);
+      if (a->cloud_slots == 0 || a->cloud_slots >= a->http_threads)
+        std::fprintf(stderr,
+                     "handoff serve: warning: --cloud-slots %d with --http-threads %d: a hung cloud can hold "
+                     "every worker and device-only requests then wait\n",
+                     a->cloud_slots, a->http_threads);
       responder = std::make_shared<CollabResponder>(collab, name);
     }
 

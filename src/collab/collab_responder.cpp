@@ -53,6 +53,8 @@ GenerationResult CollabResponder::run(const std::vector<ChatMessage>& messages,
   std::vector<CollabResult> results;
   try {
     results = collab_->answer(queries, seeds, o);
+  } catch (const CloudBusy& e) {
+    throw ApiError(503, e.what(), "", "cloud_busy", "server_error");
   } catch (const Error& e) {
     // The device handed off and the cloud could not answer (fallback off): a gateway error, never a silent
     // drop and never the device's hand-off passed off as an answer.

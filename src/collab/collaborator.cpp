@@ -1,5 +1,6 @@
 #include "collab/collaborator.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -76,6 +77,10 @@ std::vector<CollabResult> Collaborator::answer(const std::vector<std::vector<Cha
   for (size_t i : to_cloud)
     if (!errors[i].empty()) failed.push_back(i);
   if (failed.empty()) return results;
+  const bool busy = std::all_of(failed.begin(), failed.end(),
+                                [&](size_t i) { return errors[i].rfind(kCloudBusyMessage, 0) == 0; });
+  if (!opts.fallback && busy)
+    throw CloudBusy(errors[failed.front()], "retry shortly, or raise --cloud-slots");
   if (!opts.fallback)
     throw Error(
         "the device handed off and the cloud failed: " + errors[failed.front()],
@@ -158,6 +163,18 @@ std::vector<std::string> Collaborator::ask_cloud(const std::vector<std::vector<C
       const size_t i = to_cloud[k];
       auto& r = results[i];
       const auto t0 = std::chrono::steady_clock::now();
+      const int limit = cloud_slots_;
+      if (limit > 0 && cloud_in_flight_.fetch_add(1) >= limit) {
+        --cloud_in_flight_;
+        errors[i] = std::string(kCloudBusyMessage) + " (" + std::to_string(limit) + " calls in flight)";
+        continue;
+      }
+      struct Release {
+        std::atomic<int>* count;
+        ~Release() {
+          if (count) --*count;
+        }
+      } release{limit > 0 ? &cloud_in_flight_ : nullptr};
       try {
         ChatOptions co;
         co.max_tokens = opts.cloud_max_tokens;

@@ -3,6 +3,7 @@
 // (paper.md §1), the query goes to the cloud and the cloud's reply is the answer. The one place that turns a
 // device completion into a final answer and says who gave it — used by `handoff ask`, the collaborative
 // endpoint of `handoff serve` and `handoff eval --cloud`.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 
 #include "cloud/cloud_client.h"
 #include "collab/device_run.h"
+#include "common/error.h"
 #include "io/checkpoint.h"
 
 namespace handoff {
@@ -46,6 +48,12 @@ struct CollabResult {
   std::string cloud_error;    // set when the cloud failed and the fallback answered
 };
 
+// The error answer() throws when the hand-offs failed only because the cloud's slots were all taken.
+struct CloudBusy : Error {
+  using Error::Error;
+};
+inline constexpr const char* kCloudBusyMessage = "the cloud is busy: every cloud slot is in use";
+
 class Collaborator {
  public:
   // `device` must have a tokenizer with a hand-off token; `cloud` is any OpenAI-compatible client.
@@ -64,6 +72,12 @@ class Collaborator {
                                    const std::vector<uint64_t>& seeds, const CollabOptions& opts,
                                    int cloud_concurrency = 4);
   CollabResult answer(const std::string& query, uint64_t seed = 0);
+
+  // At most `slots` cloud calls in flight across all answer() calls (0 = no limit). A hand-off past the
+  // limit is not queued: it fails at once with a CloudBusy message (→ HTTP 503 at the endpoint, or the
+  // flagged fallback), so hung cloud calls can hold at most `slots` of the server's worker threads and the
+  // rest keep answering on the device (issue 16: cloud concurrency separate from the device's).
+  void limit_cloud_calls(int slots) { cloud_slots_ = slots; }
 
   const Tokenizer& device_tokenizer() const { return *device_->tokenizer; }
   int64_t device_context() const { return device_->model->config.max_position_embeddings; }
@@ -93,6 +107,8 @@ class Collaborator {
   std::shared_ptr<const CloudClient> cloud_;
   CollabOptions opts_;
   std::mutex device_mutex_;
+  std::atomic<int> cloud_slots_{0};
+  mutable std::atomic<int> cloud_in_flight_{0};
 };
 
 }  // namespace handoff
