@@ -76,6 +76,123 @@ bool wait_for_stop_signal(ModelServer& server, const CloudClient* cloud) {
   return true;
 }
 
+// The serving-bound flags: workers, batching, cloud slots, queue and connection limits, client deadlines.
+void add_load_flags(CLI::App* cmd, ServeArgs& a) {
+  cmd->add_option("--http-threads", a.http_threads,
+                  "Worker threads for generation requests (model calls run one at a time; connections, "
+                  "/health and /v1/models are served by one I/O thread and never wait for them)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--max-batch", a.max_batch,
+                  "Most sequences one decode runs: concurrent requests that sample alike share a decode "
+                  "(--model only; 1 = one request at a time)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option(
+         "--cloud-slots", a.cloud_slots,
+         "--device only: cloud calls in flight at once; a hand-off past them gets 503 (or the flagged "
+         "fallback) at once, so a hung cloud holds at most this many --http-threads (0 = no limit)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  cmd->add_option("--max-queued", a.max_queued, "Generation requests waiting for a worker (more → 503)")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  cmd->add_option("--max-connections", a.max_connections, "Open connections (more → 503)")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  cmd->add_option("--header-timeout", a.header_timeout_s,
+                  "Seconds a client has to send a whole request header")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--body-timeout", a.body_timeout_s, "Seconds a client has to send a whole request body")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--drain-timeout", a.drain_timeout_s,
+                  "On SIGTERM: seconds requests being computed may take to finish (queued ones get 503)")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+}
+
+ServerOptions server_options(const ServeArgs& a) {
+  ServerOptions so;
+  so.host = a.host;
+  so.port = a.port;
+  so.max_body_bytes = a.max_body_bytes;
+  so.http_threads = a.http_threads;
+  so.max_queued = a.max_queued;
+  so.max_connections = a.max_connections;
+  so.header_timeout_s = a.header_timeout_s;
+  so.body_timeout_s = a.body_timeout_s;
+  so.drain_timeout_s = a.drain_timeout_s;
+  so.limits.max_tokens_limit = a.max_tokens_limit;
+  so.limits.default_max_tokens = std::min(a.default_max_tokens, a.max_tokens_limit);
+  if (!a.api_key_env.empty()) {
+    const char* key = std::getenv(a.api_key_env.c_str());
+    if (!key || !*key)
+      throw Error("--api-key-env " + a.api_key_env + ": the variable is not set or empty",
+                  "export " + a.api_key_env + "=<key> first");
+    so.api_key = key;
+  }
+
+  return so;
+}
+
+void run_serve(const ServeArgs& a) {
+  install_stop_handlers();
+  configure_threads(a.threads);
+  apply_precision(a.precision);
+  const ServerOptions so = server_options(a);
+  if (a.model.empty() && a.device.empty())
+    throw Error("serve needs --model DIR (one model) or --device DIR --cloud URL (collaborative)");
+  const std::string& dir_arg = a.model.empty() ? a.device : a.model;
+  std::string name = a.model_name;
+  if (name.empty()) {
+    auto dir = std::filesystem::absolute(dir_arg).lexically_normal();
+    if (!dir.has_filename()) dir = dir.parent_path();  // ".../model/" → ".../model"
+    name = dir.filename().string();
+  }
+  std::shared_ptr<Responder> responder;
+  std::shared_ptr<const CloudClient> cloud;
+  const std::string key_note = so.api_key.empty() ? "off" : ("required (from $" + a.api_key_env + ")");
+  if (a.device.empty()) {
+    auto local =
+        std::make_shared<LocalModelResponder>(load_checkpoint(a.model, a.compute), name, a.max_batch);
+    std::fprintf(stderr, "handoff serve: model '%s' from %s (context %lld tokens), API key %s\n",
+                 name.c_str(), a.model.c_str(), static_cast<long long>(local->context_length()),
+                 key_note.c_str());
+    responder = local;
+  } else {
+    cloud = make_cloud_client(a.cloud);  // fails here, before listening, if the cloud is unreachable
+    auto collab = make_collaborator(std::make_shared<LoadedModel>(load_checkpoint(a.device, a.compute)),
+                                    cloud, a.collab);
+    std::fprintf(
+        stderr,
+        "handoff serve: collaborative '%s' (device %s, cloud %s model '%s', fallback %s), API key %s\n",
+        name.c_str(), a.device.c_str(), a.cloud.url.c_str(), cloud->options().model.c_str(),
+        collab->options().fallback ? "on" : "off", key_note.c_str());
+    collab->limit_cloud_calls(a.cloud_slots);
+    if (a.cloud_slots == 0 || a.cloud_slots >= a.http_threads)
+      std::fprintf(stderr,
+                   "handoff serve: warning: --cloud-slots %d with --http-threads %d: a hung cloud can hold "
+                   "every worker and device-only requests then wait\n",
+                   a.cloud_slots, a.http_threads);
+    responder = std::make_shared<CollabResponder>(collab, name);
+  }
+
+  ModelServer server(responder, so);
+  const int port = server.bind();
+  std::printf("listening on http://%s:%d\n", a.host.c_str(), port);
+  std::fflush(stdout);
+
+  std::thread watcher([&server, &cloud] { wait_for_stop_signal(server, cloud.get()); });
+  server.run();
+  const char zero = 0;  // wake the watcher if run() ended without a signal
+  ssize_t ignored = write(g_signal_pipe[1], &zero, 1);
+  (void)ignored;
+  watcher.join();
+  std::fprintf(stderr, "handoff serve: stopped\n");
+}
+
 }  // namespace
 
 void register_serve(CLI::App& app) {
@@ -116,113 +233,8 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
   add_precision_flag(cmd, a->precision);
   cmd->add_option("--compute", a->compute, "cpu | cuda (where the served model runs)")->capture_default_str();
-  cmd->add_option("--http-threads", a->http_threads,
-                  "Worker threads for generation requests (model calls run one at a time; connections, "
-                  "/health and /v1/models are served by one I/O thread and never wait for them)")
-      ->check(CLI::Range(1, 256))
-      ->capture_default_str();
-  cmd->add_option("--max-batch", a->max_batch,
-                  "Most sequences one decode runs: concurrent requests that sample alike share a decode "
-                  "(--model only; 1 = one request at a time)")
-      ->check(CLI::Range(1, 1024))
-      ->capture_default_str();
-  cmd->add_option(
-         "--cloud-slots", a->cloud_slots,
-         "--device only: cloud calls in flight at once; a hand-off past them gets 503 (or the flagged "
-         "fallback) at once, so a hung cloud holds at most this many --http-threads (0 = no limit)")
-      ->check(CLI::Range(0, 1024))
-      ->capture_default_str();
-  cmd->add_option("--max-queued", a->max_queued, "Generation requests waiting for a worker (more → 503)")
-      ->check(CLI::Range(1, 1 << 20))
-      ->capture_default_str();
-  cmd->add_option("--max-connections", a->max_connections, "Open connections (more → 503)")
-      ->check(CLI::Range(1, 1 << 20))
-      ->capture_default_str();
-  cmd->add_option("--header-timeout", a->header_timeout_s,
-                  "Seconds a client has to send a whole request header")
-      ->check(CLI::Range(0.1, 3600.0))
-      ->capture_default_str();
-  cmd->add_option("--body-timeout", a->body_timeout_s, "Seconds a client has to send a whole request body")
-      ->check(CLI::Range(0.1, 3600.0))
-      ->capture_default_str();
-  cmd->add_option("--drain-timeout", a->drain_timeout_s,
-                  "On SIGTERM: seconds requests being computed may take to finish (queued ones get 503)")
-      ->check(CLI::Range(0.0, 3600.0))
-      ->capture_default_str();
-  cmd->callback([a] {
-    install_stop_handlers();
-    configure_threads(a->threads);
-    apply_precision(a->precision);
-    ServerOptions so;
-    so.host = a->host;
-    so.port = a->port;
-    so.max_body_bytes = a->max_body_bytes;
-    so.http_threads = a->http_threads;
-    so.max_queued = a->max_queued;
-    so.max_connections = a->max_connections;
-    so.header_timeout_s = a->header_timeout_s;
-    so.body_timeout_s = a->body_timeout_s;
-    so.drain_timeout_s = a->drain_timeout_s;
-    so.limits.max_tokens_limit = a->max_tokens_limit;
-    so.limits.default_max_tokens = std::min(a->default_max_tokens, a->max_tokens_limit);
-    if (!a->api_key_env.empty()) {
-      const char* key = std::getenv(a->api_key_env.c_str());
-      if (!key || !*key)
-        throw Error("--api-key-env " + a->api_key_env + ": the variable is not set or empty",
-                    "export " + a->api_key_env + "=<key> first");
-      so.api_key = key;
-    }
-
-    if (a->model.empty() && a->device.empty())
-      throw Error("serve needs --model DIR (one model) or --device DIR --cloud URL (collaborative)");
-    const std::string& dir_arg = a->model.empty() ? a->device : a->model;
-    std::string name = a->model_name;
-    if (name.empty()) {
-      auto dir = std::filesystem::absolute(dir_arg).lexically_normal();
-      if (!dir.has_filename()) dir = dir.parent_path();  // ".../model/" → ".../model"
-      name = dir.filename().string();
-    }
-    std::shared_ptr<Responder> responder;
-    std::shared_ptr<const CloudClient> cloud;
-    const std::string key_note = so.api_key.empty() ? "off" : ("required (from $" + a->api_key_env + ")");
-    if (a->device.empty()) {
-      auto local =
-          std::make_shared<LocalModelResponder>(load_checkpoint(a->model, a->compute), name, a->max_batch);
-      std::fprintf(stderr, "handoff serve: model '%s' from %s (context %lld tokens), API key %s\n",
-                   name.c_str(), a->model.c_str(), static_cast<long long>(local->context_length()),
-                   key_note.c_str());
-      responder = local;
-    } else {
-      cloud = make_cloud_client(a->cloud);  // fails here, before listening, if the cloud is unreachable
-      auto collab = make_collaborator(std::make_shared<LoadedModel>(load_checkpoint(a->device, a->compute)),
-                                      cloud, a->collab);
-      std::fprintf(
-          stderr,
-          "handoff serve: collaborative '%s' (device %s, cloud %s model '%s', fallback %s), API key %s\n",
-          name.c_str(), a->device.c_str(), a->cloud.url.c_str(), cloud->options().model.c_str(),
-          collab->options().fallback ? "on" : "off", key_note.c_str());
-      collab->limit_cloud_calls(a->cloud_slots);
-      if (a->cloud_slots == 0 || a->cloud_slots >= a->http_threads)
-        std::fprintf(stderr,
-                     "handoff serve: warning: --cloud-slots %d with --http-threads %d: a hung cloud can hold "
-                     "every worker and device-only requests then wait\n",
-                     a->cloud_slots, a->http_threads);
-      responder = std::make_shared<CollabResponder>(collab, name);
-    }
-
-    ModelServer server(responder, so);
-    const int port = server.bind();
-    std::printf("listening on http://%s:%d\n", a->host.c_str(), port);
-    std::fflush(stdout);
-
-    std::thread watcher([&server, &cloud] { wait_for_stop_signal(server, cloud.get()); });
-    server.run();
-    const char zero = 0;  // wake the watcher if run() ended without a signal
-    ssize_t ignored = write(g_signal_pipe[1], &zero, 1);
-    (void)ignored;
-    watcher.join();
-    std::fprintf(stderr, "handoff serve: stopped\n");
-  });
+  add_load_flags(cmd, *a);
+  cmd->callback([a] { run_serve(*a); });
 }
 
 }  // namespace handoff::cli
