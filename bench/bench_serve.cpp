@@ -1,6 +1,7 @@
 // `handoff serve` under load and under hostile clients, on loopback, in one run (issue 16):
-//  1. requests/s and p50/p99 latency at 1, 4, 16, 64 keep-alive clients, one request at a time per decode
-//     (--max-batch 1, the old behaviour) vs shared decodes (--max-batch 16);
+//  1. requests/s and p50/p99 latency at 1, 4, 16, 64 keep-alive clients, one request decoding at a time
+//     (--max-batch 1, the old behaviour) vs continuous batching (--max-batch 16: requests join between
+//     tokens);
 //  2. /health latency while 20 sockets drip their headers;
 //  3. peak RSS after a 50 MB chunked body and a gzip body (refused at 1 MiB decoded / at the header).
 // Model: a random character-level checkpoint (hidden 256, 4 layers, context 512), greedy, 32 new tokens.
@@ -123,7 +124,7 @@ int main(int argc, char** argv) {
       "bench_serve: random char model (hidden 256, 4 layers), greedy, 32 new tokens, %d compute "
       "thread(s), %.0f s per point\n\n",
       threads, seconds);
-  std::printf("| max_batch | clients | req/s | p50 s | p99 s | p99/p50 | mean rows/decode | errors |\n");
+  std::printf("| max_batch | clients | req/s | p50 s | p99 s | p99/p50 | mean rows/step | errors |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
   std::vector<double> rps_at16;
   for (int max_batch : {1, 16}) {
@@ -139,9 +140,9 @@ int main(int argc, char** argv) {
       const auto before = responder->batch_stats();
       const Point p = load(server.port(), clients, seconds);
       const auto after = responder->batch_stats();
-      const double rows = after.decodes > before.decodes
-                              ? static_cast<double>(after.rows - before.rows) /
-                                    static_cast<double>(after.decodes - before.decodes)
+      const double rows = after.steps > before.steps
+                              ? static_cast<double>(after.row_steps - before.row_steps) /
+                                    static_cast<double>(after.steps - before.steps)
                               : 0;
       std::printf("| %d | %d | %.1f | %.3f | %.3f | %.1f | %.1f | %d |\n", max_batch, clients, p.rps, p.p50,
                   p.p99, p.p50 > 0 ? p.p99 / p.p50 : 0, rows, p.errors);

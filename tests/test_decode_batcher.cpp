@@ -1,145 +1,184 @@
-// DecodeBatcher with a stand-in decode that records its batches: concurrent requests share decodes, each
-// gets exactly its own rows, unlike sampling is never mixed, rows are cut to their request's
-// max_new_tokens, max_rows holds, and a failed decode fails every request in it.
+// Continuous batching (issue 16): SlotDecoder rows that join and leave between tokens decode what
+// generate() decodes for each of them alone, and DecodeBatcher shares forward passes across concurrent
+// requests, each getting exactly its own rows, with max_rows held and bad requests failing alone.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <chrono>
-#include <mutex>
-#include <stdexcept>
 #include <thread>
 
 #include "cloud/decode_batcher.h"
+#include "model/slot_decoder.h"
 
 using namespace handoff;
 
 namespace {
 
-// Row r of a decode: tokens prompt[0]*100 + seed, then 1, 2, ... up to max_new_tokens; stops (on 7) when
-// the prompt's second id says so. Slow enough that requests pile up behind the first decode.
-struct Recorder {
-  std::mutex mu;
-  std::vector<size_t> batch_rows;
-  std::vector<double> temperatures;
-  std::vector<std::vector<int>> ids;  // prompt ids per decode
-  std::atomic<bool> fail{false};
-  DecodeBatcher::Decode fn() {
-    return [this](const std::vector<std::vector<int>>& prompts, const SamplingOptions& o,
-                  const std::vector<uint64_t>& seeds) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(60));
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        batch_rows.push_back(prompts.size());
-        temperatures.push_back(o.temperature);
-        ids.emplace_back();
-        for (const auto& p : prompts) ids.back().push_back(p[0]);
-      }
-      if (fail) throw std::runtime_error("decode failed");
-      Generation g;
-      for (size_t r = 0; r < prompts.size(); ++r) {
-        std::vector<int> t{prompts[r][0] * 100 + static_cast<int>(seeds[r])};
-        const bool stops = prompts[r].size() > 1 && prompts[r][1] == 1;
-        for (int k = 1; static_cast<int64_t>(t.size()) < o.max_new_tokens; ++k) {
-          if (stops && k == 3) {
-            t.push_back(7);
-            break;
-          }
-          t.push_back(k);
-        }
-        g.stopped.push_back(stops && t.back() == 7);
-        g.logprobs.emplace_back(t.size(), -0.5f);
-        g.tokens.push_back(std::move(t));
-      }
-      return g;
-    };
-  }
-};
+CausalLM make_model() {
+  ModelConfig c;
+  c.model_type = "qwen2";  // q/k/v biases
+  c.vocab_size = 100;
+  c.hidden_size = 32;
+  c.intermediate_size = 64;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;  // grouped-query heads: the per-row cache write spans n_kv heads
+  c.max_position_embeddings = 96;
+  torch::manual_seed(7);
+  CausalLM m(c);
+  m->eval();
+  return m;
+}
 
-DecodeRequest request(int id, int rows, int64_t max_new, double temperature = 0.0, bool stops = false) {
-  DecodeRequest r;
-  for (int i = 0; i < rows; ++i) {
-    r.prompts.push_back(stops ? std::vector<int>{id, 1} : std::vector<int>{id});
-    r.seeds.push_back(static_cast<uint64_t>(i));
-  }
-  r.options.temperature = temperature;
-  r.options.max_new_tokens = max_new;
-  return r;
+SamplingOptions sampling(double temperature, int64_t max_new, std::vector<int> stops = {}) {
+  SamplingOptions o;
+  o.temperature = temperature;
+  o.top_p = temperature > 0 ? 0.9 : 1.0;
+  o.max_new_tokens = max_new;
+  o.stop_ids = std::move(stops);
+  return o;
+}
+
+std::vector<int> prompt(int id, int len) {
+  std::vector<int> p;
+  for (int t = 0; t < len; ++t) p.push_back(1 + (id * 7 + t * 3) % 90);
+  return p;
+}
+
+void run_to_end(SlotDecoder& d) {
+  for (int guard = 0; d.decoding() > 0 && guard < 1000; ++guard) d.step();
 }
 
 }  // namespace
 
-TEST(DecodeBatcherTest, ConcurrentRequestsShareDecodesAndGetTheirOwnRows) {
-  Recorder rec;
-  DecodeBatcher b(rec.fn(), 16);
+TEST(SlotDecoderTest, ARowDecodedAloneMatchesGenerate) {
+  CausalLM m = make_model();
+  for (double temperature : {0.0, 1.0}) {
+    SCOPED_TRACE(temperature);
+    const auto o = sampling(temperature, 20);
+    const auto want = generate(m, {prompt(1, 7)}, o, {42});
+    SlotDecoder d(m);
+    const auto rows = d.admit({prompt(1, 7)}, o, {42});
+    run_to_end(d);
+    const RowOutput got = d.release(rows.at(0));
+    EXPECT_EQ(got.tokens, want.tokens[0]);
+    ASSERT_EQ(got.logprobs.size(), want.logprobs[0].size());
+    for (size_t t = 0; t < got.logprobs.size(); ++t) EXPECT_NEAR(got.logprobs[t], want.logprobs[0][t], 1e-5);
+    EXPECT_EQ(got.stopped, want.stopped[0]);
+  }
+}
+
+TEST(SlotDecoderTest, RowsJoiningMidDecodeGetWhatTheyWouldAlone) {
+  CausalLM m = make_model();
+  SlotDecoder d(m);
+  const auto oa = sampling(1.0, 24), ob = sampling(0.0, 10), oc = sampling(0.7, 16, {5, 9, 13});
+  const auto a = d.admit({prompt(1, 4), prompt(2, 11)}, oa, {1, 2});
+  for (int i = 0; i < 3; ++i) d.step();
+  const auto b = d.admit({prompt(3, 9)}, ob, {3});
+  d.step();
+  const auto c = d.admit({prompt(4, 2), prompt(4, 2)}, oc, {4, 5});  // one prompt, two seeds
+  int steps = 5;
+  for (; d.decoding() > 0 && steps < 1000; ++steps) d.step();
+  EXPECT_LT(steps, 3 + 1 + 24);  // everyone shared the steps: the longest row's count, not the sum
+
+  auto check = [&](const std::vector<int64_t>& rows, const std::vector<std::vector<int>>& prompts,
+                   const SamplingOptions& o, const std::vector<uint64_t>& seeds) {
+    const auto want = generate(m, prompts, o, seeds);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      ASSERT_TRUE(d.finished(rows[i]));
+      const RowOutput got = d.release(rows[i]);
+      EXPECT_EQ(got.tokens, want.tokens[i]) << "row " << rows[i];
+      ASSERT_EQ(got.logprobs.size(), want.logprobs[i].size());
+      for (size_t t = 0; t < got.logprobs.size(); ++t)
+        EXPECT_NEAR(got.logprobs[t], want.logprobs[i][t], 1e-4);
+      EXPECT_EQ(got.stopped, want.stopped[i]);
+    }
+  };
+  check(a, {prompt(1, 4), prompt(2, 11)}, oa, {1, 2});
+  check(b, {prompt(3, 9)}, ob, {3});
+  check(c, {prompt(4, 2), prompt(4, 2)}, oc, {4, 5});
+  EXPECT_EQ(d.cache_rows(), 5);  // five rows were in use at once
+  // Freed rows are reused: three more rows fit in the same cache.
+  const auto again = d.admit({prompt(5, 3), prompt(6, 3), prompt(7, 3)}, ob, {1, 2, 3});
+  EXPECT_EQ(again, (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(d.cache_rows(), 5);
+}
+
+TEST(SlotDecoderTest, BadRequestsAreRefusedWithNothingAdmitted) {
+  CausalLM m = make_model();
+  SlotDecoder d(m);
+  d.admit({prompt(1, 5)}, sampling(0.0, 8), {1});
+  EXPECT_THROW(d.admit({prompt(2, 96)}, sampling(0.0, 8), {1}), std::exception);  // fills the context
+  EXPECT_THROW(d.admit({{}}, sampling(0.0, 8), {1}), std::exception);             // empty prompt
+  EXPECT_THROW(d.admit({prompt(2, 3)}, sampling(0.0, 8), {}), std::exception);    // no seed
+  EXPECT_THROW(d.admit({prompt(2, 3)}, sampling(-1.0, 8), {1}), std::exception);
+  auto banned = sampling(0.0, 8);
+  banned.banned_ids = {100};
+  EXPECT_THROW(d.admit({prompt(2, 3)}, banned, {1}), std::exception);
+  EXPECT_EQ(d.decoding(), 1);
+  EXPECT_EQ(d.cache_rows(), 1);
+  run_to_end(d);
+  EXPECT_EQ(d.release(0).tokens.size(), 8u);
+  EXPECT_THROW(d.release(0), std::exception);  // already released
+  // A row near the end of the context stops there, as generate() does.
+  const auto rows = d.admit({prompt(3, 90)}, sampling(0.0, 50), {1});
+  run_to_end(d);
+  EXPECT_EQ(d.release(rows[0]).tokens.size(), 6u);
+  EXPECT_LE(d.cache_columns(), 96);
+}
+
+TEST(DecodeBatcherTest, ConcurrentRequestsShareStepsAndGetTheirOwnRows) {
+  CausalLM m = make_model();
+  DecodeBatcher b(m, 8);
   const int n = 12;
+  std::vector<DecodeRequest> reqs(n);
+  for (int i = 0; i < n; ++i) {
+    const int rows = 1 + i % 2;
+    for (int r = 0; r < rows; ++r) {
+      reqs[i].prompts.push_back(prompt(i, 2 + (i * 5) % 13));
+      reqs[i].seeds.push_back(static_cast<uint64_t>(100 * i + r));
+    }
+    reqs[i].options = sampling(i % 3 == 0 ? 0.0 : 1.0, 6 + (i * 7) % 17,
+                               i % 4 == 0 ? std::vector<int>{3, 4, 5} : std::vector<int>{});
+  }
   std::vector<Generation> got(n);
   std::vector<std::thread> ts;
-  for (int i = 0; i < n; ++i)
-    ts.emplace_back([&, i] { got[i] = b.run(request(i + 1, 1 + i % 2, 4 + i % 3, 0.0, i % 4 == 0)); });
+  for (int i = 0; i < n; ++i) ts.emplace_back([&, i] { got[i] = b.run(reqs[i]); });
   for (auto& t : ts) t.join();
+  int64_t tokens = 0;
   for (int i = 0; i < n; ++i) {
     SCOPED_TRACE(i);
-    const size_t rows = 1 + i % 2;
-    ASSERT_EQ(got[i].tokens.size(), rows);
-    for (size_t r = 0; r < rows; ++r) {
-      EXPECT_EQ(got[i].tokens[r][0], (i + 1) * 100 + static_cast<int>(r));  // its own prompt and seed
-      const bool stops = i % 4 == 0;
-      const size_t cap = 4 + i % 3;
-      // Cut to its own max_new_tokens even when a longer request shared the decode.
-      EXPECT_EQ(got[i].tokens[r].size(), stops ? std::min<size_t>(4, cap) : cap);
-      EXPECT_EQ(got[i].logprobs[r].size(), got[i].tokens[r].size());
-      EXPECT_EQ(got[i].stopped[r], stops && cap >= 4);
-    }
+    const auto want = generate(m, reqs[i].prompts, reqs[i].options, reqs[i].seeds);
+    EXPECT_EQ(got[i].tokens, want.tokens);
+    EXPECT_EQ(got[i].stopped, want.stopped);
+    for (const auto& t : got[i].tokens) tokens += static_cast<int64_t>(t.size());
   }
   const auto st = b.stats();
   EXPECT_EQ(st.requests, n);
   EXPECT_EQ(st.rows, 18);
-  EXPECT_LT(st.decodes, n / 2);  // 12 requests arriving together: the first alone, the rest in one or two
+  EXPECT_LE(st.peak_rows, 8);
+  EXPECT_GT(st.peak_rows, 2);
+  EXPECT_LT(st.steps * 2, tokens);  // the rows shared the forward passes
 }
 
-TEST(DecodeBatcherTest, UnlikeSamplingIsNeverMixedAndMaxRowsHolds) {
-  Recorder rec;
-  DecodeBatcher b(rec.fn(), 3);
+TEST(DecodeBatcherTest, ABadRequestFailsAloneAndALargeOneRunsAlone) {
+  CausalLM m = make_model();
+  DecodeBatcher b(m, 3);
   std::vector<std::thread> ts;
-  for (int i = 0; i < 10; ++i) ts.emplace_back([&, i] { b.run(request(i + 1, 1, 3, i % 2 ? 0.7 : 0.0)); });
-  for (auto& t : ts) t.join();
-  // A request larger than max_rows runs alone rather than being refused.
-  EXPECT_EQ(b.run(request(50, 5, 2)).tokens.size(), 5u);
-  size_t total = 0;
-  for (size_t k = 0; k + 1 < rec.batch_rows.size(); ++k) {
-    EXPECT_LE(rec.batch_rows[k], 3u);
-    total += rec.batch_rows[k];
-  }
-  EXPECT_EQ(total, 10u);
-  EXPECT_EQ(rec.batch_rows.back(), 5u);
-  EXPECT_EQ(b.stats().decodes, static_cast<int64_t>(rec.batch_rows.size()));
-  // Request i+1 asked for temperature 0.7 when i is odd: every decode holds one parity of id, run at the
-  // temperature that parity asked for.
-  for (size_t k = 0; k + 1 < rec.ids.size(); ++k)
-    for (int id : rec.ids[k]) EXPECT_EQ(rec.temperatures[k], id % 2 == 0 ? 0.7 : 0.0) << "decode " << k;
-  EXPECT_GE(rec.batch_rows.size(), 5u);  // 10 rows, at most 3 per decode, two temperatures, + the lone one
-}
-
-TEST(DecodeBatcherTest, AFailedDecodeFailsEveryRequestInItAndTheNextOnesStillRun) {
-  Recorder rec;
-  DecodeBatcher b(rec.fn(), 16);
-  rec.fail = true;
-  std::atomic<int> errors{0};
-  std::vector<std::thread> ts;
+  std::vector<int> ok(6, -1);
   for (int i = 0; i < 6; ++i)
     ts.emplace_back([&, i] {
+      DecodeRequest r{{prompt(i, i == 2 ? 200 : 5)}, sampling(0.0, 12), {1}};
       try {
-        b.run(request(i + 1, 1, 3));
-      } catch (const std::runtime_error& e) {
-        if (std::string(e.what()) == "decode failed") ++errors;
+        ok[i] = static_cast<int>(b.run(r).tokens.at(0).size());
+      } catch (const std::exception&) {
+        ok[i] = 0;
       }
     });
   for (auto& t : ts) t.join();
-  EXPECT_EQ(errors, 6);
-  rec.fail = false;
-  EXPECT_EQ(b.run(request(9, 2, 3)).tokens.size(), 2u);
-  DecodeRequest bad = request(1, 2, 3);
-  bad.seeds.pop_back();
+  EXPECT_EQ(ok, (std::vector<int>{12, 12, 0, 12, 12, 12}));  // the 200-token prompt fails, alone
+  EXPECT_LE(b.stats().peak_rows, 3);
+  DecodeRequest big{std::vector<std::vector<int>>(5, prompt(9, 4)), sampling(1.0, 4), {1, 2, 3, 4, 5}};
+  EXPECT_EQ(b.run(big).tokens.size(), 5u);  // larger than max_rows: runs alone rather than being refused
+  DecodeRequest bad{{prompt(1, 3), prompt(2, 3)}, sampling(0.0, 3), {1}};
   EXPECT_THROW(b.run(bad), std::exception);
-  EXPECT_THROW(DecodeBatcher(rec.fn(), 0), std::exception);
+  EXPECT_THROW(DecodeBatcher(m, 0), std::exception);
 }

@@ -1,5 +1,7 @@
 #include "cloud/decode_batcher.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <exception>
 
@@ -7,112 +9,126 @@
 
 namespace handoff {
 
-struct DecodeBatcher::Slot {
+struct DecodeBatcher::Job {
   DecodeRequest request;
+  std::vector<int64_t> rows;  // the decoder's rows, one per prompt
   Generation result;
   std::exception_ptr error;
   bool done = false;
 };
 
-namespace {
-
-// Rows can share a decode only when they are sampled alike; max_new_tokens may differ (rows are cut).
-bool same_sampling(const SamplingOptions& a, const SamplingOptions& b) {
-  return a.temperature == b.temperature && a.top_p == b.top_p && a.stop_ids == b.stop_ids &&
-         a.use_cache == b.use_cache && a.boost_token == b.boost_token &&
-         a.boost_threshold == b.boost_threshold && a.banned_ids == b.banned_ids;
-}
-
-}  // namespace
-
-DecodeBatcher::DecodeBatcher(Decode decode, int max_rows) : decode_(std::move(decode)), max_rows_(max_rows) {
-  if (!decode_) throw Error("DecodeBatcher needs a decode function");
+DecodeBatcher::DecodeBatcher(CausalLM model, int max_rows) : max_rows_(max_rows), decoder_(std::move(model)) {
   if (max_rows_ < 1) throw Error("DecodeBatcher: max_rows must be at least 1");
 }
 
-// The oldest pending request and every later one that samples alike, while the rows fit (FIFO otherwise).
-std::vector<std::shared_ptr<DecodeBatcher::Slot>> DecodeBatcher::take_batch() {
-  std::vector<std::shared_ptr<Slot>> batch{pending_.front()};
-  pending_.pop_front();
-  size_t rows = batch[0]->request.prompts.size();
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    const size_t r = (*it)->request.prompts.size();
-    if (same_sampling((*it)->request.options, batch[0]->request.options) &&
-        rows + r <= static_cast<size_t>(max_rows_)) {
-      rows += r;
-      batch.push_back(*it);
-      it = pending_.erase(it);
-    } else {
-      ++it;
-    }
+// Pending jobs in arrival order while their rows fit beside the decoding ones; a job larger than max_rows
+// runs when nothing else decodes. FIFO: a large job is not overtaken by smaller ones behind it.
+std::vector<std::shared_ptr<DecodeBatcher::Job>> DecodeBatcher::take_admissible() {
+  std::vector<std::shared_ptr<Job>> out;
+  while (!pending_.empty()) {
+    const auto rows = static_cast<int64_t>(pending_.front()->request.prompts.size());
+    if (active_rows_ > 0 && active_rows_ + rows > max_rows_) break;
+    active_rows_ += rows;
+    out.push_back(pending_.front());
+    pending_.pop_front();
   }
-  return batch;
+  return out;
 }
 
-void DecodeBatcher::execute(const std::vector<std::shared_ptr<Slot>>& batch) const {
-  std::vector<std::vector<int>> prompts;
-  std::vector<uint64_t> seeds;
-  SamplingOptions options = batch[0]->request.options;
-  options.max_new_tokens = 0;
-  for (const auto& s : batch) {
-    prompts.insert(prompts.end(), s->request.prompts.begin(), s->request.prompts.end());
-    seeds.insert(seeds.end(), s->request.seeds.begin(), s->request.seeds.end());
-    options.max_new_tokens = std::max(options.max_new_tokens, s->request.options.max_new_tokens);
-  }
-  Generation all;
-  try {
-    all = decode_(prompts, options, seeds);
-  } catch (...) {
-    for (const auto& s : batch) s->error = std::current_exception();
-    return;
-  }
-  size_t row = 0;
-  for (const auto& s : batch) {
-    const auto cap = static_cast<size_t>(s->request.options.max_new_tokens);
-    for (size_t i = 0; i < s->request.prompts.size(); ++i, ++row) {
-      std::vector<int> tokens = std::move(all.tokens[row]);
-      std::vector<float> logprobs =
-          row < all.logprobs.size() ? std::move(all.logprobs[row]) : std::vector<float>{};
-      bool stopped = all.stopped[row];
-      if (tokens.size() > cap) {  // decoded further for a longer request in the batch
-        tokens.resize(cap);
-        if (logprobs.size() > cap) logprobs.resize(cap);
-        stopped = false;
-      }
-      s->result.tokens.push_back(std::move(tokens));
-      s->result.logprobs.push_back(std::move(logprobs));
-      s->result.stopped.push_back(stopped);
+// A job its admission refuses (bad prompt or options) fails alone; the others decode.
+void DecodeBatcher::admit(const std::vector<std::shared_ptr<Job>>& jobs,
+                          std::vector<std::shared_ptr<Job>>& finished) {
+  for (const auto& job : jobs) {
+    try {
+      job->rows = decoder_.admit(job->request.prompts, job->request.options, job->request.seeds);
+      active_.push_back(job);
+    } catch (...) {
+      job->error = std::current_exception();
+      finished.push_back(job);
     }
   }
+}
+
+// One step for every decoding row; a step that throws fails every job in it and frees every row.
+void DecodeBatcher::step(std::vector<std::shared_ptr<Job>>& finished) {
+  try {
+    decoder_.step();
+  } catch (...) {
+    for (const auto& job : active_) {
+      job->error = std::current_exception();
+      finished.push_back(job);
+    }
+    active_.clear();
+    decoder_.reset();
+    return;
+  }
+  for (auto it = active_.begin(); it != active_.end();) {
+    const auto& job = *it;
+    bool all = true;
+    for (int64_t r : job->rows) all = all && decoder_.finished(r);
+    if (!all) {
+      ++it;
+      continue;
+    }
+    for (int64_t r : job->rows) {
+      RowOutput out = decoder_.release(r);
+      job->result.tokens.push_back(std::move(out.tokens));
+      job->result.logprobs.push_back(std::move(out.logprobs));
+      job->result.stopped.push_back(out.stopped);
+    }
+    finished.push_back(job);
+    it = active_.erase(it);
+  }
+}
+
+void DecodeBatcher::lead(std::unique_lock<std::mutex>& lock) {
+  const auto admitted = take_admissible();
+  lock.unlock();
+  // The OpenMP thread count is thread-local and the lead moves between worker threads.
+  static thread_local const bool threads_ready = [] {
+    at::init_num_threads();
+    return true;
+  }();
+  (void)threads_ready;
+  std::vector<std::shared_ptr<Job>> finished;
+  admit(admitted, finished);
+  const int64_t decoding = decoder_.decoding();
+  step(finished);
+  lock.lock();
+  stats_.requests += static_cast<int64_t>(admitted.size());
+  for (const auto& job : admitted) stats_.rows += static_cast<int64_t>(job->request.prompts.size());
+  if (decoding > 0) {
+    ++stats_.steps;
+    stats_.row_steps += decoding;
+    stats_.peak_rows = std::max(stats_.peak_rows, decoding);
+  }
+  for (const auto& job : finished) {
+    job->done = true;
+    active_rows_ -= static_cast<int64_t>(job->request.prompts.size());
+  }
+  if (!finished.empty()) cv_.notify_all();
 }
 
 Generation DecodeBatcher::run(DecodeRequest request) {
   if (request.prompts.size() != request.seeds.size())
     throw Error("DecodeBatcher: " + std::to_string(request.prompts.size()) + " prompts but " +
                 std::to_string(request.seeds.size()) + " seeds");
-  auto slot = std::make_shared<Slot>();
-  slot->request = std::move(request);
+  auto job = std::make_shared<Job>();
+  job->request = std::move(request);
   std::unique_lock<std::mutex> lock(mu_);
-  pending_.push_back(slot);
-  while (!slot->done) {
-    if (running_) {
+  pending_.push_back(job);
+  while (!job->done) {
+    if (leading_) {
       cv_.wait(lock);
       continue;
     }
-    running_ = true;
-    const auto batch = take_batch();
-    ++stats_.decodes;
-    stats_.requests += static_cast<int64_t>(batch.size());
-    for (const auto& s : batch) stats_.rows += static_cast<int64_t>(s->request.prompts.size());
-    lock.unlock();
-    execute(batch);
-    lock.lock();
-    running_ = false;
-    for (const auto& s : batch) s->done = true;
-    cv_.notify_all();
+    leading_ = true;
+    while (!job->done) lead(lock);
+    leading_ = false;
+    cv_.notify_all();  // the lead passes to a waiting job, if any
   }
-  if (slot->error) std::rethrow_exception(slot->error);
-  return std::move(slot->result);
+  if (job->error) std::rethrow_exception(job->error);
+  return std::move(job->result);
 }
 
 DecodeBatcherStats DecodeBatcher::stats() const {

@@ -1,8 +1,5 @@
 #include "cloud/local_model_responder.h"
 
-#include <ATen/Parallel.h>
-#include <c10/core/InferenceMode.h>
-
 #include "common/error.h"
 #include "model/sampler.h"
 
@@ -11,19 +8,7 @@ namespace handoff {
 LocalModelResponder::LocalModelResponder(LoadedModel model, std::string name, int max_batch_rows)
     : loaded_(std::move(model)),
       name_(std::move(name)),
-      batcher_(
-          [this](const std::vector<std::vector<int>>& prompts, const SamplingOptions& o,
-                 const std::vector<uint64_t>& seeds) {
-            // Grad mode and the OpenMP thread count are thread-local; this runs on a worker thread.
-            static thread_local const bool threads_ready = [] {
-              at::init_num_threads();
-              return true;
-            }();
-            (void)threads_ready;
-            c10::InferenceMode inference;
-            return generate(loaded_.model, prompts, o, seeds);
-          },
-          max_batch_rows),
+      batcher_(loaded_.model, max_batch_rows),
       seed_rng_(std::random_device{}()) {
   if (!loaded_.model || !loaded_.tokenizer)
     throw Error("LocalModelResponder needs a loaded model and tokenizer");

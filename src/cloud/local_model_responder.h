@@ -1,7 +1,7 @@
 #pragma once
 // A Responder backed by one model in this process: chat template → batched KV-cache sampling of the n
-// choices → text without EOS, cut at the first stop string. Concurrent requests share decodes
-// (DecodeBatcher, up to max_batch_rows rows).
+// choices → text without EOS, cut at the first stop string. Concurrent requests share forward passes
+// (DecodeBatcher: continuous batching, up to max_batch_rows rows decoding at once).
 #include <mutex>
 #include <random>
 
@@ -30,8 +30,8 @@ class LocalModelResponder : public Responder {
 
   LoadedModel loaded_;
   std::string name_;
-  // One CPU model: one decode at a time (a second concurrent forward would only split the same cores and
-  // double the activation memory), but each decode carries every waiting request that samples alike.
+  // One CPU model: one forward at a time (a second concurrent forward would only split the same cores and
+  // double the activation memory), but each carries every request decoding, joined between tokens.
   DecodeBatcher batcher_;
   std::mutex seed_mutex_;
   std::mt19937_64 seed_rng_;  // seeds for requests without "seed"; guarded by seed_mutex_

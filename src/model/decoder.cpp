@@ -90,6 +90,20 @@ AttentionImpl::AttentionImpl(const ModelConfig& c)
                            torch::nn::Linear(LinearOptions(n_heads * head_dim, c.hidden_size).bias(false)));
 }
 
+// One query token per row over rows of different lengths (continuous batching): as broadcast multiply-sums
+// rather than a batched matmul, because ATen's CPU bmm without MKL runs one small GEMM per (row, head) —
+// B·n_kv·g calls per layer whose fixed cost was ~85 % of a 16-row step (bench/bench_slot_decode). The
+// temporaries are g times the keys read, which stays small next to the weights at serving batch sizes.
+at::Tensor AttentionImpl::attend_one_token(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                           const at::Tensor& bias) const {
+  const int64_t B = q.size(0), g = n_heads / n_kv;
+  auto qg = q.reshape({B, n_kv, g, 1, head_dim});
+  auto scores = (qg * k.unsqueeze(2)).sum(-1) * (1.0 / std::sqrt(static_cast<double>(head_dim)));
+  auto probs = at::softmax(scores + bias, -1);                // bias [B, 1, 1, S]
+  auto out = (probs.unsqueeze(-1) * v.unsqueeze(2)).sum(-2);  // [B, n_kv, g, hd]
+  return out.reshape({B, 1, n_heads * head_dim});
+}
+
 at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                   const at::Tensor& bias, KVCache* cache, int64_t layer) {
   const int64_t B = x.size(0), T = x.size(1);
@@ -100,12 +114,20 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
   k = rope->apply(k, cos, sin);
   if (cache) {  // write the new keys/values in place, then attend over everything filled so far
     const int64_t start = cache->length;
-    cache->k[layer].narrow(2, start, T).copy_(k);
-    cache->v[layer].narrow(2, start, T).copy_(v);
+    if (cache->write_cols.defined()) {  // each row at its own column (kv_cache.h)
+      if (T != 1) throw Error("KV cache: per-row columns take one token per step, not " + std::to_string(T));
+      auto idx = cache->write_cols.view({B, 1, 1, 1}).expand({B, n_kv, 1, head_dim});
+      cache->k[layer].scatter_(2, idx, k);
+      cache->v[layer].scatter_(2, idx, v);
+    } else {
+      cache->k[layer].narrow(2, start, T).copy_(k);
+      cache->v[layer].narrow(2, start, T).copy_(v);
+    }
     k = cache->k[layer].narrow(2, 0, start + T);
     v = cache->v[layer].narrow(2, 0, start + T);
   }
   const int64_t S = k.size(2), g = n_heads / n_kv;
+  if (cache && cache->write_cols.defined()) return project(o_proj, attend_one_token(q, k, v, bias));
   // Group query heads under their shared key/value head instead of copying keys g times.
   auto qg = q.reshape({B, n_kv, g, T, head_dim});
   auto scores =

@@ -37,6 +37,9 @@ struct AttentionImpl : torch::nn::Module {
   // x: [B, T, D]; bias: additive mask broadcastable to [B, 1, T, S]; cache layer may be null (no cache).
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                      const at::Tensor& bias, KVCache* cache, int64_t layer);
+  // q: [B, n_heads, 1, hd]; k, v: [B, n_kv, S, hd]; bias [B, 1, 1, S] → [B, 1, n_heads · hd].
+  at::Tensor attend_one_token(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                              const at::Tensor& bias) const;
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t n_heads, n_kv, head_dim;
   const Rope* rope = nullptr;

@@ -1,0 +1,42 @@
+#pragma once
+// The pieces of one decoding step that generate() (one batch, start to end) and SlotDecoder (rows that join
+// and leave between steps) share: request checks, left-padded prompt batches, and the pick of the next token.
+#include <ATen/Tensor.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "model/config.h"
+#include "model/sampler.h"
+
+namespace handoff {
+
+// Throws Error on sampling options the model cannot honour (top_p, temperature, banned ids).
+void check_sampling(const ModelConfig& cfg, const SamplingOptions& opts);
+
+// The longest prompt; every prompt must be non-empty and leave room for at least one new token.
+int64_t longest_prompt(const ModelConfig& cfg, const std::vector<std::vector<int>>& prompts);
+
+// Prompts left-padded to the longest (P columns) so every row's next token lands in the same column;
+// positions count real tokens only.
+struct PaddedPrompts {
+  int64_t P = 0;
+  at::Tensor input;           // [B, P] token ids (padding: pad id or 0)
+  at::Tensor positions;       // [B, P]
+  at::Tensor key_valid;       // [B, P + extra_cols]: false on padding
+  at::Tensor next_positions;  // [B]: each row's prompt length
+};
+PaddedPrompts left_pad(const std::vector<std::vector<int>>& prompts, const ModelConfig& cfg,
+                       int64_t extra_cols, const at::Device& dev);
+
+// The next token of every row from logits [B, V], by the options' rule (greedy, temperature/top_p sampling,
+// banned ids, the hand-off boost). Row b's one uniform draw per step (none when greedy) comes from *rngs[b],
+// so a row's sample depends only on its own generator, not on its batch-mates.
+at::Tensor pick_next(const at::Tensor& logits, const SamplingOptions& opts,
+                     const std::vector<std::mt19937_64*>& rngs);
+
+// log π(next) under the unmasked model at temperature 1: [B] float.
+at::Tensor token_logprobs(const at::Tensor& logits, const at::Tensor& next);
+
+}  // namespace handoff
