@@ -4,8 +4,9 @@
 //     tokens);
 //  2. /health latency while 20 sockets drip their headers;
 //  3. peak RSS after a 50 MB chunked body and a gzip body (refused at 1 MiB decoded / at the header).
-// Model: a random character-level checkpoint (hidden 256, 4 layers, context 512), greedy, 32 new tokens.
-// Usage: bench_serve [seconds per point = 5] [compute threads = 1]
+// Models: the setup (models/cloud-chain answering chain questions, greedy, max_tokens 256, replies of
+// different lengths) and a random character-level checkpoint (hidden 256, 4 layers, context 512, 32 tokens).
+// Usage: bench_serve [seconds per point = 5] [compute threads = 1] [cloud model dir = models/cloud-chain]
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -17,7 +18,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -27,6 +31,7 @@
 #include "cloud/model_server.h"
 #include "io/checkpoint.h"
 #include "runtime/runtime.h"
+#include "tasks/task.h"
 #include "tokenizer/char_tokenizer.h"
 
 using namespace handoff;
@@ -69,12 +74,33 @@ std::string write_model() {
   return dir.string();
 }
 
-std::string chat(int i) {
-  return nlohmann::json({{"model", "m"},
-                         {"messages", {{{"role", "user"}, {"content", "question " + std::to_string(i)}}}},
-                         {"max_tokens", 32},
-                         {"temperature", 0}})
-      .dump();
+// A request body for client c's i-th request.
+using BodyFn = std::function<std::string(int)>;
+
+BodyFn random_model_body() {
+  return [](int i) {
+    return nlohmann::json({{"model", "m"},
+                           {"messages", {{{"role", "user"}, {"content", "question " + std::to_string(i)}}}},
+                           {"max_tokens", 32},
+                           {"temperature", 0}})
+        .dump();
+  };
+}
+
+// The setup: chain questions (train split, difficulties 1-8) to the reference cloud, greedy, the
+// collaborative endpoint's cloud max_tokens; replies end at EOS after "Answer: X", so rows differ in length.
+BodyFn chain_body() {
+  auto task = std::shared_ptr<Task>(make_task("chain"));
+  auto prompts = std::make_shared<std::vector<std::string>>();
+  std::mt19937_64 rng(5);
+  for (int k = 0; k < 512; ++k) prompts->push_back(task->sample(rng, 1 + k % 8, Split::kTrain).prompt);
+  return [prompts](int i) {
+    return nlohmann::json({{"model", "m"},
+                           {"messages", {{{"role", "user"}, {"content", (*prompts)[i % prompts->size()]}}}},
+                           {"max_tokens", 256},
+                           {"temperature", 0}})
+        .dump();
+  };
 }
 
 struct Point {
@@ -82,7 +108,7 @@ struct Point {
   int errors;
 };
 
-Point load(int port, int clients, double seconds) {
+Point load(int port, int clients, double seconds, const BodyFn& body) {
   std::vector<std::vector<double>> lat(clients);
   std::atomic<int> errors{0};
   std::atomic<bool> go{true};
@@ -96,7 +122,7 @@ Point load(int port, int clients, double seconds) {
       cli.set_read_timeout(120, 0);
       for (int i = 0; go; ++i) {
         const auto t = Clock::now();
-        auto r = cli.Post("/v1/chat/completions", chat(c * 1000 + i), "application/json");
+        auto r = cli.Post("/v1/chat/completions", body(c * 1000 + i), "application/json");
         if (!r || r->status != 200)
           ++errors;
         else
@@ -112,18 +138,8 @@ Point load(int port, int clients, double seconds) {
   return {static_cast<double>(all.size()) / wall, percentile(all, 0.5), percentile(all, 0.99), errors.load()};
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  signal(SIGPIPE, SIG_IGN);  // the client side: the server closes after refusing a body mid-upload
-  const double seconds = argc > 1 ? std::atof(argv[1]) : 5.0;
-  const int threads = argc > 2 ? std::atoi(argv[2]) : 1;
-  configure_threads(threads);
-  const std::string dir = write_model();
-  std::printf(
-      "bench_serve: random char model (hidden 256, 4 layers), greedy, 32 new tokens, %d compute "
-      "thread(s), %.0f s per point\n\n",
-      threads, seconds);
+// requests/s and latency at 1/4/16/64 keep-alive clients, max_batch 1 then 16; returns the ratio at 16.
+double load_table(const std::string& dir, const BodyFn& body, double seconds) {
   std::printf("| max_batch | clients | req/s | p50 s | p99 s | p99/p50 | mean rows/step | errors |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
   std::vector<double> rps_at16;
@@ -135,10 +151,10 @@ int main(int argc, char** argv) {
     o.log = [](const std::string&) {};
     ModelServer server(responder, o);
     server.start();
-    load(server.port(), 2, 1.0);  // warm-up
+    load(server.port(), 2, 1.0, body);  // warm-up
     for (int clients : {1, 4, 16, 64}) {
       const auto before = responder->batch_stats();
-      const Point p = load(server.port(), clients, seconds);
+      const Point p = load(server.port(), clients, seconds, body);
       const auto after = responder->batch_stats();
       const double rows = after.steps > before.steps
                               ? static_cast<double>(after.row_steps - before.row_steps) /
@@ -151,9 +167,32 @@ int main(int argc, char** argv) {
     }
     server.stop();
   }
-  if (rps_at16.size() == 2)
-    std::printf("\nrequests/s at 16 clients, shared decodes vs one at a time: %.2fx\n",
-                rps_at16[1] / rps_at16[0]);
+  return rps_at16.size() == 2 ? rps_at16[1] / rps_at16[0] : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);  // the client side: the server closes after refusing a body mid-upload
+  const double seconds = argc > 1 ? std::atof(argv[1]) : 5.0;
+  const int threads = argc > 2 ? std::atoi(argv[2]) : 1;
+  configure_threads(threads);
+  const std::string dir = write_model();
+  const std::string chain_model = argc > 3 ? argv[3] : "models/cloud-chain";
+  std::printf("bench_serve: %d compute thread(s), %.0f s per point\n\n", threads, seconds);
+  double ratio_chain = 0, ratio_random = 0;
+  if (fs::exists(chain_model + "/config.json")) {
+    std::printf("### models/cloud-chain (d=128, 3 layers), chain questions, greedy, max_tokens 256\n\n");
+    ratio_chain = load_table(chain_model, chain_body(), seconds);
+  } else {
+    std::printf("(%s not found: the chain table is skipped)\n", chain_model.c_str());
+  }
+  std::printf("\n### random char model (d=256, 4 layers), 32 new tokens, greedy\n\n");
+  ratio_random = load_table(dir, random_model_body(), seconds);
+  std::printf(
+      "\nrequests/s at 16 clients, continuous batching vs one at a time: %.2fx (cloud-chain), %.2fx "
+      "(d=256)\n",
+      ratio_chain, ratio_random);
 
   // Hostile clients against the batched server.
   auto responder = std::make_shared<LocalModelResponder>(load_checkpoint(dir), "m", 16);
@@ -191,7 +230,7 @@ int main(int argc, char** argv) {
     if (!r || r->status != 200) std::printf("health probe %d failed\n", i);
   }
   const auto t = Clock::now();
-  auto answered = probe.Post("/v1/chat/completions", chat(1), "application/json");
+  auto answered = probe.Post("/v1/chat/completions", random_model_body()(1), "application/json");
   const double chat_s = since(t);
   drip = false;
   for (auto& d : drips) d.join();

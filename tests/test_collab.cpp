@@ -144,6 +144,37 @@ TEST_F(CollabTest, DeviceAnswersEasyQueriesItselfAndForcedHandoffsGetTheCloudsAn
   EXPECT_EQ(f[0].text, direct.content);
 }
 
+TEST_F(CollabTest, ConcurrentQueriesShareTheDevicesForwardPassesAndGetTheirOwnAnswers) {
+  CloudServer cloud;
+  std::vector<Problem> items = problems(2, 4);
+  for (auto& p : problems(7, 4)) items.push_back(p);
+  CollabOptions o;
+  o.handoff_threshold = 0.15;  // the deployment knob: hand off where P(<handoff>) ≥ 0.15 (the boost path)
+  Collaborator alone(device_model(), client_for(cloud.base()), o);
+  Collaborator shared(device_model(), client_for(cloud.base()), o);
+  shared.share_device_decodes(8);
+  std::vector<CollabResult> want, got(items.size());
+  for (const auto& p : items) want.push_back(alone.answer(p.prompt, 3));
+  std::vector<std::thread> ts;
+  for (size_t i = 0; i < items.size(); ++i)
+    ts.emplace_back([&, i] { got[i] = shared.answer(items[i].prompt, 3); });
+  for (auto& t : ts) t.join();
+  int handoffs = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(got[i].device_text, want[i].device_text);
+    EXPECT_EQ(got[i].answered_by, want[i].answered_by);
+    EXPECT_EQ(got[i].answer, want[i].answer);
+    handoffs += got[i].called_cloud;
+  }
+  EXPECT_GT(handoffs, 0);  // some queries go to the cloud, some stay
+  EXPECT_LT(handoffs, 8);
+  const auto st = shared.device_batch_stats();
+  EXPECT_EQ(st.requests, 8);
+  EXPECT_GE(st.peak_rows, 2);  // they decoded together, not in turns
+  EXPECT_EQ(alone.device_batch_stats().steps, 0);
+}
+
 TEST_F(CollabTest, CollaborativeEndpointSaysWhoAnsweredInAFieldAndAHeader) {
   CloudServer cloud;
   const auto items = problems(1, 1);

@@ -84,8 +84,9 @@ void add_load_flags(CLI::App* cmd, ServeArgs& a) {
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   cmd->add_option("--max-batch", a.max_batch,
-                  "Most sequences one decode runs: concurrent requests that sample alike share a decode "
-                  "(--model only; 1 = one request at a time)")
+                  "Most sequences decoding at once: concurrent requests share each forward pass and join "
+                  "or leave between tokens (continuous batching; the device's decodes with --device; 1 = one "
+                  "request at a time)")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   cmd->add_option(
@@ -171,6 +172,7 @@ void run_serve(const ServeArgs& a) {
         name.c_str(), a.device.c_str(), a.cloud.url.c_str(), cloud->options().model.c_str(),
         collab->options().fallback ? "on" : "off", key_note.c_str());
     collab->limit_cloud_calls(a.cloud_slots);
+    collab->share_device_decodes(a.max_batch);
     if (a.cloud_slots == 0 || a.cloud_slots >= a.http_threads)
       std::fprintf(stderr,
                    "handoff serve: warning: --cloud-slots %d with --http-threads %d: a hung cloud can hold "

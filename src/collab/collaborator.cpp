@@ -114,11 +114,9 @@ std::vector<DeviceOutput> Collaborator::decode_on_device(const std::vector<std::
   }();
   (void)threads_ready;
   const Tokenizer& tok = *device_->tokenizer;
-  c10::InferenceMode inference;
-  std::lock_guard<std::mutex> lock(device_mutex_);
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<DeviceOutput> outs = run_device_prompts(
-      device_->model, tok, prompts,
+  std::vector<DeviceOutput> outs = run_on_device(
+      prompts,
       device_sampling(tok, opts.temperature, opts.max_new_tokens, opts.top_p, opts.handoff_threshold), seeds);
   // A batch finishes together: every query in it waited the whole decode.
   const double ms = ms_since(t0);
@@ -200,6 +198,23 @@ std::vector<std::string> Collaborator::ask_cloud(const std::vector<std::vector<C
   return errors;
 }
 
+void Collaborator::share_device_decodes(int max_rows) {
+  device_batcher_ = std::make_unique<DecodeBatcher>(device_->model, max_rows);
+}
+
+std::vector<DeviceOutput> Collaborator::run_on_device(std::vector<std::vector<int>> prompts,
+                                                      const SamplingOptions& so,
+                                                      const std::vector<uint64_t>& seeds) {
+  const Tokenizer& tok = *device_->tokenizer;
+  if (device_batcher_) {
+    Generation gen = device_batcher_->run(DecodeRequest{prompts, so, seeds});
+    return read_device_outputs(tok, std::move(prompts), std::move(gen));
+  }
+  c10::InferenceMode inference;
+  std::lock_guard<std::mutex> lock(device_mutex_);
+  return run_device_prompts(device_->model, tok, std::move(prompts), so, seeds);
+}
+
 void Collaborator::answer_on_device_instead(const std::vector<size_t>& failed,
                                             const std::vector<std::string>& errors,
                                             const std::vector<std::vector<int>>& prompts,
@@ -217,11 +232,7 @@ void Collaborator::answer_on_device_instead(const std::vector<size_t>& failed,
   so.banned_ids = {tok.handoff_id()};
   std::vector<DeviceOutput> retry;
   const auto t0 = std::chrono::steady_clock::now();
-  {
-    c10::InferenceMode inference;
-    std::lock_guard<std::mutex> lock(device_mutex_);
-    retry = run_device_prompts(device_->model, tok, std::move(retry_prompts), so, retry_seeds);
-  }
+  retry = run_on_device(std::move(retry_prompts), so, retry_seeds);
   const double ms = ms_since(t0);
   for (size_t k = 0; k < failed.size(); ++k) {
     auto& r = results[failed[k]];

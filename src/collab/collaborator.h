@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cloud/cloud_client.h"
+#include "cloud/decode_batcher.h"
 #include "collab/device_run.h"
 #include "common/error.h"
 #include "io/checkpoint.h"
@@ -78,6 +79,14 @@ class Collaborator {
   // flagged fallback), so hung cloud calls can hold at most `slots` of the server's worker threads and the
   // rest keep answering on the device (issue 16: cloud concurrency separate from the device's).
   void limit_cloud_calls(int slots) { cloud_slots_ = slots; }
+  // Concurrent answer() calls share the device's forward passes (continuous batching: DecodeBatcher, up to
+  // max_rows rows decoding at once) instead of taking turns behind one mutex — the collaborative endpoint's
+  // setting (`serve --max-batch`). Off by default: evaluation decodes its own large batches with generate(),
+  // whose float sums, and so its recorded results, stay as they are. Call before serving.
+  void share_device_decodes(int max_rows);
+  DecodeBatcherStats device_batch_stats() const {
+    return device_batcher_ ? device_batcher_->stats() : DecodeBatcherStats{};
+  }
 
   const Tokenizer& device_tokenizer() const { return *device_->tokenizer; }
   int64_t device_context() const { return device_->model->config.max_position_embeddings; }
@@ -99,6 +108,8 @@ class Collaborator {
                                      const std::vector<DeviceOutput>& outs,
                                      const std::vector<size_t>& to_cloud, const CollabOptions& opts,
                                      int cloud_concurrency, std::vector<CollabResult>& results) const;
+  std::vector<DeviceOutput> run_on_device(std::vector<std::vector<int>> prompts, const SamplingOptions& so,
+                                          const std::vector<uint64_t>& seeds);
   void answer_on_device_instead(const std::vector<size_t>& failed, const std::vector<std::string>& errors,
                                 const std::vector<std::vector<int>>& prompts,
                                 const std::vector<uint64_t>& seeds, const CollabOptions& opts,
@@ -106,7 +117,8 @@ class Collaborator {
   std::shared_ptr<LoadedModel> device_;
   std::shared_ptr<const CloudClient> cloud_;
   CollabOptions opts_;
-  std::mutex device_mutex_;
+  std::mutex device_mutex_;                        // one generate() at a time when not shared
+  std::unique_ptr<DecodeBatcher> device_batcher_;  // set by share_device_decodes()
   std::atomic<int> cloud_slots_{0};
   mutable std::atomic<int> cloud_in_flight_{0};
 };

@@ -1,6 +1,7 @@
 #include "collab/device_run.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "common/error.h"
 
@@ -41,28 +42,38 @@ std::vector<DeviceOutput> run_device(CausalLM& model, const Tokenizer& tok,
   return run_device_prompts(model, tok, std::move(prompts), opts, seeds, max_batch);
 }
 
+std::vector<DeviceOutput> read_device_outputs(const Tokenizer& tok, std::vector<std::vector<int>> prompts,
+                                              Generation gen) {
+  std::vector<DeviceOutput> out(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    auto& o = out[i];
+    o.prompt_tokens = std::move(prompts[i]);
+    o.tokens = std::move(gen.tokens.at(i));
+    o.logprobs = std::move(gen.logprobs.at(i));
+    o.ended_with_eos = !o.tokens.empty() && o.tokens.back() == tok.eos_id();
+    std::vector<int> visible = o.tokens;
+    if (o.ended_with_eos) visible.pop_back();
+    o.text = tok.decode(visible);
+    o.parsed = parse_response(o.text, o.ended_with_eos);
+  }
+  return out;
+}
+
 std::vector<DeviceOutput> run_device_prompts(CausalLM& model, const Tokenizer& tok,
                                              std::vector<std::vector<int>> prompts,
                                              const SamplingOptions& opts, const std::vector<uint64_t>& seeds,
                                              int64_t max_batch) {
   if (seeds.size() != prompts.size()) throw Error("run_device: one seed per prompt is required");
-  std::vector<DeviceOutput> out(prompts.size());
+  std::vector<DeviceOutput> out;
+  out.reserve(prompts.size());
   for (size_t start = 0; start < prompts.size(); start += static_cast<size_t>(max_batch)) {
     const size_t end = std::min(prompts.size(), start + static_cast<size_t>(max_batch));
-    std::vector<std::vector<int>> chunk(prompts.begin() + start, prompts.begin() + end);
+    std::vector<std::vector<int>> chunk(std::make_move_iterator(prompts.begin() + start),
+                                        std::make_move_iterator(prompts.begin() + end));
     std::vector<uint64_t> chunk_seeds(seeds.begin() + start, seeds.begin() + end);
     auto gen = generate(model, chunk, opts, chunk_seeds);
-    for (size_t i = start; i < end; ++i) {
-      auto& o = out[i];
-      o.prompt_tokens = std::move(prompts[i]);
-      o.tokens = std::move(gen.tokens[i - start]);
-      o.logprobs = std::move(gen.logprobs[i - start]);
-      o.ended_with_eos = !o.tokens.empty() && o.tokens.back() == tok.eos_id();
-      std::vector<int> visible = o.tokens;
-      if (o.ended_with_eos) visible.pop_back();
-      o.text = tok.decode(visible);
-      o.parsed = parse_response(o.text, o.ended_with_eos);
-    }
+    auto part = read_device_outputs(tok, std::move(chunk), std::move(gen));
+    out.insert(out.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
   }
   return out;
 }

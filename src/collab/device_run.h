@@ -34,6 +34,9 @@ void require_encodable(const Tokenizer& tok, const std::vector<Problem>& problem
 std::vector<DeviceOutput> run_device(CausalLM& model, const Tokenizer& tok,
                                      const std::vector<std::string>& queries, const SamplingOptions& opts,
                                      const std::vector<uint64_t>& seeds, int64_t max_batch = 256);
+// What the device said, row by row, from a decode of `prompts` (the tokens, text and parse of each).
+std::vector<DeviceOutput> read_device_outputs(const Tokenizer& tok, std::vector<std::vector<int>> prompts,
+                                              Generation gen);
 // Same, for prompts already encoded (e.g. a whole conversation through the chat template).
 std::vector<DeviceOutput> run_device_prompts(CausalLM& model, const Tokenizer& tok,
                                              std::vector<std::vector<int>> prompts,
