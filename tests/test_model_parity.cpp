@@ -1,4 +1,4 @@
-// Parity of our decoder with the Hugging Face modelling equations: a tiny random Qwen2-shaped and
+// Parity of our decoder with the Hugging Face modelling equations: a tiny random Qwen2-, Qwen3- and
 // Llama-shaped checkpoint is written in HF layout, run through load_checkpoint + forward, and through an
 // independent float64 implementation in Python (tests/py/reference_forward.py, Debian's python3-torch, which
 // scripts/setup.sh installs: without it these tests fail); logits must agree to 1e-4.
@@ -163,5 +163,38 @@ TEST(ModelParityTest, LlamaShapedWithLlama3RopeAndBf16WeightsMatchesHuggingFaceE
   randomize(m);
   TempDir d("parity_llama");
   write_checkpoint(d.str("m"), m, /*bf16=*/true);
+  expect_parity(d.str("m"));
+}
+
+TEST(ModelParityTest, Qwen3ShapedWithQkNormAndItsOwnHeadDimMatchesHuggingFaceEquations) {
+  ASSERT_TRUE(python_torch_installed());
+  torch::set_num_threads(1);
+  ModelConfig c;
+  c.model_type = "qwen3";  // per-head q/k RMSNorm, no q/k/v bias
+  c.vocab_size = 100;
+  c.hidden_size = 48;
+  c.explicit_head_dim = 32;  // heads · head_dim = 128 ≠ hidden_size, as in Qwen3-0.6B (16 · 128 vs 1024)
+  c.intermediate_size = 96;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.max_position_embeddings = 64;
+  c.rope_theta = 1e6;
+  c.rms_norm_eps = 1e-6;
+  c.tie_word_embeddings = true;
+  torch::manual_seed(13);
+  CausalLM m(c);
+  randomize(m);  // q_norm/k_norm weights around 1, like every norm
+  ASSERT_EQ(m->named_parameters().size(), 2u + 2u * 11u);
+  EXPECT_EQ(c.num_parameters(), [&] {
+    int64_t n = 0;
+    for (const auto& p : m->parameters()) n += p.numel();
+    return n;
+  }());
+  TempDir d("parity_qwen3");
+  write_checkpoint(d.str("m"), m, /*bf16=*/true);
+  const auto saved = nlohmann::json::parse(read_file(d.str("m") + "/config.json"));
+  EXPECT_EQ(saved.at("architectures")[0], "Qwen3ForCausalLM");
+  EXPECT_EQ(saved.at("head_dim"), 32);
   expect_parity(d.str("m"));
 }

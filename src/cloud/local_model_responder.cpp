@@ -62,7 +62,7 @@ GenerationResult LocalModelResponder::generate_choices(const std::vector<int>& p
   opts.temperature = params.temperature;
   opts.top_p = params.top_p;
   opts.max_new_tokens = params.max_tokens;  // generate() also stops at the end of the context
-  opts.stop_ids = {tok.eos_id()};
+  opts.stop_ids = tok.stop_ids();           // EOS and the end of a chat turn (<|eot_id|>, <|im_end|>)
   DecodeRequest decode{std::vector<std::vector<int>>(static_cast<size_t>(params.n), prompt), opts, {}};
   uint64_t base = 0;
   if (params.seed) {

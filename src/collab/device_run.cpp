@@ -25,7 +25,8 @@ SamplingOptions device_sampling(const Tokenizer& tok, double temperature, int64_
   o.temperature = temperature;
   o.top_p = top_p;
   o.max_new_tokens = max_new_tokens;
-  o.stop_ids = {tok.eos_id(), tok.handoff_id()};
+  o.stop_ids = tok.stop_ids();  // EOS and the end of a chat turn
+  o.stop_ids.push_back(tok.handoff_id());
   if (handoff_threshold <= 1.0) {
     o.boost_token = tok.handoff_id();
     o.boost_threshold = handoff_threshold;
@@ -50,7 +51,9 @@ std::vector<DeviceOutput> read_device_outputs(const Tokenizer& tok, std::vector<
     o.prompt_tokens = std::move(prompts[i]);
     o.tokens = std::move(gen.tokens.at(i));
     o.logprobs = std::move(gen.logprobs.at(i));
-    o.ended_with_eos = !o.tokens.empty() && o.tokens.back() == tok.eos_id();
+    const auto stops = tok.stop_ids();
+    o.ended_with_eos =
+        !o.tokens.empty() && std::find(stops.begin(), stops.end(), o.tokens.back()) != stops.end();
     std::vector<int> visible = o.tokens;
     if (o.ended_with_eos) visible.pop_back();
     o.text = tok.decode(visible);

@@ -9,7 +9,7 @@ int64_t ModelConfig::num_parameters() const {
   const int64_t q = num_attention_heads * hd, kv = num_key_value_heads * hd;
   int64_t attn = d * q + 2 * d * kv + q * d + (has_qkv_bias() ? q + 2 * kv : 0);
   int64_t mlp = 3 * d * intermediate_size;
-  int64_t per_layer = attn + mlp + 2 * d;
+  int64_t per_layer = attn + mlp + 2 * d + (has_qk_norm() ? 2 * hd : 0);
   int64_t total = vocab_size * d + num_hidden_layers * per_layer + d;
   if (!tie_word_embeddings) total += vocab_size * d;
   return total;
@@ -17,8 +17,8 @@ int64_t ModelConfig::num_parameters() const {
 
 void ModelConfig::validate(const std::string& source) const {
   auto bad = [&](const std::string& what) { throw Error(source + ": invalid model config: " + what); };
-  if (model_type != "llama" && model_type != "qwen2")
-    bad("model_type '" + model_type + "' is not supported (known: llama, qwen2)");
+  if (model_type != "llama" && model_type != "qwen2" && model_type != "qwen3")
+    bad("model_type '" + model_type + "' is not supported (known: llama, qwen2, qwen3)");
   if (vocab_size <= 0 || hidden_size <= 0 || intermediate_size <= 0 || num_hidden_layers <= 0)
     bad("sizes must be positive");
   // Caps far above any real model, so that a typo is an error naming the file rather than a many-GB
@@ -28,8 +28,10 @@ void ModelConfig::validate(const std::string& source) const {
     bad("a size is beyond any supported model (vocab_size <= 2097152, hidden_size <= 131072, "
         "intermediate_size <= 1048576, num_hidden_layers <= 4096)");
   if (max_position_embeddings > (int64_t{1} << 24)) bad("max_position_embeddings must be at most 16777216");
-  if (num_attention_heads <= 0 || hidden_size % num_attention_heads != 0)
-    bad("hidden_size must be a multiple of num_attention_heads");
+  if (num_attention_heads <= 0 || num_attention_heads > 4096) bad("num_attention_heads must be in [1, 4096]");
+  if (explicit_head_dim < 0 || explicit_head_dim > 4096) bad("head_dim must be in [1, 4096]");
+  if (explicit_head_dim == 0 && hidden_size % num_attention_heads != 0)
+    bad("hidden_size must be a multiple of num_attention_heads (or head_dim given)");
   if (head_dim() % 2 != 0) bad("head_dim must be even for RoPE");
   if (num_key_value_heads <= 0 || num_attention_heads % num_key_value_heads != 0)
     bad("num_attention_heads must be a multiple of num_key_value_heads");
@@ -38,7 +40,10 @@ void ModelConfig::validate(const std::string& source) const {
 }
 
 nlohmann::json ModelConfig::to_json() const {
-  nlohmann::json j = {{"architectures", {model_type == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"}},
+  const char* arch = model_type == "qwen2"   ? "Qwen2ForCausalLM"
+                     : model_type == "qwen3" ? "Qwen3ForCausalLM"
+                                             : "LlamaForCausalLM";
+  nlohmann::json j = {{"architectures", {arch}},
                       {"model_type", model_type},
                       {"vocab_size", vocab_size},
                       {"hidden_size", hidden_size},
@@ -56,6 +61,7 @@ nlohmann::json ModelConfig::to_json() const {
                       {"bos_token_id", bos_token_id},
                       {"eos_token_id", eos_token_id},
                       {"pad_token_id", pad_token_id}};
+  if (explicit_head_dim > 0) j["head_dim"] = explicit_head_dim;
   if (!rope_scaling.type.empty())
     j["rope_scaling"] = {{"rope_type", rope_scaling.type},
                          {"factor", rope_scaling.factor},
@@ -86,6 +92,11 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
     // lm_head then loads it (or fails loudly without it) instead of silently reusing the embedding.
     c.tie_word_embeddings = j.value("tie_word_embeddings", false);
     c.attention_bias = j.value("attention_bias", false);
+    if (j.contains("head_dim") && !j["head_dim"].is_null())
+      c.explicit_head_dim = j["head_dim"].get<int64_t>();
+    // Qwen2/Qwen3 ship "use_sliding_window": false; a model that attends through a window is not this one.
+    if (j.value("use_sliding_window", false))
+      throw Error(source + ": use_sliding_window is true: sliding-window attention is not implemented");
     auto id_or = [&](const char* key, int64_t fallback) {
       if (!j.contains(key) || j[key].is_null()) return fallback;
       if (j[key].is_array()) return j[key].empty() ? fallback : j[key][0].get<int64_t>();

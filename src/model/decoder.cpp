@@ -88,6 +88,10 @@ AttentionImpl::AttentionImpl(const ModelConfig& c)
       register_module("v_proj", torch::nn::Linear(LinearOptions(c.hidden_size, n_kv * head_dim).bias(bias)));
   o_proj = register_module("o_proj",
                            torch::nn::Linear(LinearOptions(n_heads * head_dim, c.hidden_size).bias(false)));
+  if (c.has_qk_norm()) {
+    q_norm = register_module("q_norm", RMSNorm(head_dim, c.rms_norm_eps));
+    k_norm = register_module("k_norm", RMSNorm(head_dim, c.rms_norm_eps));
+  }
 }
 
 // One query token per row over rows of different lengths (continuous batching): as broadcast multiply-sums
@@ -107,8 +111,14 @@ at::Tensor AttentionImpl::attend_one_token(const at::Tensor& q, const at::Tensor
 at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                   const at::Tensor& bias, KVCache* cache, int64_t layer) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = project(q_proj, x).view({B, T, n_heads, head_dim}).transpose(1, 2);
-  auto k = project(k_proj, x).view({B, T, n_kv, head_dim}).transpose(1, 2);
+  auto q = project(q_proj, x).view({B, T, n_heads, head_dim});
+  auto k = project(k_proj, x).view({B, T, n_kv, head_dim});
+  if (q_norm) {  // Qwen3: per-head RMSNorm of queries and keys (HF modeling_qwen3.py), before RoPE
+    q = q_norm(q);
+    k = k_norm(k);
+  }
+  q = q.transpose(1, 2);
+  k = k.transpose(1, 2);
   auto v = project(v_proj, x).view({B, T, n_kv, head_dim}).transpose(1, 2);
   q = rope->apply(q, cos, sin);
   k = rope->apply(k, cos, sin);

@@ -41,6 +41,7 @@ struct AttentionImpl : torch::nn::Module {
   at::Tensor attend_one_token(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                               const at::Tensor& bias) const;
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  RMSNorm q_norm{nullptr}, k_norm{nullptr};  // Qwen3 only (ModelConfig::has_qk_norm)
   int64_t n_heads, n_kv, head_dim;
   const Rope* rope = nullptr;
 };

@@ -70,7 +70,55 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::load(const std::string& dir) {
       config_text = c.dump();
     }
   }
-  return from_json(read_file(path), path, config_text, config_path);
+  auto tok = from_json(read_file(path), path, config_text, config_path);
+  const std::string gen_path = dir + "/generation_config.json";
+  if (file_exists(gen_path)) tok->read_generation_config(read_file(gen_path), gen_path);
+  return tok;
+}
+
+void BpeTokenizer::read_generation_config(const std::string& text, const std::string& source) {
+  json g;
+  try {
+    g = json::parse(text);
+  } catch (const std::exception& e) {
+    throw Error(source + ": not valid JSON: " + e.what());
+  }
+  std::vector<int> ids;
+  const json eos = g.is_object() && g.contains("eos_token_id") ? g["eos_token_id"] : json();
+  for (const json& v : eos.is_array() ? eos : json::array({eos})) {
+    if (v.is_null()) continue;
+    if (!v.is_number_integer())
+      throw Error(source + ": eos_token_id must be a token id or a list of them, not " + v.dump());
+    const int id = v.get<int>();
+    if (id < 0 || id >= vocab_size())
+      throw Error(source + ": eos_token_id " + std::to_string(id) + " is outside the vocabulary of " +
+                  std::to_string(vocab_size()) + " tokens");
+    ids.push_back(id);
+  }
+  generation_stop_ids_ = std::move(ids);
+  generation_config_text_ = text;
+}
+
+std::vector<int> BpeTokenizer::stop_ids() const {
+  std::vector<int> ids{eos_id_};
+  if (chat_template_) {  // the token each assistant turn of the template ends with
+    const char* end = chat_template_->kind == ChatTemplate::Kind::kChatML   ? "<|im_end|>"
+                      : chat_template_->kind == ChatTemplate::Kind::kLlama3 ? "<|eot_id|>"
+                                                                            : "";
+    ids.push_back(special_added_id(end));
+  }
+  ids.insert(ids.end(), generation_stop_ids_.begin(), generation_stop_ids_.end());
+  std::vector<int> out;
+  for (int id : ids)
+    if (id >= 0 && std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
+  return out;
+}
+
+std::map<std::string, std::string> BpeTokenizer::extra_files() const {
+  std::map<std::string, std::string> files;
+  if (!config_text_.empty()) files["tokenizer_config.json"] = config_text_;
+  if (!generation_config_text_.empty()) files["generation_config.json"] = generation_config_text_;
+  return files;
 }
 
 std::unique_ptr<BpeTokenizer> BpeTokenizer::from_json(const std::string& tokenizer_json,
@@ -263,11 +311,12 @@ void BpeTokenizer::parse_config(const std::string& config_json, const std::strin
     eos_id_ = special_id(special_token_content(c, "eos_token"));
     bos_id_ = special_id(special_token_content(c, "bos_token"));
     pad_id_ = special_id(special_token_content(c, "pad_token"));
-  } else {  // no tokenizer_config.json: the usual names
+  } else {  // no tokenizer_config.json: the usual names, among the added special tokens only — Qwen's
+            // vocabulary has an ordinary "<s>" (id 128245) that is no BOS, and a BOS is never invented
     for (const char* name : {"<|eot_id|>", "<|im_end|>", "<|endoftext|>", "<|end_of_text|>", "</s>"})
-      if (eos_id_ < 0) eos_id_ = special_id(name);
+      if (eos_id_ < 0) eos_id_ = special_added_id(name);
     for (const char* name : {"<|begin_of_text|>", "<s>"})
-      if (bos_id_ < 0) bos_id_ = special_id(name);
+      if (bos_id_ < 0) bos_id_ = special_added_id(name);
   }
   if (pad_id_ < 0) pad_id_ = eos_id_;  // Llama-3 has no pad token; padding is masked anyway
 
@@ -288,6 +337,12 @@ void BpeTokenizer::parse_config(const std::string& config_json, const std::strin
 
 int BpeTokenizer::special_id(const std::string& content) const {
   return content.empty() ? -1 : token_to_id(content);
+}
+
+int BpeTokenizer::special_added_id(const std::string& content) const {
+  for (const AddedToken& a : added_)
+    if (a.special && a.content == content) return a.id;
+  return -1;
 }
 
 int BpeTokenizer::token_to_id(const std::string& token) const {

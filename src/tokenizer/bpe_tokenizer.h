@@ -44,13 +44,14 @@ class BpeTokenizer : public Tokenizer {
   int bos_id() const override { return bos_id_; }
   int eos_id() const override { return eos_id_; }
   int handoff_id() const override { return handoff_id_; }
+  std::vector<int> stop_ids() const override;
   std::string to_json() const override { return json_text_; }
   // tokenizer_config.json travels with every checkpoint saved from this one (RL, SFT), so the chat template
   // and special-token names survive training.
-  std::map<std::string, std::string> extra_files() const override {
-    if (config_text_.empty()) return {};
-    return {{"tokenizer_config.json", config_text_}};
-  }
+  std::map<std::string, std::string> extra_files() const override;
+  // generation_config.json's eos_token_id (a number or a list): more ids that end a reply (stop_ids()).
+  // Throws Error naming `source` on bad JSON or an id outside the vocabulary. load() reads it from DIR.
+  void read_generation_config(const std::string& text, const std::string& source);
   // The checkpoint's chat template (ChatML or Llama-3) with add_generation_prompt; throws Error if the
   // checkpoint has none.
   std::vector<int> encode_chat(const std::vector<ChatMessage>& messages) const override;
@@ -85,9 +86,12 @@ class BpeTokenizer : public Tokenizer {
   void encode_piece(std::string_view piece, std::vector<int>& ids) const;
   std::vector<int> merge_piece(std::string_view piece) const;
   int special_id(const std::string& content) const;
+  int special_added_id(const std::string& content) const;  // an added token marked special; -1 otherwise
 
   std::string json_text_;
   std::string config_text_;                     // tokenizer_config.json as loaded ("" when there was none)
+  std::string generation_config_text_;          // generation_config.json as loaded ("" when there was none)
+  std::vector<int> generation_stop_ids_;        // its eos_token_id
   std::unordered_map<std::string, int> vocab_;  // token (byte symbols, UTF-8) -> id, including added tokens
   std::vector<std::string> id_to_token_;
   std::unordered_map<uint64_t, MergeTarget> merges_;  // (left id << 32 | right id) -> rank, merged id

@@ -74,6 +74,44 @@ void check_roles(const std::vector<ChatMessage>& messages) {
                   "use system, user or assistant; tool calls are not implemented");
 }
 
+std::string strip_newlines(const std::string& s, bool left, bool right) {
+  size_t b = 0, e = s.size();
+  while (left && b < e && s[b] == '\n') ++b;
+  while (right && e > b && s[e - 1] == '\n') --e;
+  return s.substr(b, e - b);
+}
+
+bool is_tool_response(const std::string& s) {
+  const std::string open = "<tool_response>", close = "</tool_response>";
+  return s.compare(0, open.size(), open) == 0 && s.size() >= close.size() &&
+         s.compare(s.size() - close.size(), close.size(), close) == 0;
+}
+
+// Qwen3's `ns.last_query_index`: the last user message that is not a tool response (the last index if none).
+size_t last_query_index(const std::vector<ChatMessage>& messages) {
+  for (size_t i = messages.size(); i-- > 0;)
+    if (messages[i].role == "user" && !is_tool_response(messages[i].content)) return i;
+  return messages.empty() ? 0 : messages.size() - 1;
+}
+
+// A Qwen3 assistant turn without its <|im_end|>: the content after the last "</think>", the reasoning
+// between the last "<think>" and the first "</think>" (Python's split, as the template does), the reasoning
+// kept only after the last query and only when it is the last turn or has any.
+std::string qwen3_assistant(const std::string& text, bool after_last_query, bool last) {
+  std::string content = text, reasoning;
+  const size_t close = text.find("</think>");
+  if (close != std::string::npos) {
+    content = strip_newlines(text.substr(text.rfind("</think>") + 8), true, false);
+    const std::string before = strip_newlines(text.substr(0, close), false, true);
+    const size_t open = before.rfind("<think>");
+    reasoning = strip_newlines(open == std::string::npos ? before : before.substr(open + 7), true, false);
+  }
+  if (after_last_query && (last || !reasoning.empty()))
+    return "<|im_start|>assistant\n<think>\n" + strip_newlines(reasoning, true, true) + "\n</think>\n\n" +
+           strip_newlines(content, true, false);
+  return "<|im_start|>assistant\n" + content;
+}
+
 std::string render_chatml(const ChatTemplate& t, const std::vector<ChatMessage>& messages) {
   std::string out;
   size_t first = 0;
@@ -83,8 +121,13 @@ std::string render_chatml(const ChatTemplate& t, const std::vector<ChatMessage>&
   } else if (!t.default_system.empty()) {
     out += "<|im_start|>system\n" + t.default_system + "<|im_end|>\n";
   }
-  for (size_t i = first; i < messages.size(); ++i)
-    out += "<|im_start|>" + messages[i].role + "\n" + messages[i].content + "<|im_end|>\n";
+  const size_t query = last_query_index(messages);
+  for (size_t i = first; i < messages.size(); ++i) {
+    if (t.reasoning && messages[i].role == "assistant")
+      out += qwen3_assistant(messages[i].content, i > query, i + 1 == messages.size()) + "<|im_end|>\n";
+    else
+      out += "<|im_start|>" + messages[i].role + "\n" + messages[i].content + "<|im_end|>\n";
+  }
   return out;
 }
 
@@ -156,10 +199,16 @@ ChatTemplate ChatTemplate::parse(const std::string& text, const std::string& bos
   t.bos_token = bos_token;
   t.eos_token = eos_token;
   if (contains(text, "<|im_start|>")) {
-    if (contains(text, "<think>"))
-      throw Error(
-          source + ": this ChatML chat template has reasoning (<think>) blocks, which are not implemented",
-          "supported: Qwen2 / Qwen2.5 ChatML and Llama-3 templates");
+    if (contains(text, "<think>")) {
+      // Qwen3's template is recognised by its own markers; other reasoning templates (QwQ, R1 distills)
+      // handle <think> differently and are refused rather than rendered as Qwen3.
+      if (!contains(text, "last_query_index") || !contains(text, "reasoning_content"))
+        throw Error(source +
+                        ": this ChatML chat template has reasoning (<think>) blocks other than Qwen3's, "
+                        "which are not implemented",
+                    "supported: Qwen2 / Qwen2.5 / Qwen3 ChatML and Llama-3 templates");
+      t.reasoning = true;
+    }
     t.kind = Kind::kChatML;
     t.default_system = chatml_default_system(text);
     return t;
@@ -192,6 +241,7 @@ std::string render_chat(const ChatTemplate& t, const std::vector<ChatMessage>& m
   if (t.kind == ChatTemplate::Kind::kChatML) {
     std::string out = render_chatml(t, messages);
     if (add_generation_prompt) out += "<|im_start|>assistant\n";
+    if (add_generation_prompt && t.reasoning && !t.enable_thinking) out += "<think>\n\n</think>\n\n";
     return out;
   }
   if (t.kind == ChatTemplate::Kind::kLlama2) return render_llama2(t, messages);

@@ -1,6 +1,7 @@
 #pragma once
 // Chat templates of real checkpoints, rendered natively instead of by a Jinja engine: ChatML (Qwen2,
-// Qwen2.5), Llama-3 (3.0, and 3.1/3.2 with the "Cutting Knowledge Date" system block) and Llama-2 chat
+// Qwen2.5, and Qwen3 with its <think> blocks), Llama-3 (3.0, and 3.1/3.2 with the "Cutting Knowledge Date"
+// system block) and Llama-2 chat
 // ([INST], <<SYS>>). The template string from tokenizer_config.json only selects one of these and supplies
 // its data (the default system message); tests/test_chat_template.cpp renders the real template strings with
 // Jinja and compares.
@@ -18,6 +19,11 @@ struct ChatTemplate {
   // Qwen2.5: "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."; Qwen2: "You are a
   // helpful assistant." Taken from the template string itself.
   std::string default_system;
+  // Qwen3's ChatML: an assistant turn's "<think>…</think>" reasoning is dropped before the last user query
+  // and kept (re-wrapped) after it; with enable_thinking false the generation prompt carries an empty think
+  // block, which tells the model to answer without reasoning. enable_thinking true is HF's default.
+  bool reasoning = false;
+  bool enable_thinking = true;
   // Llama-3.1 / 3.2: a system block always opens the prompt, with "Cutting Knowledge Date: December 2023" and
   // "Today Date: <date>". Llama-3.0: no such block; bos_token precedes the first message.
   bool llama3_date_block = false;

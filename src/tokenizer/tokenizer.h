@@ -24,6 +24,9 @@ class Tokenizer {
   virtual int bos_id() const = 0;  // -1 when the vocabulary has none (Qwen2)
   virtual int eos_id() const = 0;
   virtual int handoff_id() const = 0;
+  // Ids that end a reply: EOS, plus what a chat model ends its turn with (the chat template's end-of-turn
+  // token, generation_config.json's eos_token_id list) — Llama-3's <|eot_id|> is not its EOS.
+  virtual std::vector<int> stop_ids() const { return {eos_id()}; }
   // Text of an HF-compatible tokenizer.json; "" when the tokenizer is saved through extra_files() alone.
   virtual std::string to_json() const = 0;
   // Other files a checkpoint needs to load this tokenizer again (name -> bytes), written next to

@@ -1,14 +1,16 @@
 #!/usr/bin/python3
-"""Independent reference forward pass of a Llama/Qwen2 checkpoint, for the C++ parity test.
+"""Independent reference forward pass of a Llama/Qwen2/Qwen3 checkpoint, for the C++ parity test.
 
-Implements the Hugging Face modelling equations (modeling_llama.py / modeling_qwen2.py) directly in torch,
+Implements the Hugging Face modelling equations (modeling_llama.py / modeling_qwen2.py / modeling_qwen3.py)
+directly in torch,
 in float64, reading config.json and *.safetensors with a small reader of its own (no `safetensors` or
 `transformers` package needed):
 
   RMSNorm      x / sqrt(mean(x^2) + eps) * w
   RoPE         q*cos + rotate_half(q)*sin, rotate_half(x) = cat(-x2, x1), inv_freq = theta^(-2i/d),
                with "llama3" frequency scaling (Llama 3.1) when config.rope_scaling asks for it
-  attention    GQA by repeat_kv, causal softmax(q k^T / sqrt(d)) v; q/k/v bias for qwen2 (or attention_bias)
+  attention    GQA by repeat_kv, causal softmax(q k^T / sqrt(d)) v; q/k/v bias for qwen2 (or attention_bias);
+               qwen3: RMSNorm of each head's q and k (q_norm, k_norm) before RoPE, head_dim from config
   MLP          down(silu(gate(x)) * up(x))
   LM head      lm_head.weight, or model.embed_tokens.weight when tie_word_embeddings
 
@@ -124,8 +126,12 @@ def forward(cfg, w, ids):
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
         h = rms_norm(x, w[p + "input_layernorm.weight"], eps)
-        q = linear(h, p + "self_attn.q_proj", qkv_bias).view(1, T, n_heads, head_dim).transpose(1, 2)
-        k = linear(h, p + "self_attn.k_proj", qkv_bias).view(1, T, n_kv, head_dim).transpose(1, 2)
+        q = linear(h, p + "self_attn.q_proj", qkv_bias).view(1, T, n_heads, head_dim)
+        k = linear(h, p + "self_attn.k_proj", qkv_bias).view(1, T, n_kv, head_dim)
+        if cfg["model_type"] == "qwen3":
+            q = rms_norm(q, w[p + "self_attn.q_norm.weight"], eps)
+            k = rms_norm(k, w[p + "self_attn.k_norm.weight"], eps)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)
         v = linear(h, p + "self_attn.v_proj", qkv_bias).view(1, T, n_kv, head_dim).transpose(1, 2)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
@@ -150,7 +156,7 @@ def main():
     ids = [int(a) for a in sys.argv[2:]]
     with open(os.path.join(ckpt, "config.json")) as f:
         cfg = json.load(f)
-    if cfg["model_type"] not in ("llama", "qwen2"):
+    if cfg["model_type"] not in ("llama", "qwen2", "qwen3"):
         raise SystemExit(f"model_type {cfg['model_type']} not implemented in the reference")
     with torch.no_grad():
         logits = forward(cfg, read_weights(ckpt), ids)
