@@ -291,6 +291,45 @@ TEST_F(CollabTest, ACloudReturningGarbageIsAnErrorNotACrash) {
   t.join();
 }
 
+// A real reasoning cloud (DeepSeek-R1 style) thinks aloud with tentative answers, then answers in \boxed{}:
+// judged by its final answer, not by what it wrote while thinking (issue 17).
+TEST_F(CollabTest, AReasoningCloudsBoxedAnswerIsJudgedCorrect) {
+  auto task = make_task("chain");
+  const auto items = problems(3, 4);
+  httplib::Server r1;
+  r1.Post("/v1/chat/completions", [&](const httplib::Request& req, httplib::Response& res) {
+    const std::string query = json::parse(req.body)["messages"].back()["content"];
+    std::string answer = "?";
+    for (const auto& p : items)
+      if (p.prompt == query) answer = p.answer;
+    const std::string content =
+        "<think>\nFirst guess: \\boxed{0}. Answer: 0\nNo, recheck.\n</think>\n\n"
+        "The result is \\boxed{" +
+        answer + "}.";
+    res.set_content(
+        json({{"choices",
+               {{{"index", 0},
+                 {"message", {{"role", "assistant"}, {"content", content}}},
+                 {"finish_reason", "stop"}}}},
+              {"usage", {{"prompt_tokens", 10}, {"completion_tokens", 30}, {"total_tokens", 40}}}})
+            .dump(),
+        "application/json");
+  });
+  const int port = r1.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { r1.listen_after_bind(); });
+  while (!r1.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  Collaborator collab(device_model(), client_for("http://127.0.0.1:" + std::to_string(port) + "/v1", 0),
+                      forced_handoff());
+  for (const auto& p : items) {
+    const CollabResult r = collab.answer(p.prompt);
+    EXPECT_EQ(r.answered_by, AnsweredBy::kCloud);
+    EXPECT_EQ(r.answer, p.answer);
+    EXPECT_TRUE(task->verify(p, r.answer));
+  }
+  r1.stop();
+  t.join();
+}
+
 TEST_F(CollabTest, AskPrintsTheAnswerAndWhoGaveItAndNeverTheKey) {
   setenv(kKeyVar, kKey, 1);
   CloudServer cloud(kKey);

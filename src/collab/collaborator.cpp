@@ -8,6 +8,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "common/error.h"
+#include "protocol/final_answer.h"
 #include "protocol/response.h"
 
 namespace handoff {
@@ -180,8 +181,7 @@ std::vector<std::string> Collaborator::ask_cloud(const std::vector<std::vector<C
         auto reply = cloud_->chat(cloud_messages(queries[i], outs[i].parsed.reasoning, opts), co);
         r.answered_by = AnsweredBy::kCloud;
         r.text = reply.content;
-        auto parsed = parse_response(reply.content, true);
-        r.answer = parsed.kind == ResponseKind::kLocalAnswer ? parsed.answer : "";
+        r.answer = extract_final_answer(reply.content).value_or("");  // \boxed{}, <answer>, ####, Answer:
         r.cloud_prompt_tokens = reply.usage.prompt_tokens;
         r.cloud_tokens = reply.usage.completion_tokens;
         r.finish_reason = reply.finish_reason.empty() ? "stop" : reply.finish_reason;

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "collab/device_run.h"
+#include "protocol/final_answer.h"
 
 namespace handoff {
 
@@ -15,8 +16,8 @@ CloudVerdicts cloud_verdicts(CloudAnswerCache& cloud, const Task& task, const st
   auto answers = cloud.ask_all(queries);
   CloudVerdicts v;
   for (size_t i = 0; i < items.size(); ++i) {
-    auto parsed = parse_response(answers[i].content, true);
-    v.correct.push_back(parsed.kind == ResponseKind::kLocalAnswer && task.verify(items[i], parsed.answer));
+    const auto answer = extract_final_answer(answers[i].content);  // \boxed{}, <answer>, ####, Answer:
+    v.correct.push_back(answer && task.verify(items[i], *answer));
     v.tokens.push_back(answers[i].completion_tokens);
     v.latency_ms.push_back(answers[i].latency_ms);
   }

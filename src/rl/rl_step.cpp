@@ -4,6 +4,7 @@
 #include <random>
 
 #include "collab/verdicts.h"
+#include "protocol/final_answer.h"
 
 namespace handoff {
 
@@ -93,9 +94,8 @@ Scores score(Rollout& r, const RlMethod& method, const RewardFn& reward, CloudAn
       }
     auto answers = cloud->ask_all(ask, cloud_concurrency);
     for (size_t k = 0; k < who.size(); ++k) {
-      auto parsed = parse_response(answers[k].content, true);
-      s.cloud_correct[who[k]] =
-          parsed.kind == ResponseKind::kLocalAnswer && task.verify(*r.prompts[who[k]], parsed.answer);
+      const auto answer = extract_final_answer(answers[k].content);  // \boxed{}, <answer>, ####, Answer:
+      s.cloud_correct[who[k]] = answer && task.verify(*r.prompts[who[k]], *answer);
     }
   }
   double reward_sum = 0;
