@@ -200,6 +200,11 @@ TEST(RlTrainerTest, GapgStepsRunAndLogMetricsWithTheRealCloud) {
   const int before = cloud.responder->served_.load();
   run_rl(o, device, tmp("run2"), false);
   EXPECT_EQ(cloud.responder->served_.load(), before);
+  // One asking with another max_tokens does not read answers fetched under 128: the cache keys on it.
+  o.cloud_max_tokens = 64;
+  run_rl(o, device, tmp("run3"), false);
+  EXPECT_GT(cloud.responder->served_.load(), before);
+  fs::remove_all(tmp("run3"));
   fs::remove_all(out);
   fs::remove_all(tmp("run2"));
 }
@@ -421,6 +426,9 @@ TEST(RlTrainerTest, BadInputIsRejectedBeforeTraining) {
   expect_error(o, "budget");
   o.budget = -0.5;
   expect_error(o, "budget");
+  o = tiny_opts("http://127.0.0.1:9/v1");
+  o.cloud_max_tokens = 0;
+  expect_error(o, "cloud_max_tokens");
   o = tiny_opts("http://127.0.0.1:9/v1");
   o.group = 1;
   expect_error(o, "at least 2");

@@ -12,6 +12,12 @@
 
 namespace handoff {
 
+namespace {
+
+constexpr double kTemperature = 0.0;  // the cloud is treated as deterministic (paper §4)
+
+}  // namespace
+
 CloudAnswerCache::CloudAnswerCache(const CloudClient& client, std::string path, int64_t max_tokens,
                                    std::string run)
     : client_(client), path_(std::move(path)), max_tokens_(max_tokens), run_(std::move(run)) {
@@ -21,7 +27,9 @@ CloudAnswerCache::CloudAnswerCache(const CloudClient& client, std::string path, 
   for (std::string line; std::getline(in, line);) {
     try {
       auto j = nlohmann::json::parse(line);
-      if (j.at("model").get<std::string>() != model) continue;
+      if (j.at("model").get<std::string>() != model || j.value("max_tokens", int64_t{-1}) != max_tokens_ ||
+          j.value("temperature", -1.0) != kTemperature)
+        continue;
       answers_[j.at("query").get<std::string>()] = {j.at("content").get<std::string>(),
                                                     j.value("completion_tokens", int64_t{0}),
                                                     j.value("latency_ms", 0.0)};
@@ -40,7 +48,7 @@ CloudAnswer CloudAnswerCache::ask(const std::string& query) {
   }
   ChatOptions o;
   o.max_tokens = max_tokens_;
-  o.temperature = 0.0;  // the cloud is treated as deterministic
+  o.temperature = kTemperature;
   auto r = client_.chat({{"user", query}}, o);
   std::lock_guard<std::mutex> lock(mu_);
   ++calls_;
@@ -49,6 +57,8 @@ CloudAnswer CloudAnswerCache::ask(const std::string& query) {
     std::ofstream out(path_, std::ios::app);
     if (!out) throw Error("cannot append to the cloud answer cache " + path_);
     nlohmann::json line = {{"model", client_.options().model},
+                           {"max_tokens", max_tokens_},
+                           {"temperature", kTemperature},
                            {"query", query},
                            {"content", r.content},
                            {"completion_tokens", r.usage.completion_tokens},

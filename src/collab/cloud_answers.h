@@ -1,7 +1,9 @@
 #pragma once
 // The cloud's answers to queries, cached on disk. The cloud LLM is fixed and treated as deterministic (paper
-// §4, "Cloud answers during training"), so each (cloud model, query) is asked once: a resumed or repeated
-// run, and every method of the demo sharing the cache, never pays twice.
+// §4, "Cloud answers during training"), so each (cloud model, max_tokens, temperature, query) is asked once:
+// a resumed or repeated run, and every method of the demo sharing the cache, never pays twice — and a run
+// that asks with another max_tokens (a reasoning cloud's reply cut at 128 tokens has no answer yet) never
+// reads answers fetched under another setting.
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -21,9 +23,11 @@ struct CloudAnswer {
 
 class CloudAnswerCache {
  public:
-  // `path` empty → memory only. Lines of the file: {"model", "query", "content", "completion_tokens",
-  // "latency_ms", "run"}. `run` tags the lines this cache appends, so that a run killed and resumed counts
-  // every call it paid for from the file itself, also those made after its last checkpoint.
+  // `path` empty → memory only. Lines of the file: {"model", "max_tokens", "temperature", "query",
+  // "content", "completion_tokens", "latency_ms", "run"}; lines of another model or setting (or written
+  // before the setting was recorded) are not this cache's. `run` tags the lines this cache appends, so that a
+  // run killed and resumed counts every call it paid for from the file itself, also those made after its last
+  // checkpoint.
   CloudAnswerCache(const CloudClient& client, std::string path, int64_t max_tokens = 128,
                    std::string run = "");
 

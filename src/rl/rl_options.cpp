@@ -184,6 +184,10 @@ void add_cloud_fields(OptionTable<RlOptions>& t) {
        [](O & o) -> auto& { return o.cloud_model; })
       .add<int>(
           "cloud_concurrency", "", "", [](O & o) -> auto& { return o.cloud_concurrency; }, c::positive<int>())
+      .add<int64_t>(
+          "cloud_max_tokens", "--cloud-max-tokens",
+          "max_tokens of a request to the cloud (a reasoning model needs thousands; the cache keys on it)",
+          [](O & o) -> auto& { return o.cloud_max_tokens; }, c::positive<int64_t>())
       .add<double>(
           "cloud_timeout_s", "", "", [](O & o) -> auto& { return o.cloud_timeout_s; },
           positive_finite<double>())

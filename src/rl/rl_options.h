@@ -65,6 +65,7 @@ struct RlOptions {
   std::string api_key_env;
   std::string cloud_cache;  // empty → OUT/cloud_cache.jsonl
   int cloud_concurrency = 4;
+  int64_t cloud_max_tokens = 128;
   double cloud_timeout_s = 60.0;
   int cloud_retries = 3;
 

@@ -47,7 +47,7 @@ std::unique_ptr<CloudAnswerCache> answer_cache(CloudClient* client, const RlOpti
                                                const std::string& out_dir) {
   if (!client) return nullptr;
   return std::make_unique<CloudAnswerCache>(
-      *client, o.cloud_cache.empty() ? out_dir + "/cloud_cache.jsonl" : o.cloud_cache, 128,
+      *client, o.cloud_cache.empty() ? out_dir + "/cloud_cache.jsonl" : o.cloud_cache, o.cloud_max_tokens,
       std::filesystem::weakly_canonical(out_dir).string());
 }
 
