@@ -424,6 +424,14 @@ TEST(ChatTemplateTest, UnknownTemplatesAreRejected) {
   // Reasoning templates other than Qwen3's are ChatML but not implemented: refused, not rendered wrongly.
   msg = error_of([] { ChatTemplate::parse("<|im_start|>assistant\n<think>\n\n</think>\n\n", "", "qwq"); });
   EXPECT_NE(msg.find("<think>"), std::string::npos) << msg;
+  // A thinking-only template (Qwen3-*-Thinking-2507 opens every reply with "<think>\n") is refused too.
+  std::string thinking_only = kQwen3;
+  const std::string generation_prompt = "{{- '<|im_start|>assistant\\n' }}";
+  const size_t at = thinking_only.rfind(generation_prompt);
+  ASSERT_NE(at, std::string::npos);
+  thinking_only.replace(at, generation_prompt.size(), "{{- '<|im_start|>assistant\\n<think>\\n' }}");
+  msg = error_of([&] { ChatTemplate::parse(thinking_only, "", "q3t"); });
+  EXPECT_NE(msg.find("thinking-only"), std::string::npos) << msg;
   // Llama-3 without a bos_token to print.
   EXPECT_NE(error_of([] { ChatTemplate::parse(kLlama32, "", "l"); }).find("bos_token"), std::string::npos);
   const ChatTemplate t = ChatTemplate::parse(kQwen25, "", "q");

@@ -92,14 +92,36 @@ TEST(SlotDecoderTest, RowsJoiningMidDecodeGetWhatTheyWouldAlone) {
       EXPECT_EQ(got.stopped, want.stopped[i]);
     }
   };
+  EXPECT_EQ(d.cache_rows(), 5);  // five rows were in use at once
   check(a, {prompt(1, 4), prompt(2, 11)}, oa, {1, 2});
   check(b, {prompt(3, 9)}, ob, {3});
-  check(c, {prompt(4, 2), prompt(4, 2)}, oc, {4, 5});
-  EXPECT_EQ(d.cache_rows(), 5);  // five rows were in use at once
-  // Freed rows are reused: three more rows fit in the same cache.
+  // Freed rows are reused while others are held: three more rows take rows 0-2 of the same cache.
   const auto again = d.admit({prompt(5, 3), prompt(6, 3), prompt(7, 3)}, ob, {1, 2, 3});
   EXPECT_EQ(again, (std::vector<int64_t>{0, 1, 2}));
   EXPECT_EQ(d.cache_rows(), 5);
+  check(c, {prompt(4, 2), prompt(4, 2)}, oc, {4, 5});
+  run_to_end(d);
+  for (int64_t r : again) d.release(r);
+  EXPECT_EQ(d.cache_rows(), 0);  // idle: the KV memory is given back
+  EXPECT_EQ(d.cache_columns(), 0);
+}
+
+// Under bf16 autocast the projections are bf16 and the cache fp32: the per-row write converts (scatter_
+// would throw on the dtype), and rows still decode what generate() decodes under the same autocast.
+TEST(SlotDecoderTest, Bf16AutocastRowsDecode) {
+  CausalLM m = make_model();
+  m->autocast_bf16 = true;
+  SlotDecoder d(m);
+  const auto o = sampling(0.0, 12);
+  const auto rows = d.admit({prompt(1, 5), prompt(2, 8)}, o, {1, 2});
+  run_to_end(d);
+  const auto want = generate(m, {prompt(1, 5), prompt(2, 8)}, o, {1, 2});
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const RowOutput got = d.release(rows[i]);
+    EXPECT_EQ(got.tokens.size(), 12u);
+    // bf16 sums in another order can flip a near-tie; the first tokens agree.
+    EXPECT_EQ(got.tokens.at(0), want.tokens[i].at(0));
+  }
 }
 
 TEST(SlotDecoderTest, BadRequestsAreRefusedWithNothingAdmitted) {

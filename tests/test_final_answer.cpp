@@ -25,6 +25,7 @@ TEST(FinalAnswerTest, ReadsEveryFormARealModelWrites) {
   EXPECT_EQ(got("\\boxed{7} then a cut one \\boxed{8"), "7");           // an unclosed box is skipped
   EXPECT_EQ(got("<answer> 12 </answer>"), "12");
   EXPECT_EQ(got("<answer>\\boxed{13}</answer>"), "13");
+  EXPECT_EQ(got("<answer>14</answer> and a cut <answer>15"), "14");
   EXPECT_EQ(got("Natalia sold 48/2 = 24 clips.\n#### 72"), "72");
   EXPECT_EQ(got("steps\nAnswer: 9"), "9");
   EXPECT_EQ(got("Answer: \\boxed{10}"), "10");
@@ -39,6 +40,7 @@ TEST(FinalAnswerTest, ThinkingIsNeverSearched) {
   EXPECT_EQ(got("<think>\nAnswer: 5 \\boxed{5}\n</think>\n\nI cannot tell."), "<none>");
   EXPECT_EQ(got("<think>\nstill thinking \\boxed{5} when the length ran out"), "<none>");
   EXPECT_EQ(got("<think>a</think>x<think>b \\boxed{1}</think>\\boxed{2}"), "2");
+  EXPECT_EQ(got("<think>a</think>Answer: 5 <think>then Answer: 6 and more"), "5");  // a later unclosed think
 }
 
 TEST(FinalAnswerTest, NoAnswerIsNoneNeverAGuess) {

@@ -82,7 +82,8 @@ void DecodeBatcher::step(std::vector<std::shared_ptr<Job>>& finished) {
 }
 
 void DecodeBatcher::lead(std::unique_lock<std::mutex>& lock) {
-  const auto admitted = take_admissible();
+  joining_ = take_admissible();
+  const auto admitted = joining_;
   lock.unlock();
   // The OpenMP thread count is thread-local and the lead moves between worker threads.
   static thread_local const bool threads_ready = [] {
@@ -95,6 +96,7 @@ void DecodeBatcher::lead(std::unique_lock<std::mutex>& lock) {
   const int64_t decoding = decoder_.decoding();
   step(finished);
   lock.lock();
+  joining_.clear();
   stats_.requests += static_cast<int64_t>(admitted.size());
   for (const auto& job : admitted) stats_.rows += static_cast<int64_t>(job->request.prompts.size());
   if (decoding > 0) {
@@ -123,12 +125,30 @@ Generation DecodeBatcher::run(DecodeRequest request) {
       continue;
     }
     leading_ = true;
-    while (!job->done) lead(lock);
+    try {
+      while (!job->done) lead(lock);
+    } catch (...) {  // outside admit/step (an allocation failing): fail what is in flight, never hang
+      if (!lock.owns_lock()) lock.lock();
+      abandon(std::current_exception());
+    }
     leading_ = false;
     cv_.notify_all();  // the lead passes to a waiting job, if any
   }
   if (job->error) std::rethrow_exception(job->error);
   return std::move(job->result);
+}
+
+void DecodeBatcher::abandon(std::exception_ptr error) {
+  for (auto* jobs : {&joining_, &active_})
+    for (const auto& job : *jobs)
+      if (!job->done) {
+        job->error = error;
+        job->done = true;
+      }
+  joining_.clear();
+  active_.clear();
+  active_rows_ = 0;  // every admitted job is done; pending ones were never counted
+  decoder_.reset();
 }
 
 DecodeBatcherStats DecodeBatcher::stats() const {

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -49,11 +50,13 @@ class DecodeBatcher {
   std::vector<std::shared_ptr<Job>> take_admissible();  // under mu_
   void admit(const std::vector<std::shared_ptr<Job>>& jobs, std::vector<std::shared_ptr<Job>>& finished);
   void step(std::vector<std::shared_ptr<Job>>& finished);
+  void abandon(std::exception_ptr error);  // under mu_: fails every admitted job, frees every row
 
   int max_rows_;
-  SlotDecoder decoder_;                       // the leader's alone
-  std::vector<std::shared_ptr<Job>> active_;  // admitted, not finished; the leader's alone
-  int64_t active_rows_ = 0;                   // rows of active_; under mu_
+  SlotDecoder decoder_;                        // the leader's alone
+  std::vector<std::shared_ptr<Job>> joining_;  // taken from pending_, being admitted; the leader's alone
+  std::vector<std::shared_ptr<Job>> active_;   // admitted, not finished; the leader's alone
+  int64_t active_rows_ = 0;                    // rows of active_; under mu_
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> pending_;

@@ -27,8 +27,9 @@ CloudAnswerCache::CloudAnswerCache(const CloudClient& client, std::string path, 
   for (std::string line; std::getline(in, line);) {
     try {
       auto j = nlohmann::json::parse(line);
-      if (j.at("model").get<std::string>() != model || j.value("max_tokens", int64_t{-1}) != max_tokens_ ||
-          j.value("temperature", -1.0) != kTemperature)
+      // Lines written before the setting was recorded were all asked with max_tokens 128 at temperature 0.
+      if (j.at("model").get<std::string>() != model || j.value("max_tokens", int64_t{128}) != max_tokens_ ||
+          j.value("temperature", 0.0) != kTemperature)
         continue;
       answers_[j.at("query").get<std::string>()] = {j.at("content").get<std::string>(),
                                                     j.value("completion_tokens", int64_t{0}),

@@ -24,10 +24,10 @@ struct CloudAnswer {
 class CloudAnswerCache {
  public:
   // `path` empty → memory only. Lines of the file: {"model", "max_tokens", "temperature", "query",
-  // "content", "completion_tokens", "latency_ms", "run"}; lines of another model or setting (or written
-  // before the setting was recorded) are not this cache's. `run` tags the lines this cache appends, so that a
-  // run killed and resumed counts every call it paid for from the file itself, also those made after its last
-  // checkpoint.
+  // "content", "completion_tokens", "latency_ms", "run"}; lines of another model or setting are not
+  // this cache's (lines without the setting, written before it was recorded, were asked with 128 and 0).
+  // `run` tags the lines this cache appends, so that a run killed and resumed counts every call it paid for
+  // from the file itself, also those made after its last checkpoint.
   CloudAnswerCache(const CloudClient& client, std::string path, int64_t max_tokens = 128,
                    std::string run = "");
 

@@ -127,8 +127,9 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
     if (cache->write_cols.defined()) {  // each row at its own column (kv_cache.h)
       if (T != 1) throw Error("KV cache: per-row columns take one token per step, not " + std::to_string(T));
       auto idx = cache->write_cols.view({B, 1, 1, 1}).expand({B, n_kv, 1, head_dim});
-      cache->k[layer].scatter_(2, idx, k);
-      cache->v[layer].scatter_(2, idx, v);
+      // scatter_ does not convert (copy_ does): under bf16 autocast the projections are bf16, the cache fp32.
+      cache->k[layer].scatter_(2, idx, k.to(cache->k[layer].scalar_type()));
+      cache->v[layer].scatter_(2, idx, v.to(cache->v[layer].scalar_type()));
     } else {
       cache->k[layer].narrow(2, start, T).copy_(k);
       cache->v[layer].narrow(2, start, T).copy_(v);
@@ -137,7 +138,10 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
     v = cache->v[layer].narrow(2, 0, start + T);
   }
   const int64_t S = k.size(2), g = n_heads / n_kv;
-  if (cache && cache->write_cols.defined()) return project(o_proj, attend_one_token(q, k, v, bias));
+  // Multiply-sums materialise [B, n_heads, S, hd] twice: past ~16 MB (long rows) the per-(row, head) GEMMs'
+  // fixed cost no longer dominates, and the batched matmul below (same masks) takes over.
+  if (cache && cache->write_cols.defined() && B * n_heads * S * head_dim <= (int64_t{1} << 22))
+    return project(o_proj, attend_one_token(q, k, v, bias));
   // Group query heads under their shared key/value head instead of copying keys g times.
   auto qg = q.reshape({B, n_kv, g, T, head_dim});
   auto scores =

@@ -72,22 +72,29 @@ std::vector<int64_t> SlotDecoder::admit(const std::vector<std::vector<int>>& pro
   std::vector<int64_t> rows = free_rows(B);
   reserve(*std::max_element(rows.begin(), rows.end()) + 1, P + 1);
   auto shared_opts = std::make_shared<const SamplingOptions>(opts);
-  for (int64_t i = 0; i < B; ++i) {  // row i's prompt sits at columns [pad, P) of the prompt cache
-    const int64_t n = static_cast<int64_t>(prompts[i].size()), r = rows[i];
-    for (size_t l = 0; l < cache_.k.size(); ++l) {
-      cache_.k[l][r].narrow(1, 0, n).copy_(prompt_cache.k[l][i].narrow(1, P - n, n));
-      cache_.v[l][r].narrow(1, 0, n).copy_(prompt_cache.v[l][i].narrow(1, P - n, n));
+  try {
+    for (int64_t i = 0; i < B; ++i) {  // row i's prompt sits at columns [pad, P) of the prompt cache
+      const int64_t n = static_cast<int64_t>(prompts[i].size()), r = rows[i];
+      for (size_t l = 0; l < cache_.k.size(); ++l) {
+        cache_.k[l][r].narrow(1, 0, n).copy_(prompt_cache.k[l][i].narrow(1, P - n, n));
+        cache_.v[l][r].narrow(1, 0, n).copy_(prompt_cache.v[l][i].narrow(1, P - n, n));
+      }
+      Row& row = rows_[r];
+      row = Row{};
+      row.used = true;
+      row.len = n;
+      // As generate(): every row of a request stops at the context's end for its longest prompt.
+      row.limit = std::min<int64_t>(opts.max_new_tokens, cfg.max_position_embeddings - P);
+      row.opts = shared_opts;
+      row.rng.seed(seeds[i]);
+      row.done = row.limit <= 0;
     }
-    Row& row = rows_[r];
-    row = Row{};
-    row.used = true;
-    row.len = n;
-    row.limit = std::min<int64_t>(opts.max_new_tokens, cfg.max_position_embeddings - n);
-    row.opts = shared_opts;
-    row.rng.seed(seeds[i]);
-    row.done = row.limit <= 0;
+    if (opts.max_new_tokens > 0) record(rows, logits);
+  } catch (...) {  // nothing admitted: the rows claimed so far are free again
+    for (int64_t r : rows)
+      if (r < cache_rows()) rows_[r] = Row{};
+    throw;
   }
-  if (opts.max_new_tokens > 0) record(rows, logits);
   return rows;
 }
 
@@ -179,11 +186,14 @@ RowOutput SlotDecoder::release(int64_t row) {
   if (!finished(row)) throw Error("SlotDecoder: row " + std::to_string(row) + " is not finished");
   RowOutput out = std::move(rows_[row].out);
   rows_[row] = Row{};
+  if (std::none_of(rows_.begin(), rows_.end(), [](const Row& r) { return r.used; })) reset();
   return out;
 }
 
+// Frees every row and the cache itself: an idle server does not keep the KV memory of its longest request.
 void SlotDecoder::reset() {
-  for (auto& r : rows_) r = Row{};
+  rows_.clear();
+  cache_ = KVCache{};
 }
 
 }  // namespace handoff

@@ -22,10 +22,10 @@ std::string_view trim(std::string_view s) {
   return s.substr(b, e - b);
 }
 
-// After the last "</think>"; before an unclosed "<think>"; otherwise all of it.
+// After the last "</think>", and before an unclosed "<think>" that follows it (or opens the reply).
 std::string_view visible_part(std::string_view reply) {
-  if (const size_t close = reply.rfind("</think>"); close != npos) return reply.substr(close + 8);
-  if (const size_t open = reply.find("<think>"); open != npos) return reply.substr(0, open);
+  if (const size_t close = reply.rfind("</think>"); close != npos) reply = reply.substr(close + 8);
+  if (const size_t open = reply.find("<think>"); open != npos) reply = reply.substr(0, open);
   return reply;
 }
 
@@ -41,12 +41,14 @@ Candidate last_boxed(std::string_view t) {
   return {};
 }
 
+// The last <answer>…</answer> that closes; an unclosed one (a cut reply) is skipped for an earlier one.
 Candidate last_answer_tag(std::string_view t) {
-  const size_t open = t.rfind("<answer>");
-  if (open == npos) return {};
-  const size_t close = t.find("</answer>", open);
-  if (close == npos) return {};
-  return {open, std::string(trim(t.substr(open + 8, close - open - 8)))};
+  for (size_t open = t.rfind("<answer>"); open != npos;
+       open = open == 0 ? npos : t.rfind("<answer>", open - 1)) {
+    const size_t close = t.find("</answer>", open);
+    if (close != npos) return {open, std::string(trim(t.substr(open + 8, close - open - 8)))};
+  }
+  return {};
 }
 
 Candidate last_hashes(std::string_view t) {

@@ -202,6 +202,14 @@ ChatTemplate ChatTemplate::parse(const std::string& text, const std::string& bos
     if (contains(text, "<think>")) {
       // Qwen3's template is recognised by its own markers; other reasoning templates (QwQ, R1 distills)
       // handle <think> differently and are refused rather than rendered as Qwen3.
+      // Qwen3-*-Thinking-2507 opens every generation with "<think>\n" (its template shares Qwen3's markers):
+      // not implemented either, so refused.
+      if (contains(text, "<|im_start|>assistant\\n<think>") ||
+          contains(text, "<|im_start|>assistant\n<think>"))
+        throw Error(source +
+                        ": this ChatML template opens every reply with <think> (a thinking-only model), "
+                        "which is not implemented",
+                    "supported: Qwen2 / Qwen2.5 / Qwen3 (hybrid thinking) ChatML and Llama-3 templates");
       if (!contains(text, "last_query_index") || !contains(text, "reasoning_content"))
         throw Error(source +
                         ": this ChatML chat template has reasoning (<think>) blocks other than Qwen3's, "
