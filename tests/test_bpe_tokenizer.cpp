@@ -13,9 +13,11 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "protocol/protocol.h"
 #include "test_support.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/char_tokenizer.h"
+#include "tokenizer/protocol_fit.h"
 #include "tokenizer/unicode_nfc.h"
 
 using namespace handoff;
@@ -600,6 +602,20 @@ TEST(BpeTokenizerTest, RealQwen3AndLlama3FilesLoadWithTheirTurnEnds) {
   ASSERT_TRUE(qb->chat_template().has_value());
   EXPECT_TRUE(qb->chat_template()->reasoning);
   EXPECT_EQ(q->decode(q->encode_query("2+2?")), "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n");
+  // A protocol's thinking switch reaches the template (Qwen3's enable_thinking=false: the empty think block),
+  // and the paper's protocol puts its instruction in the system turn; its phrase and tags survive the
+  // tokenizer, while the <handoff> token (absent until `add-token`) is refused by name.
+  Protocol paper = load_protocol("paper");
+  check_protocol_fits(paper, *q);
+  paper.enable_thinking = false;
+  apply_protocol(paper, *q);
+  const std::string rendered = q->decode(q->encode_chat(paper.device_messages("2+2?")));
+  EXPECT_EQ(rendered.rfind("<|im_start|>system\nYou are a helpful assistant.", 0), 0u) << rendered;
+  EXPECT_EQ(rendered.substr(rendered.size() - 56),
+            "2+2?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n")
+      << rendered;
+  EXPECT_NE(error_of([&] { check_protocol_fits(load_protocol("handoff"), *q); }).find("add-token"),
+            std::string::npos);
 
   auto l = load_tokenizer(llama3);
   auto* lb = dynamic_cast<BpeTokenizer*>(l.get());

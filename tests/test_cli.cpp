@@ -9,6 +9,7 @@
 
 #include "cli_runner.h"
 #include "common/atomic_file.h"
+#include "protocol/protocol.h"
 
 #include <nlohmann/json.hpp>
 
@@ -157,6 +158,34 @@ TEST(CliTest, ComputeCommandsPinPortableKernels) {
   fs::remove_all(a);
   fs::remove_all(b);
   fs::remove_all(tmp("k"));
+}
+
+// A demo in a user's own protocol: the base models are trained in it, every run and checkpoint records it,
+// and a hand-off phrase (no <handoff> token) has no threshold rows. The reference checkpoints, trained in the
+// default, refuse another protocol unless the base models are trained from scratch.
+TEST(CliTest, MicroDemoRunsInTheProtocolItIsGiven) {
+  const auto out = tmp("demo_protocol");
+  handoff::Protocol mine = handoff::load_protocol("handoff");
+  mine.name = "mine";
+  mine.answer = handoff::AnswerForm::kAnswerTags;
+  mine.handoff = "[[help]]";
+  const std::string file = tmp("mine.json");
+  handoff::write_file_atomic(file, mine.to_json_text());
+  auto r = run_cli("demo --preset micro --fresh --threads 1 --protocol " + file + " --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const std::string dir : {out, out + "/base-device/model", out + "/base-cloud/model"})
+    EXPECT_EQ(handoff::recorded_protocol(dir).to_json_text(), mine.to_json_text()) << dir;
+  const auto results = nlohmann::json::parse(handoff::read_file(out + "/results.json"));
+  bool gapg = false;
+  for (const auto& m : results["methods"]) {
+    const std::string name = m["method"];
+    EXPECT_FALSE(contains(name, "hand-off threshold")) << name;
+    gapg = gapg || contains(name, "GAPG (ours): the device decides");
+  }
+  EXPECT_TRUE(gapg) << results["methods"].dump(1);
+  auto refused = run_cli("demo --preset quick --protocol paper --out " + tmp("demo_refused"));
+  EXPECT_NE(refused.code, 0);
+  EXPECT_TRUE(contains(refused.output, "--from-scratch")) << refused.output;
 }
 
 TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -25,6 +26,7 @@
 #include "collab/collaborator.h"
 #include "common/error.h"
 #include "eval/eval_set.h"
+#include "protocol/protocol.h"
 #include "runtime/runtime.h"
 #include "tasks/task.h"
 #include "test_support.h"
@@ -328,6 +330,75 @@ TEST_F(CollabTest, AReasoningCloudsBoxedAnswerIsJudgedCorrect) {
   }
   r1.stop();
   t.join();
+}
+
+// The paper's protocol end to end: the device is read by its grammar (answer tags, think block), and the
+// cloud is told to box its answer — an R1-style stand-in sees the instruction and is judged correct.
+TEST_F(CollabTest, TheProtocolTellsTheCloudItsFormatAndReadsTheDeviceByItsGrammar) {
+  auto task = make_task("chain");
+  const auto items = problems(3, 3);
+  std::mutex mu;
+  std::vector<std::string> seen;
+  httplib::Server r1;
+  r1.Post("/v1/chat/completions", [&](const httplib::Request& req, httplib::Response& res) {
+    const std::string content = json::parse(req.body)["messages"].back()["content"];
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      seen.push_back(content);
+    }
+    std::string answer = "?";
+    for (const auto& p : items)
+      if (content.rfind(p.prompt + "\n", 0) == 0) answer = p.answer;
+    res.set_content(json({{"choices",
+                           {{{"index", 0},
+                             {"message",
+                              {{"role", "assistant"},
+                               {"content", "<think>\nhmm \\boxed{0}\n</think>\n\\boxed{" + answer + "}"}}},
+                             {"finish_reason", "stop"}}}},
+                          {"usage", {{"prompt_tokens", 12}, {"completion_tokens", 9}, {"total_tokens", 21}}}})
+                        .dump(),
+                    "application/json");
+  });
+  const int port = r1.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { r1.listen_after_bind(); });
+  while (!r1.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // The paper's texts with the <handoff> token, so the forced hand-off (the threshold) applies.
+  Protocol paper_token = load_protocol("paper");
+  paper_token.handoff = "<handoff>";
+  auto device = device_model();
+  device->use_protocol(paper_token);
+  Collaborator collab(device, client_for("http://127.0.0.1:" + std::to_string(port) + "/v1", 0),
+                      forced_handoff());
+  for (const auto& p : items) {
+    const CollabResult r = collab.answer(p.prompt);
+    EXPECT_EQ(r.answered_by, AnsweredBy::kCloud);
+    EXPECT_EQ(r.answer, p.answer);
+    EXPECT_EQ(r.cloud_prompt_tokens, 12);
+  }
+  ASSERT_EQ(seen.size(), items.size());
+  for (const auto& c : seen)
+    EXPECT_NE(c.find("put your final answer within \\boxed{}"), std::string::npos) << c;
+  // The device, unforced, answers in the embedded grammar ("Answer: X"): under the paper's it is a format
+  // error, never a local answer read from the wrong form.
+  Collaborator own(device, client_for("http://127.0.0.1:" + std::to_string(port) + "/v1", 0), {});
+  const CollabResult plain = own.answer(problems(1, 1)[0].prompt);
+  if (!plain.called_cloud) {
+    EXPECT_EQ(plain.device_kind, ResponseKind::kFormatError) << plain.device_text;
+    EXPECT_EQ(plain.answer, "");
+  }
+  // The paper's own phrase cannot use the hand-off threshold: refused by name, not ignored.
+  auto phrase = device_model();
+  phrase->use_protocol(load_protocol("paper"));
+  Collaborator refused(phrase, client_for("http://127.0.0.1:" + std::to_string(port) + "/v1", 0),
+                       forced_handoff());
+  EXPECT_THROW(refused.answer(items[0].prompt), Error);
+  r1.stop();
+  t.join();
+  // The command line: an unknown protocol is named.
+  CloudServer cloud;
+  auto bad = run_cli("ask --device " + kDevice + " --cloud " + cloud.base() + " --protocol nope '1+2'");
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.output.find("nope"), std::string::npos) << bad.output;
 }
 
 TEST_F(CollabTest, AskPrintsTheAnswerAndWhoGaveItAndNeverTheKey) {

@@ -209,6 +209,57 @@ TEST(RlTrainerTest, GapgStepsRunAndLogMetricsWithTheRealCloud) {
   fs::remove_all(tmp("run2"));
 }
 
+TEST(RlTrainerTest, TheProtocolIsRecordedTheCacheKeysOnItAndTheRunCountsWhatItPaid) {
+  Cloud cloud;
+  const auto device = tiny_checkpoint("device_p", 1), base = tmp("proto_base"), out = tmp("proto_run");
+  auto o = tiny_opts(cloud.url());
+  o.steps = 2;
+  run_rl(o, device, base, false);  // the default protocol
+  const int before = cloud.responder->served_.load();
+  ASSERT_GT(before, 0);
+  // A user's own protocol file: the same cache, but the cloud is told something else — new calls.
+  const std::string file = tmp("mine.json");
+  Protocol mine = load_protocol("paper");
+  mine.name = "mine";
+  mine.device_system = "";
+  mine.cloud_user = "Q {query}";
+  std::ofstream(file) << mine.to_json_text();
+  o.protocol = file;
+  o.cloud_cache = base + "/cloud_cache.jsonl";
+  o.cloud_price_in = 3.0;
+  o.cloud_price_out = 15.0;
+  const RlResult r = run_rl(o, device, out, false);
+  EXPECT_GT(cloud.responder->served_.load(), before);
+  EXPECT_EQ(r.cloud_calls, cloud.responder->served_.load() - before);
+  // Recorded in the run directory and in the checkpoint (which later commands read by default).
+  EXPECT_EQ(recorded_protocol(out).to_json_text(), mine.to_json_text());
+  EXPECT_EQ(recorded_protocol(out + "/model").to_json_text(), mine.to_json_text());
+  EXPECT_EQ(load_checkpoint(out + "/model").protocol.name, "mine");
+  // Tokens billed (each reply's usage) and their price, in the metrics and the result.
+  const auto m = read_metrics(out + "/metrics.jsonl");
+  const auto& last = m.back();
+  EXPECT_GT(last["cloud_prompt_tokens"].get<int64_t>(), 0);
+  EXPECT_GT(last["cloud_completion_tokens"].get<int64_t>(), 0);
+  EXPECT_EQ(last["cloud_prompt_tokens"].get<int64_t>(), r.cloud_prompt_tokens);
+  EXPECT_NEAR(last["cloud_cost_usd"].get<double>(),
+              (3.0 * r.cloud_prompt_tokens + 15.0 * r.cloud_completion_tokens) / 1e6, 1e-12);
+  EXPECT_NEAR(r.cloud_cost_usd, last["cloud_cost_usd"].get<double>(), 1e-12);
+  // Resuming with another protocol is refused by name; without --protocol it continues with its own.
+  o.steps = 3;
+  o.protocol = "handoff";
+  try {
+    run_rl(o, device, out, true);
+    ADD_FAILURE() << "resume with another protocol was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot resume"), std::string::npos) << e.what();
+  }
+  o.protocol = "";
+  EXPECT_EQ(run_rl(o, device, out, true).steps_done, 3);
+  EXPECT_EQ(recorded_protocol(out + "/model").name, "mine");
+  fs::remove_all(out);
+  fs::remove_all(base);
+}
+
 TEST(RlTrainerTest, ResumeEqualsUninterruptedRun) {
   StandInCloud cloud(partly_right_opts(""));
   const auto device = partly_right_device(), a = tmp("full"), b = tmp("resumed");

@@ -46,9 +46,9 @@ std::string tmp(const std::string& name) {
 TEST(SftTest, HandoffTargetIsASolutionPrefixThenTheMarker) {
   std::mt19937_64 rng(1);
   const std::string sol = "23+4=27 27-7=20 Answer: 20";
-  EXPECT_EQ(sft_target(sol, false, rng), sol);
+  EXPECT_EQ(sft_target(Protocol{}, sol, false, rng), sol);
   std::set<std::string> seen;
-  for (int i = 0; i < 200; ++i) seen.insert(sft_target(sol, true, rng));
+  for (int i = 0; i < 200; ++i) seen.insert(sft_target(Protocol{}, sol, true, rng));
   EXPECT_EQ(seen, (std::set<std::string>{"<handoff>", "23+4=27 <handoff>", "23+4=27 27-7=20 <handoff>"}));
 }
 

@@ -62,6 +62,11 @@ void add_collab_flags(CLI::App* cmd, CollabFlags& f) {
   cmd->add_option("--cloud-max-tokens", f.cloud_max_tokens, "max_tokens of a request to the cloud")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
+  cmd->add_option("--cloud-price-in", f.price_in,
+                  "USD per million prompt tokens the cloud bills (for the cost line; 0: not priced)")
+      ->check(CLI::Range(0.0, 1e6));
+  cmd->add_option("--cloud-price-out", f.price_out, "USD per million completion tokens the cloud bills")
+      ->check(CLI::Range(0.0, 1e6));
 }
 
 std::shared_ptr<Collaborator> make_collaborator(std::shared_ptr<LoadedModel> device,

@@ -30,6 +30,7 @@ struct CollabFlags {
   bool fallback = false, forward_reasoning = false;
   double handoff_threshold = 1.1;
   int64_t cloud_max_tokens = 256;
+  double price_in = 0, price_out = 0;  // USD per million prompt / completion tokens (the cost account)
 };
 void add_collab_flags(CLI::App* cmd, CollabFlags& f);
 

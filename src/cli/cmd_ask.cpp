@@ -6,6 +6,7 @@
 #include "cli/cloud_flags.h"
 #include "cli/commands.h"
 #include "cli/precision_flag.h"
+#include "cli/protocol_flag.h"
 #include "common/error.h"
 #include "runtime/runtime.h"
 
@@ -19,7 +20,7 @@ struct AskArgs {
   double temperature = 0.0;
   int64_t max_new_tokens = 96, seed = 0;
   int threads = 1;
-  std::string precision = "fp32";
+  std::string precision = "fp32", protocol;
   bool verbose = false, json = false;
 };
 }  // namespace
@@ -43,6 +44,7 @@ void register_ask(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "Sampling seed (with --temperature > 0)")->capture_default_str();
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)")->capture_default_str();
   add_precision_flag(cmd, a->precision);
+  add_protocol_flag(cmd, a->protocol);
   cmd->add_option("--compute", a->compute, "cpu | cuda (where the device model runs)")->capture_default_str();
   cmd->add_flag("-v,--verbose", a->verbose,
                 "Also print the device's reasoning, tokens and latency of each side");
@@ -54,8 +56,9 @@ void register_ask(CLI::App& app) {
     CollabOptions decoding;
     decoding.temperature = a->temperature;
     decoding.max_new_tokens = a->max_new_tokens;
-    const auto collab = make_collaborator(
-        std::make_shared<LoadedModel>(load_checkpoint(a->device, a->compute)), cloud, a->collab, decoding);
+    auto device = std::make_shared<LoadedModel>(load_checkpoint(a->device, a->compute));
+    apply_protocol_flag(*device, a->protocol);
+    const auto collab = make_collaborator(device, cloud, a->collab, decoding);
     const CollabResult r = collab->answer(a->question, static_cast<uint64_t>(a->seed));
     const std::string by = answered_by_name(r.answered_by);
     if (a->json) {
@@ -65,6 +68,7 @@ void register_ask(CLI::App& app) {
                           {"device_text", r.device_text},
                           {"called_cloud", r.called_cloud},
                           {"device_tokens", r.device_tokens},
+                          {"cloud_prompt_tokens", r.cloud_prompt_tokens},
                           {"cloud_tokens", r.cloud_tokens},
                           {"device_ms", r.device_ms},
                           {"cloud_ms", r.cloud_ms}};

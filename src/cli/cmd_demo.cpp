@@ -39,6 +39,7 @@ struct DemoArgs {
   std::string preset = "quick", out = "runs/demo";
   bool fresh = false, from_scratch = false;
   bool paper_gapg = false;  // ignore demo.algo_options: every method from the preset's rl section alone
+  std::string protocol;     // --protocol: the base models are trained in it (from scratch) and keep it
   int threads = 0, jobs = 0;
 };
 
@@ -194,7 +195,7 @@ void check_reference_checkpoint(const std::string& ref, const Task& task) {
   for (int d = task.min_difficulty(); d <= task.max_difficulty(); ++d) {
     const Problem p = task.sample(rng, d, Split::kTest);
     try {
-      m.tokenizer->encode_query(p.prompt);
+      m.tokenizer->encode_chat(m.protocol.device_messages(p.prompt));
       m.tokenizer->encode(task.solution(p));
     } catch (const Error& e) {
       throw Error("reference checkpoint " + ref + ": its tokenizer cannot write the task '" + task.name() +
@@ -214,6 +215,12 @@ std::pair<std::string, std::string> base_models(const nlohmann::json& demo, cons
     for (const std::string role : {"device", "cloud"}) {
       const std::string ref = source_path(demo.at(role + "_model").get<std::string>());
       check_reference_checkpoint(ref, *make_task(task));
+      // The reference checkpoints were trained in one protocol; another needs base models trained in it.
+      if (!a.protocol.empty() &&
+          load_protocol(a.protocol).to_json_text() != recorded_protocol(ref).to_json_text())
+        throw Error("--protocol " + a.protocol + ": the reference checkpoint " + ref +
+                        " was trained in protocol \"" + recorded_protocol(ref).name + "\"",
+                    "add --from-scratch to train the base models in it");
       dirs.push_back(ref);
     }
     return {dirs[0], dirs[1]};
@@ -223,11 +230,10 @@ std::pair<std::string, std::string> base_models(const nlohmann::json& demo, cons
     const std::string out = a.out + "/base-" + role;
     auto opts = SftOptions::from_json(preset.at(role).at("sft"), "preset/" + role + "/sft");
     make_dirs(out);
-    jobs.push_back({"sft " + role,
-                    {"sft", "--role", role, "--preset", a.preset, "--task", task, "--out", out, "--resume",
-                     "--threads", "1"},
-                    out + "/sft.log",
-                    out + "/metrics.jsonl",
+    std::vector<std::string> args = {"sft", "--role", role, "--preset", a.preset,    "--task",
+                                     task,  "--out",  out,  "--resume", "--threads", "1"};
+    if (!a.protocol.empty()) args.insert(args.end(), {"--protocol", a.protocol});
+    jobs.push_back({"sft " + role, args, out + "/sft.log", out + "/metrics.jsonl",
                     opts.stop_at_step > 0 ? std::min(opts.steps, opts.stop_at_step) : opts.steps});
   }
   run_side_by_side(jobs, parallel);
@@ -420,7 +426,8 @@ RunVerdicts run_verdicts(const std::string& cloud_url, const std::string& out, c
   co.base_url = cloud_url;
   co.model = "cloud";
   CloudClient client(co);
-  CloudAnswerCache cache(client, out + "/cloud_cache.jsonl");
+  // The cloud is asked as the device's protocol says (its base checkpoint records it).
+  CloudAnswerCache cache(client, out + "/cloud_cache.jsonl", 128, "", recorded_protocol(device_dir));
   RunVerdicts v;
   v.cloud_test = cloud_verdicts(cache, task, sets.test);
   cloud_verdicts(cache, task, sets.val);
@@ -470,7 +477,9 @@ void run_demo(const DemoArgs& a) {
   stages.begin("base models");
   const int parallel = a.jobs > 0 ? a.jobs : demo.value("jobs", 1);
   const auto [device_dir, cloud_dir] = base_models(demo, preset, a, task_name, parallel);
-  std::fprintf(stderr, "   device %s, cloud %s\n", device_dir.c_str(), cloud_dir.c_str());
+  std::fprintf(stderr, "   device %s, cloud %s, protocol %s\n", device_dir.c_str(), cloud_dir.c_str(),
+               recorded_protocol(device_dir).name.c_str());
+  write_file_atomic(a.out + "/" + kProtocolFile, recorded_protocol(device_dir).to_json_text());
   stages.end(times, "base_models");
 
   stages.begin("cloud server (handoff serve, child process on 127.0.0.1)");
@@ -520,7 +529,8 @@ void run_demo(const DemoArgs& a) {
   report.algo_options = algo_options;
   for (const auto& [r, dir] : trained.gapg_by_rate) {
     auto m = load_checkpoint(dir);
-    const DeviceVerdicts d = device_verdicts(m.model, *m.tokenizer, *task, sets.test, base.max_new_tokens);
+    const DeviceVerdicts d =
+        device_verdicts(m.model, {*m.tokenizer, m.protocol}, *task, sets.test, base.max_new_tokens);
     report.gapg_by_rate.push_back(
         {r, self_routed("GAPG trained at r = " + eval::fixed(r, 2), d, verdicts.cloud_test, sets.test)});
   }
@@ -545,6 +555,11 @@ void register_demo(CLI::App& app) {
       "--paper-gapg", a->paper_gapg,
       "Train GAPG (and every method) from the preset's rl section alone: the paper's filter cap, no "
       "call-rate controller (ignores the preset's demo.algo_options)");
+  cmd->add_option(
+      "--protocol", a->protocol,
+      "What the device and the cloud are told (handoff, paper, or a protocol JSON file): the base "
+      "models are trained in it, so anything but the reference checkpoints' own needs "
+      "--from-scratch");
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
   cmd->add_option("--jobs", a->jobs,
                   "Base models and RL methods trained side by side, one core each (default: the preset's "

@@ -1,10 +1,13 @@
 // `handoff eval`: a model alone on the held-out split, per difficulty; with --cloud, also the collaborative
 // system (device + real cloud over HTTP): its accuracy and cloud-call rate.
+#include <cmath>
 #include <cstdio>
 
 #include "cli/cloud_flags.h"
 #include "cli/commands.h"
 #include "cli/precision_flag.h"
+#include "cli/protocol_flag.h"
+#include "collab/cloud_answers.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "eval/base_eval.h"
@@ -21,7 +24,7 @@ struct EvalArgs {
   double temperature = 1.0;
   int64_t seed = 1234;
   int threads = 0;
-  std::string precision = "fp32";
+  std::string precision = "fp32", protocol;
   CloudFlags cloud;
   CollabFlags collab;
 };
@@ -51,6 +54,7 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--device", a->device, "cpu | cuda")->capture_default_str();
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
   add_precision_flag(cmd, a->precision);
+  add_protocol_flag(cmd, a->protocol);
   add_cloud_flags(cmd, a->cloud, /*required=*/false)
       ->description(
           "Also evaluate the collaborative system: the device's hand-offs go to this OpenAI-compatible cloud "
@@ -64,6 +68,7 @@ void register_eval(CLI::App& app) {
     if (!a->cloud.url.empty()) cloud = make_cloud_client(a->cloud);
     auto task = make_task(a->task);
     auto loaded = load_checkpoint(a->model, a->device);
+    apply_protocol_flag(loaded, a->protocol);
     BaseEvalOptions o;
     o.difficulties = a->difficulties;
     o.n_per_difficulty = a->n;
@@ -71,7 +76,7 @@ void register_eval(CLI::App& app) {
     o.max_new_tokens = a->max_new_tokens;
     o.seed = static_cast<uint64_t>(a->seed);
     o.difficulties = resolve_difficulties(*task, o.difficulties);
-    auto stats = evaluate_base(loaded.model, *loaded.tokenizer, *task, o);
+    auto stats = evaluate_base(loaded.model, {*loaded.tokenizer, loaded.protocol}, *task, o);
     std::printf("%s on %s (held-out split, %lld per difficulty, sampled at T=%.2f)\n\n%s", a->model.c_str(),
                 task->name().c_str(), static_cast<long long>(a->n), a->temperature,
                 base_eval_table(stats).c_str());
@@ -85,7 +90,22 @@ void register_eval(CLI::App& app) {
       std::printf("\ncollaborative: device %s + cloud %s (model '%s'), greedy device decisions\n\n%s",
                   a->model.c_str(), a->cloud.url.c_str(), cloud->options().model.c_str(),
                   collab_eval_table(cstats).c_str());
-      out = {{"device", out}, {"collaborative", collab_eval_json(cstats)}};
+      // The run's cloud bill: the "all" row's per-query means times the queries.
+      const CollabStats& all = cstats.back();
+      const double n = static_cast<double>(all.n);
+      CloudUsage usage{std::llround(all.call_rate * n), std::llround(all.cloud_prompt_tokens * n),
+                       std::llround(all.cloud_tokens * n)};
+      const double cost = usage.cost_usd(a->collab.price_in, a->collab.price_out);
+      std::printf("\ncloud usage: %lld calls, %lld prompt + %lld completion tokens, $%.4f\n",
+                  static_cast<long long>(usage.calls), static_cast<long long>(usage.prompt_tokens),
+                  static_cast<long long>(usage.completion_tokens), cost);
+      out = {{"device", out},
+             {"collaborative", collab_eval_json(cstats)},
+             {"cloud_usage",
+              {{"calls", usage.calls},
+               {"prompt_tokens", usage.prompt_tokens},
+               {"completion_tokens", usage.completion_tokens},
+               {"cost_usd", cost}}}};
     }
     if (!a->json_out.empty()) write_file_atomic(a->json_out, out.dump(2) + "\n");
   });

@@ -8,6 +8,7 @@
 
 #include "cli/cloud_flags.h"
 #include "cli/commands.h"
+#include "cli/protocol_flag.h"
 #include "common/error.h"
 #include "eval/eval_set.h"
 #include "eval/methods_eval.h"
@@ -45,6 +46,7 @@ struct FitArgs {
   uint64_t router_seed = 5;
   int64_t max_new_tokens = 64;
   int threads = 0;
+  std::string protocol;
 };
 
 struct EvalArgs {
@@ -53,6 +55,7 @@ struct EvalArgs {
   bool scores = false;
   int threads = 0;
   CloudFlags cloud;
+  std::string protocol;
 };
 
 std::string all_keys() {
@@ -65,7 +68,8 @@ void fit_router(const FitArgs& a) {
   configure_threads(a.threads);
   auto task = make_task(a.items.task);
   auto m = load_checkpoint(a.device);
-  const route::RouterDevice device{m.model, m.tokenizer.get()};
+  apply_protocol_flag(m, a.protocol);
+  const route::RouterDevice device{m.model, m.tokenizer.get(), &m.protocol};
   const auto val = make_eval_set(*task, resolve_difficulties(*task, a.items.difficulties), a.items.n,
                                  a.items.seed, Split::kTrain);
   // The device as an absolute path, so `route eval` finds it from any directory.
@@ -76,7 +80,7 @@ void fit_router(const FitArgs& a) {
     f.threshold = route::HandoffThreshold(device, *task, a.max_new_tokens).calibrate(val, a.rate);
   } else {
     auto router = route::make_router(a.router, device, a.router_seed);
-    const DeviceVerdicts d = device_verdicts(m.model, *m.tokenizer, *task, val, a.max_new_tokens);
+    const DeviceVerdicts d = device_verdicts(m.model, device.speech(), *task, val, a.max_new_tokens);
     const route::RouterSplit split{val, d};
     router->fit(split);
     f.threshold = router->calibrate(router->score(split), a.rate);
@@ -105,7 +109,7 @@ Routing route_items(const route::RouterFile& f, const route::RouterDevice& devic
   auto router = route::make_router(f.router, device);
   router->load_state(f.state);
   CausalLM model = device.model;
-  r.device = device_verdicts(model, *device.tokenizer, task, test, f.max_new_tokens);
+  r.device = device_verdicts(model, device.speech(), task, test, f.max_new_tokens);
   r.scores = router->score({test, r.device});
   r.call = router->decide(r.scores, f.threshold);
   for (size_t i = 0; i < r.call.size(); ++i) r.call[i] = r.call[i] || r.device.handoff[i];
@@ -119,9 +123,10 @@ void eval_router(const EvalArgs& a) {
   if (!a.cloud.url.empty()) client = make_cloud_client(a.cloud);  // unreachable: an error before any work
   auto task = make_task(a.items.task.empty() ? f.task : a.items.task);
   auto m = load_checkpoint(a.device.empty() ? f.device : a.device);
+  apply_protocol_flag(m, a.protocol);
   const auto test = make_eval_set(*task, resolve_difficulties(*task, a.items.difficulties), a.items.n,
                                   a.items.seed, Split::kTest);
-  const Routing r = route_items(f, {m.model, m.tokenizer.get()}, *task, test);
+  const Routing r = route_items(f, {m.model, m.tokenizer.get(), &m.protocol}, *task, test);
   if (a.scores)
     for (size_t i = 0; i < test.size(); ++i)
       std::printf("item %zu\tscore %s\t%s\tdevice %s\n", i,
@@ -133,7 +138,7 @@ void eval_router(const EvalArgs& a) {
               std::accumulate(r.call.begin(), r.call.end(), 0.0) / n,
               std::accumulate(r.device.local_correct.begin(), r.device.local_correct.end(), 0.0) / n);
   if (!client) return;
-  CloudAnswerCache cache(*client, "");
+  CloudAnswerCache cache(*client, "", 128, "", m.protocol);
   const MethodRow row = routed(f.router, r.device, cloud_verdicts(cache, *task, test), test, r.call);
   std::printf("with the cloud %s: accuracy %.3f at call rate %.3f\n", a.cloud.url.c_str(), row.accuracy(),
               row.call_rate());
@@ -162,6 +167,7 @@ void register_route(CLI::App& app) {
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   fit->add_option("--threads", f->threads, "Compute threads (0 = all cores)");
+  add_protocol_flag(fit, f->protocol);
   fit->callback([f] { fit_router(*f); });
 
   auto e = std::make_shared<EvalArgs>();
@@ -174,6 +180,7 @@ void register_route(CLI::App& app) {
   ev->get_option("--task")->description("Task (default: the one the router was fit on)");
   ev->add_flag("--scores", e->scores, "Print each item's score, decision and the device's verdict");
   ev->add_option("--threads", e->threads, "Compute threads (0 = all cores)");
+  add_protocol_flag(ev, e->protocol);
   add_cloud_flags(ev, e->cloud, /*required=*/false)
       ->description("OpenAI-compatible cloud the routed items go to (e.g. http://127.0.0.1:8080/v1)");
   ev->callback([e] { eval_router(*e); });

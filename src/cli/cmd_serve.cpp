@@ -14,6 +14,7 @@
 #include "cli/cloud_flags.h"
 #include "cli/commands.h"
 #include "cli/precision_flag.h"
+#include "cli/protocol_flag.h"
 #include "cloud/local_model_responder.h"
 #include "cloud/model_server.h"
 #include "collab/collab_responder.h"
@@ -26,7 +27,7 @@ namespace {
 
 struct ServeArgs {
   std::string model, device, model_name, host = "127.0.0.1", api_key_env, compute = "cpu";
-  std::string precision = "fp32";
+  std::string precision = "fp32", protocol;
   int port = 8080, threads = 0, http_threads = 8, max_batch = 16, cloud_slots = 4;
   int64_t max_tokens_limit = 1024, default_max_tokens = 128;
   size_t max_body_bytes = 1 << 20, max_queued = 256, max_connections = 1024;
@@ -145,6 +146,9 @@ void run_serve(const ServeArgs& a) {
   const ServerOptions so = server_options(a);
   if (a.model.empty() && a.device.empty())
     throw Error("serve needs --model DIR (one model) or --device DIR --cloud URL (collaborative)");
+  if (!a.protocol.empty() && a.device.empty())
+    throw Error("--protocol applies to the collaborative endpoint (--device DIR --cloud URL)",
+                "a model served with --model answers each request's own messages as they are");
   const std::string& dir_arg = a.model.empty() ? a.device : a.model;
   std::string name = a.model_name;
   if (name.empty()) {
@@ -164,13 +168,15 @@ void run_serve(const ServeArgs& a) {
     responder = local;
   } else {
     cloud = make_cloud_client(a.cloud);  // fails here, before listening, if the cloud is unreachable
-    auto collab = make_collaborator(std::make_shared<LoadedModel>(load_checkpoint(a.device, a.compute)),
-                                    cloud, a.collab);
+    auto device = std::make_shared<LoadedModel>(load_checkpoint(a.device, a.compute));
+    apply_protocol_flag(*device, a.protocol);
+    auto collab = make_collaborator(device, cloud, a.collab);
     std::fprintf(
         stderr,
-        "handoff serve: collaborative '%s' (device %s, cloud %s model '%s', fallback %s), API key %s\n",
-        name.c_str(), a.device.c_str(), a.cloud.url.c_str(), cloud->options().model.c_str(),
-        collab->options().fallback ? "on" : "off", key_note.c_str());
+        "handoff serve: collaborative '%s' (device %s, protocol %s, cloud %s model '%s', fallback %s), API "
+        "key %s\n",
+        name.c_str(), a.device.c_str(), device->protocol.name.c_str(), a.cloud.url.c_str(),
+        cloud->options().model.c_str(), collab->options().fallback ? "on" : "off", key_note.c_str());
     collab->limit_cloud_calls(a.cloud_slots);
     collab->share_device_decodes(a.max_batch);
     if (a.cloud_slots == 0 || a.cloud_slots >= a.http_threads)
@@ -234,6 +240,7 @@ void register_serve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
   add_precision_flag(cmd, a->precision);
+  add_protocol_flag(cmd, a->protocol);
   cmd->add_option("--compute", a->compute, "cpu | cuda (where the served model runs)")->capture_default_str();
   add_load_flags(cmd, *a);
   cmd->callback([a] { run_serve(*a); });

@@ -53,6 +53,7 @@ void register_sft(CLI::App& app) {
     if (section.contains("difficulties_by_task") && section["difficulties_by_task"].contains(a->task))
       opts.difficulties = section["difficulties_by_task"][a->task].get<std::vector<int>>();
     opts.device = "cpu";  // the compute device is the command's choice, never the preset's
+    opts.role = a->role;
     a->apply_flags(opts);
     if (!opts.quiet) std::printf("kernels: %s\n", kernels_summary().c_str());
     auto r = run_sft(model_cfg, opts, a->out, a->resume);

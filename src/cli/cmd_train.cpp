@@ -75,9 +75,11 @@ void register_train(CLI::App& app) {
     auto r = run_rl(o, a->device_dir, a->out, a->resume);
     std::printf(
         "train %s done: %lld steps in %.1f s, reward %.3f, local accuracy %.3f, call rate %.3f, %lld cloud "
-        "calls → %s/model\n",
+        "calls (%lld prompt + %lld completion tokens, $%.4f) → %s/model\n",
         o.algo.c_str(), static_cast<long long>(r.steps_done), r.seconds, r.last_reward, r.last_local_accuracy,
-        r.last_call_rate, static_cast<long long>(r.cloud_calls), a->out.c_str());
+        r.last_call_rate, static_cast<long long>(r.cloud_calls),
+        static_cast<long long>(r.cloud_prompt_tokens), static_cast<long long>(r.cloud_completion_tokens),
+        r.cloud_cost_usd, a->out.c_str());
   });
 }
 

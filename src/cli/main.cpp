@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
   handoff::cli::register_demo(app);
   handoff::cli::register_add_token(app);
   handoff::cli::register_route(app);
+  handoff::cli::register_init(app);
+  handoff::cli::register_protocol(app);
   try {
     handoff::pin_portable_kernels(argv, computes(argc, argv));
     app.parse(argc, argv);

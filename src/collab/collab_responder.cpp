@@ -23,7 +23,8 @@ GenerationResult CollabResponder::run(const std::vector<ChatMessage>& messages,
   // What only the device can judge: can its tokenizer read the query, does it fit the context.
   std::vector<int> prompt;
   try {
-    prompt = collab_->device_tokenizer().encode_chat(messages);
+    const DeviceSpeech io = collab_->speech();
+    prompt = io.tok.encode_chat(io.protocol.device_conversation(messages));
   } catch (const Error& e) {
     throw ApiError(400, "the " + param + " cannot be encoded for the device model: " + e.what(), param);
   }

@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "protocol/final_answer.h"
 #include "protocol/response.h"
+#include "tokenizer/protocol_fit.h"
 
 namespace handoff {
 
@@ -37,18 +38,21 @@ Collaborator::Collaborator(std::shared_ptr<LoadedModel> device, std::shared_ptr<
   if (!device_ || !device_->model || !device_->tokenizer)
     throw Error("Collaborator needs a loaded device model");
   if (!cloud_) throw Error("Collaborator needs a cloud client");
-  if (device_->tokenizer->handoff_id() < 0)
+  if (device_->protocol.handoff_is_token() && device_->tokenizer->handoff_id() < 0)
     throw Error("the device model's tokenizer has no " + std::string(kHandoffMarker) +
                     " token, so it can never call the cloud",
-                "add it with `handoff add-token --model DIR --out DIR2` and post-train with `handoff train`");
+                "add it with `handoff add-token --model DIR --out DIR2` and post-train with `handoff train`, "
+                "or use a protocol whose hand-off is a phrase (--protocol paper)");
+  check_protocol_fits(device_->protocol, *device_->tokenizer);
   device_->model->eval();
 }
 
 std::vector<ChatMessage> Collaborator::cloud_messages(const std::vector<ChatMessage>& query,
                                                       const std::string& reasoning,
-                                                      const CollabOptions& opts) {
-  // Paper.md §1: the cloud sees the original query; forwarding the device's partial reasoning is an option.
-  std::vector<ChatMessage> messages = query;
+                                                      const CollabOptions& opts) const {
+  // Paper.md §1: the cloud sees the original query (in the protocol's cloud conversation); forwarding the
+  // device's partial reasoning is an option.
+  std::vector<ChatMessage> messages = device_->protocol.cloud_conversation(query);
   if (opts.forward_reasoning && !reasoning.empty()) {
     for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
       if (it->role != "user") continue;
@@ -95,7 +99,7 @@ std::vector<std::vector<int>> Collaborator::encode_queries(
   const Tokenizer& tok = *device_->tokenizer;
   std::vector<std::vector<int>> prompts;
   prompts.reserve(queries.size());
-  for (const auto& q : queries) prompts.push_back(tok.encode_chat(q));
+  for (const auto& q : queries) prompts.push_back(tok.encode_chat(device_->protocol.device_conversation(q)));
   const int64_t context = device_context();
   for (const auto& p : prompts)
     if (static_cast<int64_t>(p.size()) >= context)
@@ -114,11 +118,11 @@ std::vector<DeviceOutput> Collaborator::decode_on_device(const std::vector<std::
     return true;
   }();
   (void)threads_ready;
-  const Tokenizer& tok = *device_->tokenizer;
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<DeviceOutput> outs = run_on_device(
       prompts,
-      device_sampling(tok, opts.temperature, opts.max_new_tokens, opts.top_p, opts.handoff_threshold), seeds);
+      device_sampling(speech(), opts.temperature, opts.max_new_tokens, opts.top_p, opts.handoff_threshold),
+      seeds);
   // A batch finishes together: every query in it waited the whole decode.
   const double ms = ms_since(t0);
   for (auto& r : results) r.device_ms = ms;
@@ -205,14 +209,13 @@ void Collaborator::share_device_decodes(int max_rows) {
 std::vector<DeviceOutput> Collaborator::run_on_device(std::vector<std::vector<int>> prompts,
                                                       const SamplingOptions& so,
                                                       const std::vector<uint64_t>& seeds) {
-  const Tokenizer& tok = *device_->tokenizer;
   if (device_batcher_) {
     Generation gen = device_batcher_->run(DecodeRequest{prompts, so, seeds});
-    return read_device_outputs(tok, std::move(prompts), std::move(gen));
+    return read_device_outputs(speech(), std::move(prompts), std::move(gen));
   }
   c10::InferenceMode inference;
   std::lock_guard<std::mutex> lock(device_mutex_);
-  return run_device_prompts(device_->model, tok, std::move(prompts), so, seeds);
+  return run_device_prompts(device_->model, speech(), std::move(prompts), so, seeds);
 }
 
 void Collaborator::answer_on_device_instead(const std::vector<size_t>& failed,
@@ -228,8 +231,8 @@ void Collaborator::answer_on_device_instead(const std::vector<size_t>& failed,
     retry_prompts.push_back(prompts[i]);
     retry_seeds.push_back(seeds[i]);
   }
-  SamplingOptions so = device_sampling(tok, opts.temperature, opts.max_new_tokens, opts.top_p);
-  so.banned_ids = {tok.handoff_id()};
+  SamplingOptions so = device_sampling(speech(), opts.temperature, opts.max_new_tokens, opts.top_p);
+  if (tok.handoff_id() >= 0) so.banned_ids = {tok.handoff_id()};  // (a hand-off phrase is read as a call)
   std::vector<DeviceOutput> retry;
   const auto t0 = std::chrono::steady_clock::now();
   retry = run_on_device(std::move(retry_prompts), so, retry_seeds);

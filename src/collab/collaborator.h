@@ -89,12 +89,14 @@ class Collaborator {
   }
 
   const Tokenizer& device_tokenizer() const { return *device_->tokenizer; }
+  // The device's tokenizer and protocol (what it is told, how its replies are read).
+  DeviceSpeech speech() const { return {*device_->tokenizer, device_->protocol}; }
   int64_t device_context() const { return device_->model->config.max_position_embeddings; }
   const CollabOptions& options() const { return opts_; }
 
  private:
-  static std::vector<ChatMessage> cloud_messages(const std::vector<ChatMessage>& query,
-                                                 const std::string& reasoning, const CollabOptions& opts);
+  std::vector<ChatMessage> cloud_messages(const std::vector<ChatMessage>& query, const std::string& reasoning,
+                                          const CollabOptions& opts) const;
   // The steps of answer(): the device prompts (Error when one does not fit the context); one batched device
   // decode (sets device_ms); the device outputs into `results`, returning the hand-offs' indices; the cloud
   // calls, returning each query's cloud error ("" when none); the fallback decode of the failed hand-offs.

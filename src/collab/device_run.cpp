@@ -7,10 +7,10 @@
 
 namespace handoff {
 
-void require_encodable(const Tokenizer& tok, const std::vector<Problem>& problems) {
+void require_encodable(const DeviceSpeech& io, const std::vector<Problem>& problems) {
   for (const Problem& p : problems) {
     try {
-      tok.encode_query(p.prompt);
+      io.encode_query(p.prompt);
     } catch (const Error& e) {
       throw Error((p.source.empty() ? "a " + p.task + " problem" : p.source) +
                       ": the question cannot be encoded by the model's tokenizer: " + e.what(),
@@ -19,32 +19,50 @@ void require_encodable(const Tokenizer& tok, const std::vector<Problem>& problem
   }
 }
 
-SamplingOptions device_sampling(const Tokenizer& tok, double temperature, int64_t max_new_tokens,
+void require_readable(const DeviceSpeech& io, const Task& task, const std::vector<Problem>& problems) {
+  for (const Problem& p : problems) {
+    const ParsedResponse r = io.protocol.parse(io.protocol.solution_text("", p.answer), true);
+    if (r.kind != ResponseKind::kLocalAnswer || !task.verify(p, r.answer))
+      throw Error((p.source.empty() ? "a " + p.task + " problem" : p.source) + ": its answer \"" + p.answer +
+                      "\" cannot be read back from protocol \"" + io.protocol.name + "\"'s answer form (" +
+                      answer_form_name(io.protocol.answer) + ")",
+                  "use a protocol whose answer form can hold this task's answers");
+  }
+}
+
+SamplingOptions device_sampling(const DeviceSpeech& io, double temperature, int64_t max_new_tokens,
                                 double top_p, double handoff_threshold) {
+  const Tokenizer& tok = io.tok;
   SamplingOptions o;
   o.temperature = temperature;
   o.top_p = top_p;
   o.max_new_tokens = max_new_tokens;
   o.stop_ids = tok.stop_ids();  // EOS and the end of a chat turn
-  o.stop_ids.push_back(tok.handoff_id());
+  if (tok.handoff_id() >= 0) o.stop_ids.push_back(tok.handoff_id());
   if (handoff_threshold <= 1.0) {
+    if (!io.protocol.handoff_is_token() || tok.handoff_id() < 0)
+      throw Error("the hand-off threshold needs the " + std::string(kHandoffMarker) +
+                      " token, and protocol \"" + io.protocol.name + "\" hands off with \"" +
+                      io.protocol.handoff + "\"",
+                  "use a protocol whose hand-off is the token, or no threshold");
     o.boost_token = tok.handoff_id();
     o.boost_threshold = handoff_threshold;
   }
   return o;
 }
 
-std::vector<DeviceOutput> run_device(CausalLM& model, const Tokenizer& tok,
+std::vector<DeviceOutput> run_device(CausalLM& model, const DeviceSpeech& io,
                                      const std::vector<std::string>& queries, const SamplingOptions& opts,
                                      const std::vector<uint64_t>& seeds, int64_t max_batch) {
   std::vector<std::vector<int>> prompts;
   prompts.reserve(queries.size());
-  for (const auto& q : queries) prompts.push_back(tok.encode_query(q));
-  return run_device_prompts(model, tok, std::move(prompts), opts, seeds, max_batch);
+  for (const auto& q : queries) prompts.push_back(io.encode_query(q));
+  return run_device_prompts(model, io, std::move(prompts), opts, seeds, max_batch);
 }
 
-std::vector<DeviceOutput> read_device_outputs(const Tokenizer& tok, std::vector<std::vector<int>> prompts,
+std::vector<DeviceOutput> read_device_outputs(const DeviceSpeech& io, std::vector<std::vector<int>> prompts,
                                               Generation gen) {
+  const Tokenizer& tok = io.tok;
   std::vector<DeviceOutput> out(prompts.size());
   for (size_t i = 0; i < prompts.size(); ++i) {
     auto& o = out[i];
@@ -57,12 +75,12 @@ std::vector<DeviceOutput> read_device_outputs(const Tokenizer& tok, std::vector<
     std::vector<int> visible = o.tokens;
     if (o.ended_with_eos) visible.pop_back();
     o.text = tok.decode(visible);
-    o.parsed = parse_response(o.text, o.ended_with_eos);
+    o.parsed = io.protocol.parse(o.text, o.ended_with_eos);
   }
   return out;
 }
 
-std::vector<DeviceOutput> run_device_prompts(CausalLM& model, const Tokenizer& tok,
+std::vector<DeviceOutput> run_device_prompts(CausalLM& model, const DeviceSpeech& io,
                                              std::vector<std::vector<int>> prompts,
                                              const SamplingOptions& opts, const std::vector<uint64_t>& seeds,
                                              int64_t max_batch) {
@@ -75,7 +93,7 @@ std::vector<DeviceOutput> run_device_prompts(CausalLM& model, const Tokenizer& t
                                         std::make_move_iterator(prompts.begin() + end));
     std::vector<uint64_t> chunk_seeds(seeds.begin() + start, seeds.begin() + end);
     auto gen = generate(model, chunk, opts, chunk_seeds);
-    auto part = read_device_outputs(tok, std::move(chunk), std::move(gen));
+    auto part = read_device_outputs(io, std::move(chunk), std::move(gen));
     out.insert(out.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
   }
   return out;

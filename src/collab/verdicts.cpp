@@ -24,7 +24,7 @@ CloudVerdicts cloud_verdicts(CloudAnswerCache& cloud, const Task& task, const st
   return v;
 }
 
-std::vector<DeviceOutput> greedy_device_outputs(CausalLM& model, const Tokenizer& tok,
+std::vector<DeviceOutput> greedy_device_outputs(CausalLM& model, const DeviceSpeech& io,
                                                 const std::vector<Problem>& items, int64_t max_new_tokens,
                                                 double handoff_threshold) {
   std::vector<std::string> queries;
@@ -34,14 +34,14 @@ std::vector<DeviceOutput> greedy_device_outputs(CausalLM& model, const Tokenizer
     seeds.push_back(i);
   }
   model->eval();
-  return run_device(model, tok, queries, device_sampling(tok, 0.0, max_new_tokens, 1.0, handoff_threshold),
+  return run_device(model, io, queries, device_sampling(io, 0.0, max_new_tokens, 1.0, handoff_threshold),
                     seeds);
 }
 
-DeviceVerdicts device_verdicts(CausalLM& model, const Tokenizer& tok, const Task& task,
+DeviceVerdicts device_verdicts(CausalLM& model, const DeviceSpeech& io, const Task& task,
                                const std::vector<Problem>& items, int64_t max_new_tokens,
                                double handoff_threshold) {
-  const auto outs = greedy_device_outputs(model, tok, items, max_new_tokens, handoff_threshold);
+  const auto outs = greedy_device_outputs(model, io, items, max_new_tokens, handoff_threshold);
   DeviceVerdicts d;
   for (size_t i = 0; i < items.size(); ++i) {
     const auto& o = outs[i];
@@ -56,10 +56,10 @@ DeviceVerdicts device_verdicts(CausalLM& model, const Tokenizer& tok, const Task
   }
   if (!items.empty()) {
     // Batch-1 decode speed, what one user waits per token: 32 greedy tokens, no stop, after one warm-up call.
-    SamplingOptions one = device_sampling(tok, 0.0, 32);
+    SamplingOptions one = device_sampling(io, 0.0, 32);
     one.stop_ids.clear();
     one.boost_token = -1;
-    const std::vector<std::vector<int>> prompt{tok.encode_query(items.front().prompt)};
+    const std::vector<std::vector<int>> prompt{io.encode_query(items.front().prompt)};
     generate(model, prompt, one, {0});
     // Best of 3: the machine may be shared, and the fastest run is closest to the model's own cost.
     double ms = 1e30;
@@ -76,10 +76,10 @@ DeviceVerdicts device_verdicts(CausalLM& model, const Tokenizer& tok, const Task
   return d;
 }
 
-double calibrate_handoff_threshold(CausalLM& model, const Tokenizer& tok, const Task& task,
+double calibrate_handoff_threshold(CausalLM& model, const DeviceSpeech& io, const Task& task,
                                    const std::vector<Problem>& items, int64_t max_new_tokens, double rate) {
   auto call_rate = [&](double thr) {
-    auto d = device_verdicts(model, tok, task, items, max_new_tokens, thr);
+    auto d = device_verdicts(model, io, task, items, max_new_tokens, thr);
     return std::accumulate(d.handoff.begin(), d.handoff.end(), 0.0) / std::max<size_t>(1, items.size());
   };
   double lo = std::log(1e-4), hi = std::log(1.0);  // low threshold → many calls; high → few

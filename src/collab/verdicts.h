@@ -30,15 +30,15 @@ struct DeviceVerdicts {
 };
 // The greedy completions of `items` (item i decoded with seed i), the model left in eval mode.
 // handoff_threshold as in device_sampling (> 1: off).
-std::vector<DeviceOutput> greedy_device_outputs(CausalLM& model, const Tokenizer& tok,
+std::vector<DeviceOutput> greedy_device_outputs(CausalLM& model, const DeviceSpeech& io,
                                                 const std::vector<Problem>& items, int64_t max_new_tokens,
                                                 double handoff_threshold = 1.1);
-DeviceVerdicts device_verdicts(CausalLM& model, const Tokenizer& tok, const Task& task,
+DeviceVerdicts device_verdicts(CausalLM& model, const DeviceSpeech& io, const Task& task,
                                const std::vector<Problem>& items, int64_t max_new_tokens,
                                double handoff_threshold = 1.1);
 // The hand-off threshold (sampler.h's knob) at which the model's greedy call rate on `items` is closest to
 // `rate` from below (bisection on a log scale; the call rate falls as the threshold rises).
-double calibrate_handoff_threshold(CausalLM& model, const Tokenizer& tok, const Task& task,
+double calibrate_handoff_threshold(CausalLM& model, const DeviceSpeech& io, const Task& task,
                                    const std::vector<Problem>& items, int64_t max_new_tokens, double rate);
 
 }  // namespace handoff

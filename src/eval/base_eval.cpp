@@ -8,22 +8,23 @@
 
 namespace handoff {
 
-std::vector<DifficultyStats> evaluate_base(CausalLM& model, const Tokenizer& tok, const Task& task,
+std::vector<DifficultyStats> evaluate_base(CausalLM& model, const DeviceSpeech& io, const Task& task,
                                            const BaseEvalOptions& opts) {
   const std::vector<int> diffs = resolve_difficulties(task, opts.difficulties);
   auto problems = make_eval_set(task, diffs, opts.n_per_difficulty, opts.seed);
-  require_encodable(tok, problems);
+  require_encodable(io, problems);
+  require_readable(io, task, problems);
   std::vector<std::string> queries;
   std::vector<uint64_t> seeds;
   for (size_t i = 0; i < problems.size(); ++i) {
     queries.push_back(problems[i].prompt);
     seeds.push_back(opts.seed + i);
   }
-  auto greedy = run_device(model, tok, queries, device_sampling(tok, 0.0, opts.max_new_tokens), seeds);
+  auto greedy = run_device(model, io, queries, device_sampling(io, 0.0, opts.max_new_tokens), seeds);
   std::vector<DeviceOutput> sampled;
   if (opts.sample_temperature > 0)
-    sampled = run_device(model, tok, queries,
-                         device_sampling(tok, opts.sample_temperature, opts.max_new_tokens), seeds);
+    sampled = run_device(model, io, queries,
+                         device_sampling(io, opts.sample_temperature, opts.max_new_tokens), seeds);
 
   std::vector<DifficultyStats> stats;
   for (int d : diffs) {

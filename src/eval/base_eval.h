@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "collab/device_run.h"
 #include "io/checkpoint.h"
 #include "tasks/task.h"
 
@@ -32,7 +33,7 @@ struct BaseEvalOptions {
   uint64_t seed = 1234;
 };
 
-std::vector<DifficultyStats> evaluate_base(CausalLM& model, const Tokenizer& tok, const Task& task,
+std::vector<DifficultyStats> evaluate_base(CausalLM& model, const DeviceSpeech& io, const Task& task,
                                            const BaseEvalOptions& opts);
 std::string base_eval_table(const std::vector<DifficultyStats>& stats);  // markdown
 nlohmann::json base_eval_json(const std::vector<DifficultyStats>& stats);

@@ -12,7 +12,8 @@ std::vector<CollabStats> evaluate_collab(Collaborator& collab, const Task& task,
                                          const std::vector<int>& difficulties, int64_t n_per_difficulty,
                                          uint64_t seed) {
   const auto items = make_eval_set(task, difficulties, n_per_difficulty, seed);
-  require_encodable(collab.device_tokenizer(), items);
+  require_encodable(collab.speech(), items);
+  require_readable(collab.speech(), task, items);
   std::vector<std::vector<ChatMessage>> queries;
   std::vector<uint64_t> seeds;
   for (size_t i = 0; i < items.size(); ++i) {
@@ -40,6 +41,7 @@ std::vector<CollabStats> evaluate_collab(Collaborator& collab, const Task& task,
       s->fallback_rate += r.answered_by == AnsweredBy::kDeviceFallback;
       s->device_tokens += static_cast<double>(r.device_tokens);
       s->cloud_tokens += static_cast<double>(r.cloud_tokens);
+      s->cloud_prompt_tokens += static_cast<double>(r.cloud_prompt_tokens);
       s->device_ms += r.device_ms / batch;
       s->cloud_ms += r.cloud_ms;
     }
@@ -53,7 +55,7 @@ std::vector<CollabStats> evaluate_collab(Collaborator& collab, const Task& task,
   for (auto& s : out) {
     const double n = static_cast<double>(std::max<int64_t>(1, s.n));
     for (double* v : {&s.accuracy, &s.call_rate, &s.device_correct, &s.fallback_rate, &s.device_tokens,
-                      &s.cloud_tokens, &s.device_ms, &s.cloud_ms})
+                      &s.cloud_tokens, &s.cloud_prompt_tokens, &s.device_ms, &s.cloud_ms})
       *v /= n;
   }
   return out;
@@ -86,6 +88,7 @@ nlohmann::json collab_eval_json(const std::vector<CollabStats>& stats) {
                     {"fallback_rate", s.fallback_rate},
                     {"device_tokens", s.device_tokens},
                     {"cloud_tokens", s.cloud_tokens},
+                    {"cloud_prompt_tokens", s.cloud_prompt_tokens},
                     {"device_ms", s.device_ms},
                     {"cloud_ms", s.cloud_ms}});
   return rows;

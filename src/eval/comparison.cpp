@@ -53,7 +53,7 @@ std::vector<FittedRouter> add_router_rows(const ComparisonData& data, const Seed
                                           nlohmann::json* curves, KeyedRows& out) {
   std::vector<FittedRouter> fitted;
   auto tt = load_checkpoint(v.tt_dir);
-  const route::RouterDevice device{tt.model, tt.tokenizer.get()};
+  const route::RouterDevice device{tt.model, tt.tokenizer.get(), &tt.protocol};
   const RouterSplit val{data.val, v.tt_val}, test{data.test, v.tt_test};
   for (const auto& key : route::router_keys()) {
     auto router = route::make_router(key, device, s.random_seed + seed_index);
@@ -80,7 +80,9 @@ std::vector<FittedRouter> add_router_rows(const ComparisonData& data, const Seed
 void add_handoff_threshold_rows(const ComparisonData& data, const std::string& algo, const std::string& dir,
                                 const ComparisonSettings& s, nlohmann::json* curves, KeyedRows& out) {
   auto m = load_checkpoint(dir);
-  const route::HandoffThreshold knob({m.model, m.tokenizer.get()}, data.task, s.max_new_tokens);
+  if (!m.protocol.handoff_is_token())
+    return;  // the knob needs the <handoff> token; a phrase has no threshold
+  const route::HandoffThreshold knob({m.model, m.tokenizer.get(), &m.protocol}, data.task, s.max_new_tokens);
   const double thr = knob.calibrate(data.val, s.call_rate);
   out.push_back({algo + "+knob", self_routed(route::HandoffThreshold::name(method_short_name(algo), thr),
                                              knob.verdicts(data.test, thr), data.cloud_test, data.test)});
@@ -101,14 +103,14 @@ SeedVerdicts seed_verdicts(const std::map<std::string, std::string>& trained, co
   v.trained = trained;
   for (const auto& [algo, dir] : trained) {
     auto m = load_checkpoint(dir);
-    v.dev_test[algo] = device_verdicts(m.model, *m.tokenizer, task, test, max_new_tokens);
+    v.dev_test[algo] = device_verdicts(m.model, {*m.tokenizer, m.protocol}, task, test, max_new_tokens);
   }
   const bool has_tt = trained.count("task-tuning") > 0;
   v.tt_dir = has_tt ? trained.at("task-tuning") : base_device;
   auto tt = load_checkpoint(v.tt_dir);
-  v.tt_val = device_verdicts(tt.model, *tt.tokenizer, task, val, max_new_tokens);
+  v.tt_val = device_verdicts(tt.model, {*tt.tokenizer, tt.protocol}, task, val, max_new_tokens);
   v.tt_test = has_tt ? v.dev_test["task-tuning"]
-                     : device_verdicts(tt.model, *tt.tokenizer, task, test, max_new_tokens);
+                     : device_verdicts(tt.model, {*tt.tokenizer, tt.protocol}, task, test, max_new_tokens);
   return v;
 }
 

@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "io/safetensors.h"
 #include "runtime/runtime.h"
+#include "tokenizer/protocol_fit.h"
 
 namespace handoff {
 
@@ -201,7 +202,15 @@ LoadedModel load_checkpoint(const std::string& dir, const std::string& device) {
   load_weights(out.model, dir);
   out.model->to(compute_device(device));
   out.model->eval();
+  out.protocol = recorded_protocol(dir);
+  apply_protocol(out.protocol, *out.tokenizer);
   return out;
+}
+
+void LoadedModel::use_protocol(Protocol p) {
+  check_protocol_fits(p, *tokenizer);
+  apply_protocol(p, *tokenizer);
+  protocol = std::move(p);
 }
 
 }  // namespace handoff

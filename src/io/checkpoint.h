@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "model/decoder.h"
+#include "protocol/protocol.h"
 #include "tokenizer/tokenizer.h"
 
 namespace handoff {
@@ -16,6 +17,11 @@ struct LoadedModel {
   CausalLM model{nullptr};
   std::unique_ptr<Tokenizer> tokenizer;
   std::string dir;
+  // What the device is told and how its replies are read: DIR/protocol.json, or the default when the
+  // checkpoint records none. A command's --protocol replaces it with use_protocol().
+  Protocol protocol;
+  // Sets `protocol` after checking that the tokenizer can write it, and applies its thinking switch.
+  void use_protocol(Protocol p);
 };
 
 // Writes DIR via DIR.tmp + rename. `extra_files` (name → bytes) are written inside too (trainer state).

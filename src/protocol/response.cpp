@@ -45,8 +45,17 @@ std::string normalized_words(std::string_view s) {
   return out;
 }
 
-// If `body` (already right-trimmed) ends with a hand-off marker, the length of that marker; 0 otherwise.
-size_t trailing_marker_length(std::string_view body) {
+size_t count_occurrences(std::string_view text, std::string_view needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string_view::npos;
+       at = text.find(needle, at + needle.size()))
+    ++n;
+  return n;
+}
+
+}  // namespace
+
+size_t trailing_handoff_length(std::string_view body) {
   if (ends_with(body, kHandoffMarker)) return kHandoffMarker.size();
   // The paper's alias: "<unknown> I need external assistance </unknown>", tolerant of spacing and case
   // inside.
@@ -60,27 +69,17 @@ size_t trailing_marker_length(std::string_view body) {
   return body.size() - open;
 }
 
-bool contains_any_marker(std::string_view text) {
+bool mentions_handoff(std::string_view text) {
   return text.find(kHandoffMarker) != std::string_view::npos ||
          text.find("<unknown>") != std::string_view::npos;
 }
-
-size_t count_occurrences(std::string_view text, std::string_view needle) {
-  size_t n = 0;
-  for (size_t at = text.find(needle); at != std::string_view::npos;
-       at = text.find(needle, at + needle.size()))
-    ++n;
-  return n;
-}
-
-}  // namespace
 
 ParsedResponse parse_response(std::string_view text, bool ended_with_eos) {
   ParsedResponse out;
   const std::string_view body = trim_right(text);
 
   // 1. A call for help: the marker is the last thing the device wrote (paper.md §1).
-  if (const size_t marker = trailing_marker_length(body); marker > 0) {
+  if (const size_t marker = trailing_handoff_length(body); marker > 0) {
     out.kind = ResponseKind::kHandoff;
     out.reasoning = std::string(trim(body.substr(0, body.size() - marker)));
     return out;
@@ -114,7 +113,7 @@ ParsedResponse parse_response(std::string_view text, bool ended_with_eos) {
   out.answer = std::string(answer);
   out.reasoning = std::string(trim(body.substr(0, at)));
   out.well_formatted = ended_with_eos && answer_on_prefix_line && answer_on_last_line &&
-                       count_occurrences(body, kAnswerPrefix) == 1 && !contains_any_marker(body);
+                       count_occurrences(body, kAnswerPrefix) == 1 && !mentions_handoff(body);
   return out;
 }
 

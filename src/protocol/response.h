@@ -6,6 +6,7 @@
 // Grammar: reasoning text, then exactly one of `Answer: <answer>` or the hand-off marker `<handoff>`, then
 // EOS. The paper's phrase `<unknown> I need external assistance </unknown>` is accepted as an alias of the
 // marker.
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -43,6 +44,12 @@ struct ParsedResponse {
 // well_formatted (local answers only): exactly one `Answer:`, no hand-off marker or alias anywhere, the
 // answer on the same line as `Answer:` and on the last non-blank line, and the response ended with EOS.
 ParsedResponse parse_response(std::string_view text, bool ended_with_eos);
+
+// If `body` (right-trimmed) ends with `<handoff>` or the paper's phrase (spacing and case inside it
+// ignored), that marker's length; 0 otherwise.
+size_t trailing_handoff_length(std::string_view body);
+// Whether `text` holds `<handoff>` or `<unknown>` anywhere (a well-formatted answer holds neither).
+bool mentions_handoff(std::string_view text);
 
 // "local-answer" | "handoff" | "format-error" (for logs and metrics).
 std::string_view response_kind_name(ResponseKind kind);

@@ -41,11 +41,12 @@ void IterateSelection::restore(int64_t step) {
   }
 }
 
-void IterateSelection::offer(int64_t step, double rate, CausalLM& model, const Tokenizer& tok) {
+void IterateSelection::offer(int64_t step, double rate, CausalLM& model, const Tokenizer& tok,
+                             const Protocol& protocol) {
   if (step < from_step_) return;
   if (step_ >= 0 && std::abs(rate - target_) > std::abs(rate_ - target_)) return;
   const nlohmann::json st = {{"step", step}, {"probe_call_rate", rate}, {"target", target_}};
-  save_checkpoint(dir_, model, tok, {{kStateFile, st.dump(2)}});
+  save_checkpoint(dir_, model, tok, {{kStateFile, st.dump(2)}, {kProtocolFile, protocol.to_json_text()}});
   step_ = step;
   rate_ = rate;
 }

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "protocol/protocol.h"
+
 #include "model/decoder.h"
 #include "tokenizer/tokenizer.h"
 
@@ -24,7 +26,7 @@ class IterateSelection {
   void restore(int64_t step);
   // A measurement of the weights after `step` updates. Saves them when their rate is at least as close to
   // the target as the best so far (ties go to the later, longer-trained iterate).
-  void offer(int64_t step, double rate, CausalLM& model, const Tokenizer& tok);
+  void offer(int64_t step, double rate, CausalLM& model, const Tokenizer& tok, const Protocol& protocol);
   // Loads the selected weights into `model`: returns the selected step, or -1 when nothing was offered.
   int64_t apply(CausalLM& model) const;
 

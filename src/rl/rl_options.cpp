@@ -189,6 +189,18 @@ void add_cloud_fields(OptionTable<RlOptions>& t) {
           "max_tokens of a request to the cloud (a reasoning model needs thousands; the cache keys on it)",
           [](O & o) -> auto& { return o.cloud_max_tokens; }, c::positive<int64_t>())
       .add<double>(
+          "cloud_price_in", "--cloud-price-in",
+          "USD per million prompt tokens the cloud bills (the run's cost account; 0: not priced)",
+          [](O & o) -> auto& { return o.cloud_price_in; }, c::in_range(0.0, 1e6))
+      .add<double>(
+          "cloud_price_out", "--cloud-price-out", "USD per million completion tokens the cloud bills",
+          [](O & o) -> auto& { return o.cloud_price_out; }, c::in_range(0.0, 1e6))
+      .add<std::string>(
+          "protocol", "--protocol",
+          "What the device and the cloud are told: handoff (default), paper, or a protocol JSON file "
+          "(default: what the initial checkpoint records)",
+          [](O & o) -> auto& { return o.protocol; })
+      .add<double>(
           "cloud_timeout_s", "", "", [](O & o) -> auto& { return o.cloud_timeout_s; },
           positive_finite<double>())
       .add<int>(

@@ -66,6 +66,11 @@ struct RlOptions {
   std::string cloud_cache;  // empty → OUT/cloud_cache.jsonl
   int cloud_concurrency = 4;
   int64_t cloud_max_tokens = 128;
+  // USD per million prompt / completion tokens the cloud bills: the run's cost account (0: not priced).
+  double cloud_price_in = 0, cloud_price_out = 0;
+  // What the device and the cloud are told (protocol.h): a built-in name or a protocol JSON file; empty →
+  // the one the initial checkpoint records, else the embedded default.
+  std::string protocol;
   double cloud_timeout_s = 60.0;
   int cloud_retries = 3;
 

@@ -33,17 +33,17 @@ std::vector<Problem> probe_set(const Task& task, const std::vector<int>& difficu
   return items;
 }
 
-double greedy_call_rate(CausalLM& model, const Tokenizer& tok, const std::vector<Problem>& items,
+double greedy_call_rate(CausalLM& model, const DeviceSpeech& io, const std::vector<Problem>& items,
                         int64_t max_new_tokens) {
   if (items.empty()) return 0.0;
-  const auto outs = greedy_device_outputs(model, tok, items, max_new_tokens);
+  const auto outs = greedy_device_outputs(model, io, items, max_new_tokens);
   model->train();
   int64_t calls = 0;
   for (const auto& o : outs) calls += o.parsed.kind == ResponseKind::kHandoff;
   return static_cast<double>(calls) / static_cast<double>(items.size());
 }
 
-Rollout rollout(CausalLM& model, const Tokenizer& tok, const Task& task, const std::vector<Problem>& pool,
+Rollout rollout(CausalLM& model, const DeviceSpeech& io, const Task& task, const std::vector<Problem>& pool,
                 const RlOptions& o, int64_t step) {
   const int64_t G = o.group, P = o.prompts_per_step;
   Rollout r;
@@ -59,7 +59,7 @@ Rollout rollout(CausalLM& model, const Tokenizer& tok, const Task& task, const s
     }
   model->eval();
   auto outs =
-      run_device(model, tok, queries, device_sampling(tok, o.temperature, o.max_new_tokens, o.top_p), seeds);
+      run_device(model, io, queries, device_sampling(io, o.temperature, o.max_new_tokens, o.top_p), seeds);
   model->train();
   r.samples.resize(P * G);
   r.local_correct.assign(P, 0);

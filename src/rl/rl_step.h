@@ -35,7 +35,7 @@ std::vector<Problem> training_pool(const Task& task, const std::vector<int>& dif
 std::vector<Problem> probe_set(const Task& task, const std::vector<int>& difficulties, const RlOptions& o,
                                int64_t step);
 // The deployed (greedy, no threshold) hand-off rate of the model on `items`.
-double greedy_call_rate(CausalLM& model, const Tokenizer& tok, const std::vector<Problem>& items,
+double greedy_call_rate(CausalLM& model, const DeviceSpeech& io, const std::vector<Problem>& items,
                         int64_t max_new_tokens);
 
 struct Sample {
@@ -52,7 +52,7 @@ struct Rollout {
   std::vector<bool> any_handoff;        // per prompt: whether any sample called the cloud
   int64_t generated_tokens = 0;
 };
-Rollout rollout(CausalLM& model, const Tokenizer& tok, const Task& task, const std::vector<Problem>& pool,
+Rollout rollout(CausalLM& model, const DeviceSpeech& io, const Task& task, const std::vector<Problem>& pool,
                 const RlOptions& o, int64_t step);
 
 struct Scores {

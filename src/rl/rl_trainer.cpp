@@ -44,11 +44,30 @@ std::unique_ptr<CloudClient> connect_cloud(const RlOptions& o, const RlMethod& m
 // The run's cloud answers (OUT/cloud_cache.jsonl unless --cloud-cache), its lines tagged with this run; null
 // without a cloud.
 std::unique_ptr<CloudAnswerCache> answer_cache(CloudClient* client, const RlOptions& o,
-                                               const std::string& out_dir) {
+                                               const std::string& out_dir, const Protocol& protocol) {
   if (!client) return nullptr;
   return std::make_unique<CloudAnswerCache>(
       *client, o.cloud_cache.empty() ? out_dir + "/cloud_cache.jsonl" : o.cloud_cache, o.cloud_max_tokens,
-      std::filesystem::weakly_canonical(out_dir).string());
+      std::filesystem::weakly_canonical(out_dir).string(), protocol);
+}
+
+// The run's protocol: on resume the one it started with (a different --protocol is an error), else
+// --protocol or what the initial checkpoint records. Written to OUT/protocol.json.
+Protocol run_protocol(const RlOptions& o, const LoadedModel& loaded, bool resuming,
+                      const std::string& out_dir) {
+  Protocol p = loaded.protocol;  // the checkpoint's own (model_dir's on resume)
+  if (!o.protocol.empty()) {
+    Protocol asked = load_protocol(o.protocol);
+    if (resuming && asked.to_json_text() != p.to_json_text())
+      throw Error("cannot resume " + out_dir + " with --protocol " + o.protocol +
+                      ": the run was trained with "
+                      "protocol \"" +
+                      p.name + "\" (" + loaded.dir + "/" + kProtocolFile + ")",
+                  "resume without --protocol, or start a new run");
+    p = std::move(asked);
+  }
+  write_file_atomic(out_dir + "/" + kProtocolFile, p.to_json_text());
+  return p;
 }
 
 // What a resumed run restores from OUT/model/trainer_state.json (zeros for a fresh run).
@@ -150,10 +169,16 @@ struct StepLog {
   const Scores* scores = nullptr;
   const Selection* selection = nullptr;
   double loss = 0, step_seconds = 0, elapsed_seconds = 0, eta_seconds = 0;
-  int64_t cloud_calls = 0;             // of the whole run, resumed parts included
+  CloudUsage cloud;                    // of the whole run, resumed parts included
   const CallRateDual* dual = nullptr;  // the call-rate controller, if on
   double probe_call_rate = -1;         // its last measurement (−1: none yet)
 };
+
+std::string cost_text(const CloudUsage& u, const RlOptions& o) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, " ($%.4f)", u.cost_usd(o.cloud_price_in, o.cloud_price_out));
+  return buf;
+}
 
 std::string dual_text(const StepLog& s) {
   if (!s.dual) return "";
@@ -185,7 +210,11 @@ void log_step(MetricsLog& log, const RlOptions& o, const RlMethod& method, const
                          {"lr", rl_lr(o, s.step - 1)},
                          {"tokens_per_s", tok_s},
                          {"step_seconds", s.step_seconds},
-                         {"cloud_calls", s.cloud_calls}};
+                         {"cloud_calls", s.cloud.calls},
+                         {"cloud_prompt_tokens", s.cloud.prompt_tokens},
+                         {"cloud_completion_tokens", s.cloud.completion_tokens}};
+  const bool priced = o.cloud_price_in > 0 || o.cloud_price_out > 0;
+  if (priced) line["cloud_cost_usd"] = s.cloud.cost_usd(o.cloud_price_in, o.cloud_price_out);
   if (s.dual) {
     line["lambda"] = s.dual->lambda();
     line["handoff_price"] = s.dual->handoff_cost();
@@ -196,11 +225,12 @@ void log_step(MetricsLog& log, const RlOptions& o, const RlMethod& method, const
   std::fprintf(
       stderr,
       "%s step %lld/%lld  reward %.3f  acc %.3f  call %.3f (budget %.2f)  D1 %d D2 %d/%d  %.0f tok/s  "
-      "cloud calls %lld%s  ETA %.0fs\n",
+      "cloud calls %lld%s%s  ETA %.0fs\n",
       o.algo.c_str(), static_cast<long long>(s.step), static_cast<long long>(o.steps), s.scores->reward_mean,
       s.scores->local_accuracy, s.scores->call_rate, o.budget / (1 + o.budget),
       method.filter ? fr.num_d1() : static_cast<int>(kept), fr.num_d2_kept(), fr.num_d2_candidates(), tok_s,
-      static_cast<long long>(s.cloud_calls), dual_text(s).c_str(), s.eta_seconds);
+      static_cast<long long>(s.cloud.calls), priced ? cost_text(s.cloud, o).c_str() : "",
+      dual_text(s).c_str(), s.eta_seconds);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -219,12 +249,16 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
 
   make_dirs(out_dir);
   const std::string model_dir = out_dir + "/model";
-  std::unique_ptr<CloudAnswerCache> cloud = answer_cache(client.get(), o, out_dir);
   const bool resuming = resume && prepare_resume(model_dir);
   const ResumePoint start = resuming ? resume_point(model_dir, o) : ResumePoint{};
   auto loaded = load_checkpoint(resuming ? model_dir : init_dir, o.device);
+  loaded.use_protocol(run_protocol(o, loaded, resuming, out_dir));
+  std::unique_ptr<CloudAnswerCache> cloud = answer_cache(client.get(), o, out_dir, loaded.protocol);
   CausalLM model = loaded.model;
   const Tokenizer& tok = *loaded.tokenizer;
+  const DeviceSpeech io{tok, loaded.protocol};
+  const std::vector<Problem> pool = training_pool(*task, diffs, o);
+  require_readable(io, *task, pool);
   CausalLM reference{nullptr};
   if (o.kl_coef > 0) {
     reference = load_checkpoint(init_dir, o.device).model;
@@ -236,20 +270,20 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   if (resuming) load_optimizer_state(model_dir, opt);
   BudgetController budget(o.budget, o.carry_remainder);
   budget.restore_credit(start.budget_credit);
-  const std::vector<Problem> pool = training_pool(*task, diffs, o);
   std::optional<CallRateDual> dual = make_dual(o, method, start);
   double probe_rate = start.probe_call_rate;
   std::optional<IterateSelection> selection = make_selection(o, out_dir, resuming, start.step);
   bool selection_applied = false;
   // The deployed (greedy) rate of the weights after `s` updates, on a fresh probe; a selection candidate.
   auto measure = [&](int64_t s) {
-    probe_rate = greedy_call_rate(model, tok, probe_set(*task, diffs, o, s), o.max_new_tokens);
-    if (selection) selection->offer(s, probe_rate, model, tok);
+    probe_rate = greedy_call_rate(model, io, probe_set(*task, diffs, o, s), o.max_new_tokens);
+    if (selection) selection->offer(s, probe_rate, model, tok, loaded.protocol);
   };
 
   MetricsLog log(out_dir + "/metrics.jsonl", start.step);
   // From the cache file, not the checkpoint: calls made after the last save of a killed run count too.
-  auto cloud_calls = [&] { return cloud ? cloud->run_calls() : int64_t{0}; };
+  auto cloud_usage = [&] { return cloud ? cloud->run_usage() : CloudUsage{}; };
+  auto cloud_calls = [&] { return cloud_usage().calls; };
   auto save = [&](int64_t step) {
     nlohmann::json state = {{"step", step},
                             {"kind", "rl"},
@@ -266,7 +300,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
       state["selected_step"] = selection->selected_step();
       state["selected_probe_call_rate"] = selection->selected_rate();
     }
-    save_training_checkpoint(model_dir, model, tok, state, opt);
+    save_training_checkpoint(model_dir, model, tok, loaded.protocol, state, opt);
   };
 
   RlResult res;
@@ -283,7 +317,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
         measure(step);
         dual->update(probe_rate);
       }
-      Rollout r = rollout(model, tok, *task, pool, o, step);
+      Rollout r = rollout(model, io, *task, pool, o, step);
       const Scores sc = score(r, method, reward, cloud.get(), *task, o.cloud_concurrency,
                               dual ? dual->handoff_cost() : 0.0);
       const Selection sel = select_prompts(r, sc, method, budget, o, step);
@@ -295,13 +329,17 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
       res.last_call_rate = sc.call_rate;
       res.last_local_accuracy = sc.local_accuracy;
       res.steps_done = step + 1;
-      res.cloud_calls = cloud_calls();
+      const CloudUsage usage = cloud_usage();
+      res.cloud_calls = usage.calls;
+      res.cloud_prompt_tokens = usage.prompt_tokens;
+      res.cloud_completion_tokens = usage.completion_tokens;
+      res.cloud_cost_usd = usage.cost_usd(o.cloud_price_in, o.cloud_price_out);
       if ((step + 1) % o.log_every == 0 || step + 1 == o.steps) {
         const double total = seconds_since(t0);
         const double eta =
             total / static_cast<double>(step + 1 - start.step) * static_cast<double>(o.steps - step - 1);
         log_step(log, o, method,
-                 {step + 1, &r, &sc, &sel, loss, seconds_since(ts), total, eta, cloud_calls(),
+                 {step + 1, &r, &sc, &sel, loss, seconds_since(ts), total, eta, usage,
                   dual ? &*dual : nullptr, probe_rate});
       }
       const bool interrupted = o.stop_at_step > 0 && step + 1 >= o.stop_at_step;

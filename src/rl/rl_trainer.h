@@ -15,6 +15,8 @@ namespace handoff {
 struct RlResult {
   int64_t steps_done = 0;
   int64_t cloud_calls = 0;  // HTTP calls this run paid for (cache misses), before any kill and resume too
+  int64_t cloud_prompt_tokens = 0, cloud_completion_tokens = 0;  // what those calls were billed
+  double cloud_cost_usd = 0;  // at --cloud-price-in / --cloud-price-out (0 when not priced)
   double seconds = 0;
   double last_reward = 0, last_call_rate = 0, last_local_accuracy = 0;
 };

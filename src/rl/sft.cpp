@@ -19,15 +19,24 @@
 #include "runtime/runtime.h"
 #include "tasks/task.h"
 #include "tokenizer/char_tokenizer.h"
+#include "tokenizer/protocol_fit.h"
 
 namespace handoff {
 
-std::string sft_target(const std::string& solution, bool handoff, std::mt19937_64& rng) {
-  if (!handoff) return solution;
-  // Steps are the space-separated pieces before "Answer:"; keep a random number of them (0..all), so the
-  // format also covers calling for help early (the paper's learned early exit).
+std::string sft_target(const Protocol& protocol, const std::string& solution, bool handoff,
+                       std::mt19937_64& rng) {
   const auto answer_at = solution.rfind(kAnswerPrefix);
   std::string reasoning = answer_at == std::string::npos ? solution : solution.substr(0, answer_at);
+  if (!handoff) {
+    if (protocol.answer == AnswerForm::kAnswerLine && !protocol.think) return solution;  // the task's own
+    std::string answer =
+        answer_at == std::string::npos ? "" : solution.substr(answer_at + kAnswerPrefix.size());
+    const size_t b = answer.find_first_not_of(" \t\n"), e = answer.find_last_not_of(" \t\n");
+    answer = b == std::string::npos ? "" : answer.substr(b, e - b + 1);
+    return protocol.solution_text(reasoning, answer);
+  }
+  // Steps are the space-separated pieces before "Answer:"; keep a random number of them (0..all), so the
+  // format also covers calling for help early (the paper's learned early exit).
   std::vector<std::string> steps;
   std::istringstream in(reasoning);
   for (std::string s; in >> s;) steps.push_back(s);
@@ -35,7 +44,7 @@ std::string sft_target(const std::string& solution, bool handoff, std::mt19937_6
   const size_t keep = pick(rng);
   std::string out;
   for (size_t i = 0; i < keep; ++i) out += steps[i] + " ";
-  return out + std::string(kHandoffMarker);
+  return protocol.handoff_text(out);
 }
 
 namespace {
@@ -47,8 +56,9 @@ struct Batch {
 
 // The batch of step `step` depends only on (seed, step): a resumed run sees exactly the data it would have
 // seen.
-Batch make_batch(const Task& task, const Tokenizer& tok, const SftOptions& o, const std::vector<int>& mix,
+Batch make_batch(const Task& task, const DeviceSpeech& io, const SftOptions& o, const std::vector<int>& mix,
                  int64_t step) {
+  const Tokenizer& tok = io.tok;
   std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step) * 0xBF58476D1CE4E5B9ull +
                       1);
   std::uniform_int_distribution<size_t> pick(0, mix.size() - 1);
@@ -56,9 +66,12 @@ Batch make_batch(const Task& task, const Tokenizer& tok, const SftOptions& o, co
   Batch b;
   for (int64_t i = 0; i < o.batch_size; ++i) {
     Problem p = task.sample(rng, mix[pick(rng)], Split::kTrain);
-    require_encodable(tok, {p});
-    const std::string target = sft_target(task.solution(p), o.handoff_fraction > 0 && handoff(rng), rng);
-    b.prompts.push_back(tok.encode_query(p.prompt));
+    require_encodable(io, {p});
+    require_readable(io, task, {p});
+    const std::string target =
+        sft_target(io.protocol, task.solution(p), o.handoff_fraction > 0 && handoff(rng), rng);
+    b.prompts.push_back(o.role == "cloud" ? tok.encode_chat(io.protocol.cloud_messages(p.prompt))
+                                          : io.encode_query(p.prompt));
     auto c = tok.encode(target);
     c.push_back(tok.eos_id());
     b.tokens += static_cast<int64_t>(b.prompts.back().size() + c.size());
@@ -80,9 +93,16 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
   make_dirs(out_dir);
   CausalLM model{nullptr};
   int64_t start_step = 0;
-  if (resume && prepare_resume(model_dir)) {
+  Protocol protocol = o.protocol.empty() ? Protocol{} : load_protocol(o.protocol);
+  const bool resuming = resume && prepare_resume(model_dir);
+  if (resuming) {
     start_step = read_trainer_state(model_dir).at("step").get<int64_t>();
     model = load_checkpoint(model_dir, o.device).model;
+    const Protocol recorded = recorded_protocol(model_dir);
+    if (recorded.to_json_text() != protocol.to_json_text())
+      throw Error("cannot resume " + out_dir + " with protocol \"" + protocol.name +
+                  "\": it was trained with \"" + recorded.name + "\" (" + model_dir + "/" + kProtocolFile +
+                  ")");
   } else {
     torch::manual_seed(o.seed);
     auto cfg = model_config;
@@ -91,6 +111,9 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
     model->to(compute_device(o.device));
   }
   model->train();
+  check_protocol_fits(protocol, tok);
+  write_file_atomic(out_dir + "/" + kProtocolFile, protocol.to_json_text());
+  const DeviceSpeech io{tok, protocol};
 
   // Decay matrices only; norms and biases are not regularised.
   std::vector<at::Tensor> decay, no_decay;
@@ -107,7 +130,7 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
   MetricsLog log(out_dir + "/metrics.jsonl", start_step);
   LrSchedule schedule{o.lr, o.warmup_steps, o.steps, o.min_lr_ratio};
   auto save = [&](int64_t step) {
-    save_training_checkpoint(model_dir, model, tok,
+    save_training_checkpoint(model_dir, model, tok, protocol,
                              {{"step", step}, {"kind", "sft"}, {"options", o.to_json()}}, opt);
   };
 
@@ -122,7 +145,7 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
   for (int64_t step = start_step; step < end_step; ++step) {
     const double lr = schedule(step);
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    Batch b = make_batch(*task, tok, o, mix, step);
+    Batch b = make_batch(*task, io, o, mix, step);
     auto lp = completion_logprobs(model, b.prompts, b.completions);
     auto loss = -(lp.token_logprobs.sum() / lp.mask.sum());
     opt.zero_grad();

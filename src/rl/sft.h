@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "protocol/protocol.h"
 #include "rl/sft_options.h"
 
 namespace handoff {
@@ -25,8 +26,10 @@ struct SftResult {
 SftResult run_sft(const ModelConfig& model_config, const SftOptions& opts, const std::string& out_dir,
                   bool resume);
 
-// The target text of one SFT item: the worked solution, or with probability handoff_fraction a prefix of it
-// (0..all steps) followed by "<handoff>". Exposed for tests.
-std::string sft_target(const std::string& solution, bool handoff, std::mt19937_64& rng);
+// The target text of one SFT item in the protocol's format: the worked solution, or (a hand-off item) a
+// prefix of it (0..all steps) followed by the hand-off marker. The default protocol's targets are the task's
+// own solution text and "<steps> <handoff>". Exposed for tests.
+std::string sft_target(const Protocol& protocol, const std::string& solution, bool handoff,
+                       std::mt19937_64& rng);
 
 }  // namespace handoff

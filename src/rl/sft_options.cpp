@@ -35,6 +35,11 @@ OptionTable<SftOptions> make_table() {
       .add<double>(
           "handoff_fraction", "--handoff-fraction", "Fraction of items trained to end in <handoff>",
           [](O & o) -> auto& { return o.handoff_fraction; }, c::in_range(0.0, 1.0))
+      .add<std::string>(
+          "protocol", "--protocol",
+          "Format of the targets: handoff (default: Answer: lines, <handoff>), paper, or a protocol JSON "
+          "file",
+          [](O & o) -> auto& { return o.protocol; })
       .add<uint64_t>(
           "seed", "--seed", "Seed of initialisation and data", [](O & o) -> auto& { return o.seed; })
       .add<int64_t>(

@@ -24,6 +24,11 @@ struct SftOptions {
   int64_t log_every = 50;
   int64_t checkpoint_every = 500;
   std::string device = "cpu";
+  // The format of the targets (protocol.h): a built-in name or a protocol JSON file; empty → the default.
+  std::string protocol;
+  // Which side of the protocol the model is trained for: "device" prompts are the device's conversation,
+  // "cloud" ones the cloud's (what it will be asked). Set by `handoff sft --role`; not a recorded option.
+  std::string role = "device";
   bool quiet = false;
   // > 0: stop (with a checkpoint) at this step of the o.steps schedule, as if interrupted: tests, time boxes,
   // and the cloud reference model (its cosine schedule is 6,000 steps; it is stopped at 1,500).

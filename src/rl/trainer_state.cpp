@@ -44,12 +44,14 @@ nlohmann::json read_trainer_state(const std::string& model_dir) {
 }
 
 void save_training_checkpoint(const std::string& model_dir, CausalLM& model, const Tokenizer& tok,
-                              nlohmann::json state, torch::optim::Optimizer& opt) {
+                              const Protocol& protocol, nlohmann::json state, torch::optim::Optimizer& opt) {
   state["kernels"] = kernels_summary();
   std::ostringstream os;
   torch::save(opt, os);
   save_checkpoint(model_dir, model, tok,
-                  {{"trainer_state.json", state.dump(2) + "\n"}, {"optimizer.pt", os.str()}});
+                  {{"trainer_state.json", state.dump(2) + "\n"},
+                   {"optimizer.pt", os.str()},
+                   {kProtocolFile, protocol.to_json_text()}});
 }
 
 void load_optimizer_state(const std::string& model_dir, torch::optim::Optimizer& opt) {

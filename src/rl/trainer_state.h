@@ -5,6 +5,8 @@
 // io/checkpoint.h.
 #include <string>
 
+#include "protocol/protocol.h"
+
 #include <nlohmann/json.hpp>
 
 #include "model/decoder.h"
@@ -24,9 +26,10 @@ bool has_trainer_state(const std::string& model_dir);
 bool prepare_resume(const std::string& model_dir);
 // MODEL_DIR/trainer_state.json; an Error naming the file when it is unreadable or lacks "step".
 nlohmann::json read_trainer_state(const std::string& model_dir);
-// The model, its tokenizer, `state` (with the kernels added) and the optimiser, as one atomic checkpoint.
+// The model, its tokenizer and protocol, `state` (with the kernels added) and the optimiser, as one atomic
+// checkpoint.
 void save_training_checkpoint(const std::string& model_dir, CausalLM& model, const Tokenizer& tok,
-                              nlohmann::json state, torch::optim::Optimizer& opt);
+                              const Protocol& protocol, nlohmann::json state, torch::optim::Optimizer& opt);
 // Restores the optimiser's state from MODEL_DIR/optimizer.pt; an Error naming the file if it is missing or
 // does not fit.
 void load_optimizer_state(const std::string& model_dir, torch::optim::Optimizer& opt);

@@ -8,7 +8,7 @@
 
 namespace handoff {
 
-at::Tensor pooled_features(CausalLM& model, const Tokenizer& tok, const std::vector<std::string>& queries,
+at::Tensor pooled_features(CausalLM& model, const DeviceSpeech& io, const std::vector<std::string>& queries,
                            const std::vector<std::string>& completions, int64_t batch) {
   if (!completions.empty() && completions.size() != queries.size())
     throw Error("pooled_features: one completion per query is required");
@@ -20,9 +20,9 @@ at::Tensor pooled_features(CausalLM& model, const Tokenizer& tok, const std::vec
     std::vector<std::vector<int>> seqs;
     int64_t L = 1;
     for (size_t i = start; i < end; ++i) {
-      auto ids = tok.encode_query(queries[i]);
+      auto ids = io.encode_query(queries[i]);
       if (!completions.empty()) {
-        auto c = tok.encode(completions[i]);
+        auto c = io.tok.encode(completions[i]);
         ids.insert(ids.end(), c.begin(), c.end());
       }
       if (static_cast<int64_t>(ids.size()) > max_len) ids.resize(max_len);

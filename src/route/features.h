@@ -5,6 +5,7 @@
 
 #include <ATen/Tensor.h>
 
+#include "collab/device_run.h"
 #include "model/decoder.h"
 #include "tokenizer/tokenizer.h"
 
@@ -12,7 +13,7 @@ namespace handoff {
 
 // One row per input: prompts (as the device reads them) optionally followed by a completion text
 // (the post-inference router reads the device's answer too). Returns [N, hidden_size].
-at::Tensor pooled_features(CausalLM& model, const Tokenizer& tok, const std::vector<std::string>& queries,
+at::Tensor pooled_features(CausalLM& model, const DeviceSpeech& io, const std::vector<std::string>& queries,
                            const std::vector<std::string>& completions = {}, int64_t batch = 256);
 
 }  // namespace handoff

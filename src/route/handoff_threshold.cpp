@@ -21,12 +21,12 @@ std::string HandoffThreshold::name(const std::string& label, double threshold) {
 
 double HandoffThreshold::calibrate(const std::vector<Problem>& val, double rate) const {
   CausalLM model = device_.model;
-  return calibrate_handoff_threshold(model, *device_.tokenizer, task_, val, max_new_tokens_, rate);
+  return calibrate_handoff_threshold(model, device_.speech(), task_, val, max_new_tokens_, rate);
 }
 
 DeviceVerdicts HandoffThreshold::verdicts(const std::vector<Problem>& items, double threshold) const {
   CausalLM model = device_.model;
-  return device_verdicts(model, *device_.tokenizer, task_, items, max_new_tokens_, threshold);
+  return device_verdicts(model, device_.speech(), task_, items, max_new_tokens_, threshold);
 }
 
 }  // namespace handoff::route

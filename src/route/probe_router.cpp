@@ -23,8 +23,8 @@ at::Tensor ProbeRouter::features(const RouterSplit& split) const {
   std::vector<std::string> queries;
   for (const auto& p : split.items) queries.push_back(p.prompt);
   CausalLM model = device_.model;
-  if (reads_ == Reads::kPrompt) return pooled_features(model, *device_.tokenizer, queries);
-  return pooled_features(model, *device_.tokenizer, queries, split.device.text);
+  if (reads_ == Reads::kPrompt) return pooled_features(model, device_.speech(), queries);
+  return pooled_features(model, device_.speech(), queries, split.device.text);
 }
 
 void ProbeRouter::fit(const RouterSplit& val) {

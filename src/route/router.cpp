@@ -9,6 +9,12 @@
 
 namespace handoff::route {
 
+DeviceSpeech RouterDevice::speech() const {
+  static const Protocol kDefault;
+  if (!tokenizer) throw Error("the router needs the device model and its tokenizer");
+  return {*tokenizer, protocol ? *protocol : kDefault};
+}
+
 double Router::calibrate(const std::vector<double>& val_scores, double rate) const {
   return route::calibrate_threshold(val_scores, rate);
 }

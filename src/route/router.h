@@ -31,6 +31,8 @@ struct RouterSplit {
 struct RouterDevice {
   CausalLM model{nullptr};
   const Tokenizer* tokenizer = nullptr;
+  const Protocol* protocol = nullptr;  // what the device is told; null: the embedded default
+  DeviceSpeech speech() const;
 };
 
 class Router {

@@ -59,6 +59,9 @@ class BpeTokenizer : public Tokenizer {
   int token_to_id(const std::string& token) const;  // vocabulary or added token; -1 if absent
   const std::string& id_to_token(int id) const;     // "" if unknown
   const std::optional<ChatTemplate>& chat_template() const { return chat_template_; }
+  void set_enable_thinking(bool on) override {
+    if (chat_template_) chat_template_->enable_thinking = on;
+  }
 
  private:
   struct AddedToken {

@@ -54,6 +54,7 @@ class SentencePieceTokenizer : public Tokenizer {
   int piece_count() const { return sp_->piece_size(); }  // the SentencePiece model's own pieces
   int token_to_id(const std::string& token) const;       // added token or piece; -1 if absent
   const ChatTemplate& chat_template() const { return chat_template_; }
+  void set_enable_thinking(bool on) override { chat_template_.enable_thinking = on; }
 
  private:
   // Text matched literally in encode(): an added token, or a control/unknown piece of the model.

@@ -6,12 +6,9 @@
 #include <string>
 #include <vector>
 
-namespace handoff {
+#include "protocol/chat_message.h"
 
-struct ChatMessage {
-  std::string role;  // "system" | "user" | "assistant"
-  std::string content;
-};
+namespace handoff {
 
 class Tokenizer {
  public:
@@ -35,6 +32,9 @@ class Tokenizer {
   virtual std::map<std::string, std::string> extra_files() const { return {}; }
   // Model input for a conversation, ending where the assistant's reply begins (the chat template).
   virtual std::vector<int> encode_chat(const std::vector<ChatMessage>& messages) const = 0;
+  // The chat template's thinking switch (Qwen3's enable_thinking), set once before the tokenizer is shared;
+  // templates without one ignore it.
+  virtual void set_enable_thinking(bool /*on*/) {}
   // Same, for a single user query: the form every task prompt takes.
   std::vector<int> encode_query(const std::string& query) const { return encode_chat({{"user", query}}); }
 };

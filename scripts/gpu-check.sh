@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# GPU readiness, in one script for a machine with a CUDA GPU and the Python `torch` package (its CUDA
+# libtorch): builds the CUDA configuration in build-cuda/, then, in under 10 minutes, runs
+#   1. CUDA vs CPU logits of the reference device model, greedy decodes, decode tokens/s (bench_cuda);
+#   2. an SFT run of 20 steps on CUDA (`handoff sft --device cuda`);
+#   3. two GAPG steps on CUDA (`handoff train --compute cuda`) against the reference cloud served on CUDA;
+# and writes everything it printed to OUT/gpu-check.txt (default docs/results/<date>-gpu-check/).
+#   scripts/gpu-check.sh [OUT]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-docs/results/$(date +%F)-gpu-check}
+mkdir -p "$out"
+exec > >(tee "$out/gpu-check.txt") 2>&1
+python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else "no CUDA device visible to torch")'
+python3 -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, torch.cuda.get_device_name(0))'
+prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+start=$(date +%s)
+cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" > /dev/null
+cmake --build build-cuda --target handoff bench_cuda
+echo "build: $(($(date +%s) - start)) s"
+bin=build-cuda/handoff
+
+echo "== 1. parity and decode speed"
+build-cuda/bench_cuda models/device-chain
+
+echo "== 2. SFT on CUDA"
+rm -rf "$out/sft"
+$bin sft --role device --preset quick --steps 20 --device cuda --out "$out/sft"
+
+echo "== 3. GAPG on CUDA against the reference cloud served on CUDA"
+$bin serve --model models/cloud-chain --port 0 --compute cuda > "$out/serve.out" 2> "$out/serve.err" &
+serve=$!
+trap 'kill $serve 2>/dev/null || true' EXIT
+for _ in $(seq 200); do grep -q "listening on" "$out/serve.out" 2>/dev/null && break; sleep 0.1; done
+url=$(sed -n 's/^listening on //p' "$out/serve.out")/v1
+rm -rf "$out/gapg"
+$bin train --device models/device-chain --out "$out/gapg" --algo gapg --preset quick --steps 2 \
+  --compute cuda --cloud "$url"
+echo "total: $(($(date +%s) - start)) s"
