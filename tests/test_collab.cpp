@@ -11,6 +11,7 @@
 
 #include <httplib.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -444,10 +445,9 @@ TEST_F(CollabTest, AskAndEvalRefuseAnUnreachableCloudBeforeAnyWork) {
 TEST_F(CollabTest, EvalWithCloudReportsCollaborativeAccuracyAndCallRate) {
   CloudServer cloud;
   const std::string json_path = ::testing::TempDir() + "collab_eval_" + std::to_string(getpid()) + ".json";
-  auto r =
-      run_cli("eval --model " + kDevice + " --cloud " + cloud.base() +
-              " --n 6 --difficulties 1,8 --sample-temperature 0 --threads 1 --handoff-threshold 0 --json " +
-              json_path);
+  auto r = run_cli("eval --model " + kDevice + " --cloud " + cloud.base() +
+                   " --n 6 --difficulties 1,8 --sample-temperature 0 --threads 1 --handoff-threshold 0 " +
+                   "--cloud-price-in 1 --cloud-price-out 2 --json " + json_path);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("collaborative"), std::string::npos) << r.output;
   std::ifstream in(json_path);
@@ -461,6 +461,16 @@ TEST_F(CollabTest, EvalWithCloudReportsCollaborativeAccuracyAndCallRate) {
   // With every query on the cloud, accuracy is the cloud's (0.96 / 0.91 at difficulties 1 / 8).
   EXPECT_GE(all["accuracy"].get<double>(), 0.75);
   EXPECT_TRUE(j["device"].is_array());
+  // The run's cloud bill: 12 calls, the tokens our server reported, priced per million.
+  const auto& u = j["cloud_usage"];
+  EXPECT_EQ(u["calls"], 12);
+  EXPECT_GT(u["prompt_tokens"].get<int64_t>(), 12);
+  EXPECT_GT(u["completion_tokens"].get<int64_t>(), 12);
+  EXPECT_NEAR(u["cost_usd"].get<double>(),
+              (u["prompt_tokens"].get<double>() + 2 * u["completion_tokens"].get<double>()) / 1e6, 1e-12);
+  // Replies with no answer in any form are counted (and are among the wrong ones).
+  EXPECT_EQ(u["no_answer"].get<int64_t>(), std::llround(all["cloud_no_answer"].get<double>() * 12));
+  EXPECT_LE(u["no_answer"].get<int64_t>(), std::llround((1 - all["accuracy"].get<double>()) * 12));
   std::remove(json_path.c_str());
 }
 

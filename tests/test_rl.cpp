@@ -244,6 +244,10 @@ TEST(RlTrainerTest, TheProtocolIsRecordedTheCacheKeysOnItAndTheRunCountsWhatItPa
   EXPECT_NEAR(last["cloud_cost_usd"].get<double>(),
               (3.0 * r.cloud_prompt_tokens + 15.0 * r.cloud_completion_tokens) / 1e6, 1e-12);
   EXPECT_NEAR(r.cloud_cost_usd, last["cloud_cost_usd"].get<double>(), 1e-12);
+  // The tiny random cloud writes no answer in any form: every reply it gave is counted as such.
+  int64_t no_answer = 0;
+  for (const auto& line : m) no_answer += line["cloud_no_answer"].get<int64_t>();
+  EXPECT_GT(no_answer, 0);
   // Resuming with another protocol is refused by name; without --protocol it continues with its own.
   o.steps = 3;
   o.protocol = "handoff";

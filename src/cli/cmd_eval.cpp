@@ -96,16 +96,20 @@ void register_eval(CLI::App& app) {
       CloudUsage usage{std::llround(all.call_rate * n), std::llround(all.cloud_prompt_tokens * n),
                        std::llround(all.cloud_tokens * n)};
       const double cost = usage.cost_usd(a->collab.price_in, a->collab.price_out);
-      std::printf("\ncloud usage: %lld calls, %lld prompt + %lld completion tokens, $%.4f\n",
-                  static_cast<long long>(usage.calls), static_cast<long long>(usage.prompt_tokens),
-                  static_cast<long long>(usage.completion_tokens), cost);
+      const auto no_answer = std::llround(all.cloud_no_answer * static_cast<double>(all.n));
+      std::printf(
+          "\ncloud usage: %lld calls, %lld prompt + %lld completion tokens, $%.4f; %lld replies had no "
+          "answer in any form (counted wrong)\n",
+          static_cast<long long>(usage.calls), static_cast<long long>(usage.prompt_tokens),
+          static_cast<long long>(usage.completion_tokens), cost, static_cast<long long>(no_answer));
       out = {{"device", out},
              {"collaborative", collab_eval_json(cstats)},
              {"cloud_usage",
               {{"calls", usage.calls},
                {"prompt_tokens", usage.prompt_tokens},
                {"completion_tokens", usage.completion_tokens},
-               {"cost_usd", cost}}}};
+               {"cost_usd", cost},
+               {"no_answer", no_answer}}}};
     }
     if (!a->json_out.empty()) write_file_atomic(a->json_out, out.dump(2) + "\n");
   });

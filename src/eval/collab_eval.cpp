@@ -42,6 +42,7 @@ std::vector<CollabStats> evaluate_collab(Collaborator& collab, const Task& task,
       s->device_tokens += static_cast<double>(r.device_tokens);
       s->cloud_tokens += static_cast<double>(r.cloud_tokens);
       s->cloud_prompt_tokens += static_cast<double>(r.cloud_prompt_tokens);
+      s->cloud_no_answer += r.answered_by == AnsweredBy::kCloud && r.answer.empty();
       s->device_ms += r.device_ms / batch;
       s->cloud_ms += r.cloud_ms;
     }
@@ -55,7 +56,7 @@ std::vector<CollabStats> evaluate_collab(Collaborator& collab, const Task& task,
   for (auto& s : out) {
     const double n = static_cast<double>(std::max<int64_t>(1, s.n));
     for (double* v : {&s.accuracy, &s.call_rate, &s.device_correct, &s.fallback_rate, &s.device_tokens,
-                      &s.cloud_tokens, &s.cloud_prompt_tokens, &s.device_ms, &s.cloud_ms})
+                      &s.cloud_tokens, &s.cloud_prompt_tokens, &s.cloud_no_answer, &s.device_ms, &s.cloud_ms})
       *v /= n;
   }
   return out;
@@ -89,6 +90,7 @@ nlohmann::json collab_eval_json(const std::vector<CollabStats>& stats) {
                     {"device_tokens", s.device_tokens},
                     {"cloud_tokens", s.cloud_tokens},
                     {"cloud_prompt_tokens", s.cloud_prompt_tokens},
+                    {"cloud_no_answer", s.cloud_no_answer},
                     {"device_ms", s.device_ms},
                     {"cloud_ms", s.cloud_ms}});
   return rows;

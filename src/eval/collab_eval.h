@@ -22,7 +22,8 @@ struct CollabStats {
   double fallback_rate = 0;                    // the cloud failed and the device answered instead
   double device_tokens = 0, cloud_tokens = 0;  // per query (cloud: the completion tokens it billed)
   double cloud_prompt_tokens = 0;              // per query: the prompt tokens the cloud billed
-  double device_ms = 0;                        // per query, amortised over the batched device decode
+  double cloud_no_answer = 0;  // fraction of queries the cloud answered with no answer in any form
+  double device_ms = 0;        // per query, amortised over the batched device decode
   double cloud_ms = 0;  // per query: mean over all queries of the cloud round trip (0 where not called)
 };
 

@@ -183,7 +183,9 @@ void add_cloud_fields(OptionTable<RlOptions>& t) {
        "cloud_model", "--cloud-model", "Model name sent to the cloud",
        [](O & o) -> auto& { return o.cloud_model; })
       .add<int>(
-          "cloud_concurrency", "", "", [](O & o) -> auto& { return o.cloud_concurrency; }, c::positive<int>())
+          "cloud_concurrency", "--cloud-concurrency",
+          "Cloud requests in flight at a time (the cloud's rate limit)",
+          [](O & o) -> auto& { return o.cloud_concurrency; }, c::in_range(1, 256))
       .add<int64_t>(
           "cloud_max_tokens", "--cloud-max-tokens",
           "max_tokens of a request to the cloud (a reasoning model needs thousands; the cache keys on it)",

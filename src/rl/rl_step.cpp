@@ -96,6 +96,7 @@ Scores score(Rollout& r, const RlMethod& method, const RewardFn& reward, CloudAn
     for (size_t k = 0; k < who.size(); ++k) {
       const auto answer = extract_final_answer(answers[k].content);  // \boxed{}, <answer>, ####, Answer:
       s.cloud_correct[who[k]] = answer && task.verify(*r.prompts[who[k]], *answer);
+      s.cloud_no_answer += !answer;
     }
   }
   double reward_sum = 0;

@@ -58,6 +58,9 @@ Rollout rollout(CausalLM& model, const DeviceSpeech& io, const Task& task, const
 struct Scores {
   std::vector<std::optional<bool>> cloud_correct;             // per prompt; asked only where it matters
   double reward_mean = 0, call_rate = 0, local_accuracy = 0;  // over the P·G samples
+  // Cloud replies this step with no answer in any form (a reasoning model cut at max_tokens, a refusal):
+  // judged wrong, and counted so that a silent zero is visible in the metrics.
+  int64_t cloud_no_answer = 0;
 };
 // Asks the cloud (through the cache) about prompts with a hand-off, or — with filtering — whose samples all
 // failed; then writes every sample's reward into `r`: the method's reward, less `handoff_cost` (the

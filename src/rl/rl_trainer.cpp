@@ -211,6 +211,7 @@ void log_step(MetricsLog& log, const RlOptions& o, const RlMethod& method, const
                          {"tokens_per_s", tok_s},
                          {"step_seconds", s.step_seconds},
                          {"cloud_calls", s.cloud.calls},
+                         {"cloud_no_answer", s.scores->cloud_no_answer},
                          {"cloud_prompt_tokens", s.cloud.prompt_tokens},
                          {"cloud_completion_tokens", s.cloud.completion_tokens}};
   const bool priced = o.cloud_price_in > 0 || o.cloud_price_out > 0;
