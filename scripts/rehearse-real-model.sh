@@ -79,6 +79,16 @@ $bin eval --model "$out/gapg/model" --task "$task" --n 2 --max-new-tokens 24 --s
   fail "collaborative eval: $(cat "$out/eval.log")"
 ok "eval: $(json "$out/eval.json" "d['collaborative'][-1]['n']") hand-offs, all judged correct from \\boxed{} after <think>; $(grep '^cloud usage' "$out/eval.log")"
 
+# 5b. The paper's protocol itself (its hand-off phrase, no token): the device is read by its grammar, and the
+#     hand-off threshold, which needs the token, is refused by name.
+$bin eval --model "$out/gapg/model" --task "$task" --n 1 --max-new-tokens 16 --sample-temperature 0 \
+  --protocol paper --threads 1 > "$out/eval-paper.log" || fail "eval --protocol paper: $(tail -3 "$out/eval-paper.log")"
+ok "eval --protocol paper: the device read by the paper's grammar (format errors from a random model)"
+if $bin ask --device "$out/gapg/model" --cloud "$cloud" --protocol paper --handoff-threshold 0 "1+1?" \
+  > "$out/ask-phrase.log" 2>&1; then fail "the threshold was accepted with a hand-off phrase"; fi
+grep -q "hand-off threshold needs" "$out/ask-phrase.log" || fail "ask: $(cat "$out/ask-phrase.log")"
+ok "ask --protocol paper --handoff-threshold: refused ($(head -c 90 "$out/ask-phrase.log")…)"
+
 # 6. ask, and the collaborative endpoint of serve, forced to hand off.
 q=$(head -1 "$data" | python3 -c "import json,sys; print(json.loads(sys.stdin.read())['question'])")
 gold=$(head -1 "$data" | python3 -c "import json,sys; print(json.loads(sys.stdin.read())['answer'].split('####')[-1].strip())")
