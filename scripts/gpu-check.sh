@@ -21,7 +21,8 @@ echo "build: $(($(date +%s) - start)) s"
 bin=build-cuda/handoff
 
 echo "== 1. parity and decode speed"
-build-cuda/bench_cuda models/device-chain
+parity=ok
+build-cuda/bench_cuda models/device-chain || parity=FAILED  # steps 2 and 3 still run
 
 echo "== 2. SFT on CUDA"
 rm -rf "$out/sft"
@@ -32,8 +33,11 @@ $bin serve --model models/cloud-chain --port 0 --compute cuda > "$out/serve.out"
 serve=$!
 trap 'kill $serve 2>/dev/null || true' EXIT
 for _ in $(seq 200); do grep -q "listening on" "$out/serve.out" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/^listening on //p' "$out/serve.out")/v1
+url=$(sed -n 's/^listening on //p' "$out/serve.out")
+[ -n "$url" ] || { echo "serve did not start:"; cat "$out/serve.err"; exit 1; }
+url=$url/v1
 rm -rf "$out/gapg"
 $bin train --device models/device-chain --out "$out/gapg" --algo gapg --preset quick --steps 2 \
   --compute cuda --cloud "$url"
-echo "total: $(($(date +%s) - start)) s"
+echo "total: $(($(date +%s) - start)) s; CUDA vs CPU parity: $parity"
+[ "$parity" = ok ]

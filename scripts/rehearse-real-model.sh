@@ -24,7 +24,7 @@ data=../shared/data/gsm8k/train.jsonl  # the train split only: a rehearsal never
 rm -rf "$out"
 mkdir -p "$out"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+cleanup() { for p in ${pids[@]+"${pids[@]}"}; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 fail() { echo "FAILED: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
@@ -39,7 +39,7 @@ ok "$(head -1 "$out/init.log")"
 #    user's own file; how it renders for this tokenizer, and the ids that end a reply.
 $bin protocol show paper | python3 -c "
 import json, sys; p = json.load(sys.stdin); p['name'] = 'paper-token'; p['device']['handoff'] = '<handoff>'
-json.dump(p, open('$out/protocol.json', 'w'), indent=2)"
+json.dump(p, open(sys.argv[1], 'w'), indent=2)" "$out/protocol.json"
 $bin protocol show "$out/protocol.json" --model "$out/device" --query "What is 7 + 35?" > "$out/protocol-show.txt"
 grep -q "^stop ids: " "$out/protocol-show.txt" || fail "protocol show printed no stop ids"
 case "$(grep '^stop ids: ' "$out/protocol-show.txt")" in
@@ -54,6 +54,7 @@ python3 scripts/stand_in_reasoning_cloud.py --data "$data" --port-file "$out/clo
   --log "$out/cloud-requests.jsonl" &
 pids+=($!)
 for _ in $(seq 50); do [ -s "$out/cloud.port" ] && break; sleep 0.1; done
+[ -s "$out/cloud.port" ] || fail "the stand-in cloud did not start"
 cloud="http://127.0.0.1:$(cat "$out/cloud.port")/v1"
 task="gsm8k:$data"
 

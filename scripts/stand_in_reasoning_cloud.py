@@ -11,6 +11,7 @@ It binds an ephemeral port on 127.0.0.1, writes it to PATH and serves until kill
 """
 import argparse
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -83,9 +84,10 @@ def main():
         def flush():
             while True:
                 threading.Event().wait(0.5)
-                with open(a.log, "w") as f:
+                with open(a.log + ".tmp", "w") as f:  # whole or absent: readers never see half a file
                     for entry in list(log):
                         f.write(json.dumps(entry) + "\n")
+                os.replace(a.log + ".tmp", a.log)
         threading.Thread(target=flush, daemon=True).start()
     server.serve_forever()
 

@@ -614,6 +614,9 @@ TEST(BpeTokenizerTest, RealQwen3AndLlama3FilesLoadWithTheirTurnEnds) {
   EXPECT_EQ(rendered.substr(rendered.size() - 56),
             "2+2?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n")
       << rendered;
+  // A protocol without the switch brings the template's default (thinking on) back.
+  apply_protocol(load_protocol("paper"), *q);
+  EXPECT_EQ(q->decode(q->encode_query("2+2?")), "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n");
   EXPECT_NE(error_of([&] { check_protocol_fits(load_protocol("handoff"), *q); }).find("add-token"),
             std::string::npos);
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 
 #include "collab/device_run.h"
 #include "protocol/protocol.h"
@@ -58,24 +59,41 @@ TEST(ProtocolTest, TheDefaultRendersAndParsesExactlyAsBeforeProtocols) {
                                            " ",
                                            "<unknown> I need external assistance </unknown>",
                                            "x"};
+  // The general grammar (a protocol with its own phrase takes it) reads Answer: lines as the default does
+  // too.
+  Protocol own_phrase;
+  own_phrase.handoff = "[[help]]";
   std::mt19937_64 rng(7);
   for (int i = 0; i < 3000; ++i) {
     std::string reply;
     for (int k = 0, n = static_cast<int>(rng() % 6); k < n; ++k) reply += pieces[rng() % pieces.size()];
     const bool eos = rng() % 2;
-    const ParsedResponse a = kDefault.parse(reply, eos), b = parse_response(reply, eos);
-    ASSERT_EQ(a.kind, b.kind) << reply;
-    ASSERT_EQ(a.answer, b.answer) << reply;
-    ASSERT_EQ(a.well_formatted, b.well_formatted) << reply;
+    const ParsedResponse b = parse_response(reply, eos);
+    for (const Protocol* p : std::vector<const Protocol*>{&kDefault, &own_phrase}) {
+      const ParsedResponse a = p->parse(reply, eos);
+      ASSERT_EQ(a.kind, b.kind) << reply;
+      ASSERT_EQ(a.answer, b.answer) << reply;
+      ASSERT_EQ(a.well_formatted, b.well_formatted) << reply;
+    }
   }
+  EXPECT_EQ(own_phrase.parse("hard [[help]]", true).kind, ResponseKind::kHandoff);
   // SFT targets: the task's own solution text and "<steps> <handoff>", as the recorded runs were trained.
   auto task = make_task("chain");
   std::mt19937_64 r2(3);
   const Problem p = task->sample(r2, 3, Split::kTrain);
-  std::mt19937_64 a(1), b(1);
+  std::mt19937_64 a(1), b(1), c(1);
   EXPECT_EQ(sft_target(kDefault, task->solution(p), false, a), task->solution(p));
-  const std::string h = sft_target(kDefault, task->solution(p), true, b);
-  EXPECT_EQ(h.substr(h.size() - 9), "<handoff>");
+  // The hand-off target as it was written before protocols: a random prefix of the steps, then the token.
+  for (int i = 0; i < 20; ++i) {
+    const std::string sol = task->solution(p);
+    std::istringstream in(sol.substr(0, sol.rfind("Answer:")));
+    std::vector<std::string> steps;
+    for (std::string s; in >> s;) steps.push_back(s);
+    std::string want;
+    const size_t keep = std::uniform_int_distribution<size_t>(0, steps.size())(c);
+    for (size_t k = 0; k < keep; ++k) want += steps[k] + " ";
+    EXPECT_EQ(sft_target(kDefault, sol, true, b), want + "<handoff>");
+  }
 }
 
 TEST(ProtocolTest, PaperRepliesGetTheRewardTablesValue) {
@@ -204,6 +222,11 @@ TEST(ProtocolTest, FilesRoundTripAndBadFieldsAreNamed) {
             std::string::npos);
   EXPECT_NE(bad("\"handoff\": \"<unknown>", "\"handoff\": \"\\n<unknown>").find("one line"),
             std::string::npos);
+  EXPECT_NE(bad("\"handoff\": \"<unknown>", "\"handoff\": \" <unknown>").find("surrounding spaces"),
+            std::string::npos);
+  EXPECT_NE(
+      bad("\"system\": \"You are", "\"system\": \"{query} You are").find("device.system contains {query}"),
+      std::string::npos);
   EXPECT_NE(
       error_of([] { Protocol::from_json_text("{\"name\": ", "my.json"); }).find("my.json: not valid JSON"),
       std::string::npos);

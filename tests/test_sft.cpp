@@ -91,6 +91,24 @@ TEST(SftTest, ResumeEqualsUninterruptedRun) {
   fs::remove_all(b);
 }
 
+// A run in a protocol records it; resuming without --protocol keeps it, naming another is refused.
+TEST(SftTest, ResumeKeepsTheRunsProtocol) {
+  const auto dir = tmp("protocol");
+  auto o = opts(20);
+  o.protocol = "paper";
+  o.stop_at_step = 10;
+  run_sft(tiny(), o, dir, false);
+  EXPECT_EQ(recorded_protocol(dir).name, "paper");
+  EXPECT_EQ(recorded_protocol(dir + "/model").name, "paper");
+  o.stop_at_step = -1;
+  o.protocol = "handoff";
+  EXPECT_THROW(run_sft(tiny(), o, dir, true), Error);
+  o.protocol = "";
+  EXPECT_EQ(run_sft(tiny(), o, dir, true).steps_done, 20);
+  EXPECT_EQ(recorded_protocol(dir + "/model").name, "paper");
+  fs::remove_all(dir);
+}
+
 // A kill at any moment of the save at step 30 (issue 16): resume continues from the newest complete
 // checkpoint and ends with exactly the uninterrupted run's weights and one metrics history.
 TEST(SftTest, ResumeRecoversFromEveryMomentOfASave) {

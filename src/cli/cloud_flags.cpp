@@ -62,6 +62,9 @@ void add_collab_flags(CLI::App* cmd, CollabFlags& f) {
   cmd->add_option("--cloud-max-tokens", f.cloud_max_tokens, "max_tokens of a request to the cloud")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
+}
+
+void add_price_flags(CLI::App* cmd, CollabFlags& f) {
   cmd->add_option("--cloud-price-in", f.price_in,
                   "USD per million prompt tokens the cloud bills (for the cost line; 0: not priced)")
       ->check(CLI::Range(0.0, 1e6));

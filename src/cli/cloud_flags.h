@@ -33,6 +33,9 @@ struct CollabFlags {
   double price_in = 0, price_out = 0;  // USD per million prompt / completion tokens (the cost account)
 };
 void add_collab_flags(CLI::App* cmd, CollabFlags& f);
+// --cloud-price-in / --cloud-price-out (USD per million tokens) for a command that reports a run's cloud
+// bill.
+void add_price_flags(CLI::App* cmd, CollabFlags& f);
 
 // The collaborative system of `ask`, `eval --cloud` and the collaborative `serve`: `device` decodes as
 // `decoding` says (temperature, max_new_tokens), with the collaborative flags `f` on top; hand-offs go to

@@ -60,6 +60,7 @@ void register_eval(CLI::App& app) {
           "Also evaluate the collaborative system: the device's hand-offs go to this OpenAI-compatible cloud "
           "(e.g. http://127.0.0.1:8080/v1)");
   add_collab_flags(cmd, a->collab);
+  add_price_flags(cmd, a->collab);
   cmd->callback([a] {
     configure_threads(a->threads);
     apply_precision(a->precision);

@@ -44,6 +44,11 @@ Collaborator::Collaborator(std::shared_ptr<LoadedModel> device, std::shared_ptr<
                 "add it with `handoff add-token --model DIR --out DIR2` and post-train with `handoff train`, "
                 "or use a protocol whose hand-off is a phrase (--protocol paper)");
   check_protocol_fits(device_->protocol, *device_->tokenizer);
+  if (opts_.handoff_threshold <= 1.0 && !device_->protocol.handoff_is_token())
+    throw Error("the hand-off threshold needs the " + std::string(kHandoffMarker) +
+                    " token, and protocol \"" + device_->protocol.name + "\" hands off with \"" +
+                    device_->protocol.handoff + "\"",
+                "use a protocol whose hand-off is the token, or no threshold");
   device_->model->eval();
 }
 

@@ -207,8 +207,8 @@ LoadedModel load_checkpoint(const std::string& dir, const std::string& device) {
   return out;
 }
 
-void LoadedModel::use_protocol(Protocol p) {
-  check_protocol_fits(p, *tokenizer);
+void LoadedModel::use_protocol(Protocol p, bool needs_handoff) {
+  check_protocol_fits(p, *tokenizer, needs_handoff);
   apply_protocol(p, *tokenizer);
   protocol = std::move(p);
 }

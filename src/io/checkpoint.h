@@ -20,8 +20,9 @@ struct LoadedModel {
   // What the device is told and how its replies are read: DIR/protocol.json, or the default when the
   // checkpoint records none. A command's --protocol replaces it with use_protocol().
   Protocol protocol;
-  // Sets `protocol` after checking that the tokenizer can write it, and applies its thinking switch.
-  void use_protocol(Protocol p);
+  // Sets `protocol` after checking that the tokenizer can write it (its <handoff> token only when
+  // `needs_handoff`: a method that never calls the cloud needs none), and applies its thinking switch.
+  void use_protocol(Protocol p, bool needs_handoff = true);
 };
 
 // Writes DIR via DIR.tmp + rename. `extra_files` (name → bytes) are written inside too (trainer state).

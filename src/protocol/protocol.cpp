@@ -32,7 +32,9 @@ constexpr const char* kPaperCloudUser =
 
 std::string render(const std::string& tmpl, const std::string& query) {
   std::string out = tmpl;
-  out.replace(out.find(kQuery), std::string(kQuery).size(), query);
+  const size_t at = out.find(kQuery);
+  if (at == std::string::npos) throw Error("a protocol's user text has no {query}: \"" + tmpl + "\"");
+  out.replace(at, std::string(kQuery).size(), query);
   return out;
 }
 
@@ -73,7 +75,7 @@ void require_fields(const json& obj, const std::vector<std::string>& fields,
 
 std::string text_field(const json& obj, const std::string& key, const std::string& where) {
   const json& v = obj.at(key);
-  if (!v.is_string()) throw Error(where + "." + key + " must be a string");
+  if (!v.is_string()) throw Error(where + ": " + key + " must be a string");
   return v.get<std::string>();
 }
 
@@ -164,8 +166,12 @@ Protocol Protocol::from_json_text(const std::string& text, const std::string& so
   check_user_template(p.device_user, dw + ".user");
   p.answer = parse_form(text_field(d, "answer", dw), dw + ".answer");
   p.handoff = text_field(d, "handoff", dw);
-  if (trim_text(p.handoff).empty() || p.handoff.find('\n') != std::string::npos)
-    throw Error(dw + ".handoff must be one line of text (the <handoff> token or a phrase)");
+  if (trim_text(p.handoff).empty() || p.handoff.find('\n') != std::string::npos ||
+      trim_text(p.handoff).size() != p.handoff.size())
+    throw Error(dw +
+                ".handoff must be one line of text without surrounding spaces (the <handoff> token or a "
+                "phrase): \"" +
+                p.handoff + "\"");
   if (!d["think"].is_boolean()) throw Error(dw + ".think must be true or false");
   p.think = d["think"].get<bool>();
   if (d.contains("enable_thinking") && !d["enable_thinking"].is_null()) {
@@ -175,6 +181,10 @@ Protocol Protocol::from_json_text(const std::string& text, const std::string& so
   p.cloud_system = text_field(j["cloud"], "system", cw);
   p.cloud_user = text_field(j["cloud"], "user", cw);
   check_user_template(p.cloud_user, cw + ".user");
+  for (const auto& [where, text] : {std::pair<std::string, std::string>{dw + ".system", p.device_system},
+                                    {cw + ".system", p.cloud_system}})
+    if (text.find(kQuery) != std::string::npos)
+      throw Error(where + " contains {query}, which only the user text is rendered with");
   return p;
 }
 

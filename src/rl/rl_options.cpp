@@ -203,10 +203,12 @@ void add_cloud_fields(OptionTable<RlOptions>& t) {
           "(default: what the initial checkpoint records)",
           [](O & o) -> auto& { return o.protocol; })
       .add<double>(
-          "cloud_timeout_s", "", "", [](O & o) -> auto& { return o.cloud_timeout_s; },
-          positive_finite<double>())
+          "cloud_timeout_s", "--cloud-timeout",
+          "Seconds to wait for one cloud reply (a reasoning model writing thousands of tokens needs minutes)",
+          [](O & o) -> auto& { return o.cloud_timeout_s; }, positive_finite<double>())
       .add<int>(
-          "cloud_retries", "", "", [](O & o) -> auto& { return o.cloud_retries; }, c::at_least(0))
+          "cloud_retries", "--cloud-retries", "Retries of a cloud request on connection errors, 429 and 5xx",
+          [](O & o) -> auto& { return o.cloud_retries; }, c::in_range(0, 100))
       // Where the run talks to and computes: not part of a run's recorded options.
       .add<std::string>(
           "", "--cloud", "OpenAI-compatible base URL of the cloud (e.g. http://127.0.0.1:8080/v1)",

@@ -52,22 +52,30 @@ std::unique_ptr<CloudAnswerCache> answer_cache(CloudClient* client, const RlOpti
 }
 
 // The run's protocol: on resume the one it started with (a different --protocol is an error), else
-// --protocol or what the initial checkpoint records. Written to OUT/protocol.json.
-Protocol run_protocol(const RlOptions& o, const LoadedModel& loaded, bool resuming,
+// --protocol or what the initial checkpoint records; checked against the tokenizer (the <handoff> token only
+// for a method that can call the cloud), set on `loaded` and written to OUT/protocol.json.
+void use_run_protocol(const RlOptions& o, const RlMethod& method, LoadedModel& loaded, bool resuming,
                       const std::string& out_dir) {
   Protocol p = loaded.protocol;  // the checkpoint's own (model_dir's on resume)
   if (!o.protocol.empty()) {
     Protocol asked = load_protocol(o.protocol);
     if (resuming && asked.to_json_text() != p.to_json_text())
       throw Error("cannot resume " + out_dir + " with --protocol " + o.protocol +
-                      ": the run was trained with "
-                      "protocol \"" +
-                      p.name + "\" (" + loaded.dir + "/" + kProtocolFile + ")",
+                      ": the run was trained with " + "protocol \"" + p.name + "\" (" + loaded.dir + "/" +
+                      kProtocolFile + ")",
                   "resume without --protocol, or start a new run");
     p = std::move(asked);
   }
+  loaded.use_protocol(p, method.needs_cloud());
   write_file_atomic(out_dir + "/" + kProtocolFile, p.to_json_text());
-  return p;
+}
+
+// The frozen reference policy of the KL term (--kl-coef > 0), or none.
+CausalLM reference_model(const RlOptions& o, const std::string& init_dir) {
+  if (o.kl_coef <= 0) return CausalLM{nullptr};
+  CausalLM reference = load_checkpoint(init_dir, o.device).model;
+  reference->eval();
+  return reference;
 }
 
 // What a resumed run restores from OUT/model/trainer_state.json (zeros for a fresh run).
@@ -253,18 +261,14 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   const bool resuming = resume && prepare_resume(model_dir);
   const ResumePoint start = resuming ? resume_point(model_dir, o) : ResumePoint{};
   auto loaded = load_checkpoint(resuming ? model_dir : init_dir, o.device);
-  loaded.use_protocol(run_protocol(o, loaded, resuming, out_dir));
+  use_run_protocol(o, method, loaded, resuming, out_dir);
   std::unique_ptr<CloudAnswerCache> cloud = answer_cache(client.get(), o, out_dir, loaded.protocol);
   CausalLM model = loaded.model;
   const Tokenizer& tok = *loaded.tokenizer;
   const DeviceSpeech io{tok, loaded.protocol};
   const std::vector<Problem> pool = training_pool(*task, diffs, o);
   require_readable(io, *task, pool);
-  CausalLM reference{nullptr};
-  if (o.kl_coef > 0) {
-    reference = load_checkpoint(init_dir, o.device).model;
-    reference->eval();
-  }
+  CausalLM reference = reference_model(o, init_dir);
   model->train();
   torch::optim::AdamW opt(model->parameters(),
                           torch::optim::AdamWOptions(o.lr).betas({0.9, 0.99}).weight_decay(o.weight_decay));

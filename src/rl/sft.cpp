@@ -93,8 +93,11 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
   make_dirs(out_dir);
   CausalLM model{nullptr};
   int64_t start_step = 0;
-  Protocol protocol = o.protocol.empty() ? Protocol{} : load_protocol(o.protocol);
   const bool resuming = resume && prepare_resume(model_dir);
+  // A resumed run keeps the protocol it was started with; naming another is an error.
+  Protocol protocol = !o.protocol.empty() ? load_protocol(o.protocol)
+                      : resuming          ? recorded_protocol(model_dir)
+                                          : Protocol{};
   if (resuming) {
     start_step = read_trainer_state(model_dir).at("step").get<int64_t>();
     model = load_checkpoint(model_dir, o.device).model;

@@ -9,9 +9,9 @@
 
 namespace handoff {
 
-void check_protocol_fits(const Protocol& p, const Tokenizer& tok) {
+void check_protocol_fits(const Protocol& p, const Tokenizer& tok, bool needs_handoff) {
   const std::string who = "protocol \"" + p.name + "\"";
-  if (p.handoff_is_token() && tok.handoff_id() < 0)
+  if (needs_handoff && p.handoff_is_token() && tok.handoff_id() < 0)
     throw Error(who + " hands off with the " + std::string(kHandoffMarker) +
                     " token, which the device's tokenizer does not have",
                 "add it with `handoff add-token`, or use a protocol whose hand-off is a phrase (e.g. paper)");
@@ -48,7 +48,7 @@ void check_protocol_fits(const Protocol& p, const Tokenizer& tok) {
 }
 
 void apply_protocol(const Protocol& p, Tokenizer& tok) {
-  if (p.enable_thinking) tok.set_enable_thinking(*p.enable_thinking);
+  tok.set_enable_thinking(p.enable_thinking.value_or(true));
 }
 
 }  // namespace handoff

@@ -8,9 +8,11 @@ namespace handoff {
 
 // Throws Error naming the protocol and the field when `tok` cannot write what the protocol asks of the
 // device: no <handoff> token for a protocol that hands off with it, or a phrase or answer marker that does
-// not survive encode → decode.
-void check_protocol_fits(const Protocol& p, const Tokenizer& tok);
-// Sets the tokenizer's thinking switch when the protocol names one (before the tokenizer is shared).
+// not survive encode → decode. `needs_handoff` false: the token is not required (a method that never calls
+// the cloud).
+void check_protocol_fits(const Protocol& p, const Tokenizer& tok, bool needs_handoff = true);
+// Sets the tokenizer's thinking switch to the protocol's (unset: the template's default, thinking on), before
+// the tokenizer is shared.
 void apply_protocol(const Protocol& p, Tokenizer& tok);
 
 }  // namespace handoff
