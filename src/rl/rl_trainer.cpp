@@ -284,17 +284,15 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
     probe_rate = greedy_call_rate(model, io, probe_set(*task, diffs, o, s), o.max_new_tokens);
     if (selection) selection->offer(s, probe_rate, model, tok, loaded.protocol);
   };
-
   MetricsLog log(out_dir + "/metrics.jsonl", start.step);
   // From the cache file, not the checkpoint: calls made after the last save of a killed run count too.
   auto cloud_usage = [&] { return cloud ? cloud->run_usage() : CloudUsage{}; };
-  auto cloud_calls = [&] { return cloud_usage().calls; };
   auto save = [&](int64_t step) {
     nlohmann::json state = {{"step", step},
                             {"kind", "rl"},
                             {"algo", o.algo},
                             {"budget_credit", budget.credit()},
-                            {"cloud_calls", cloud_calls()},
+                            {"cloud_calls", cloud_usage().calls},
                             {"init", init_dir},
                             {"options", o.to_json()}};
     if (dual) {
