@@ -235,6 +235,14 @@ TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
               r["difference_lo"].get<double>() > 0 || r["difference_hi"].get<double>() < 0)
         << m;
     EXPECT_TRUE(r["router"].get<std::string>().rfind("task-tuning & ", 0) == 0) << r["router"];
+    // The same row against the paper's own router (the prompt classifier): the best router is never worse.
+    ASSERT_TRUE(r.contains("paper_router")) << r.dump(1);
+    const auto& p = r["paper_router"];
+    EXPECT_NEAR(p["difference"].get<double>(), r["accuracy"].get<double>() - p["accuracy"].get<double>(),
+                1e-12);
+    EXPECT_LE(p["difference_lo"].get<double>(), p["difference"].get<double>()) << m;
+    EXPECT_GE(p["difference_hi"].get<double>(), p["difference"].get<double>()) << m;
+    EXPECT_GE(r["router_accuracy"].get<double>(), p["accuracy"].get<double>()) << m;
     if (r["seed"] == 1) {
       bool found = false;
       for (const auto& row : methods)
@@ -247,6 +255,9 @@ TEST(CliTest, MicroDemoRunsEveryStageAndReportsEveryMethod) {
     }
   }
   EXPECT_TRUE(contains(report, "## Against the best router at each method's own call rate")) << report;
+  EXPECT_TRUE(
+      contains(report, "## Against the paper's router (prompt classifier) at each method's own call rate"))
+      << report;
   // Each calibrated router's AUC for the task-tuned device's failures, per seed (4 routers x 2 seeds): a
   // probability where both classes occur on a split; the oracle is not among them.
   const auto& auc = results["router_auc"];

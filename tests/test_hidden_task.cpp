@@ -9,10 +9,12 @@
 #include <cstdio>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
+#include "eval/eval_set.h"
 #include "tasks/carry_task.h"
 #include "tasks/hops_task.h"
 #include "tasks/task.h"
@@ -355,4 +357,23 @@ TEST(HiddenHopsTask, PromptCharacterHistogramsMatchAcrossClasses) {
   const double noise = max_position_tv(easiest, prompts(*hops, 1, 999));
   std::printf("  hops d=1 vs d=1 (another seed): %.4f\n", noise);
   EXPECT_LT(noise, kSurfaceTvBound);
+}
+
+// A preset's weighted mix (hops-mix lists class 1 seven times): a class listed k times gets k * n items, its
+// first n the items a single listing gives (recorded sets do not move), none repeated.
+TEST(HiddenHopsTask, AWeightedMixGivesEachListingItsOwnItems) {
+  const HopsTask task;
+  const auto single = make_eval_set(task, {1, 2}, 5, 7);
+  const auto mixed = make_eval_set(task, {1, 2, 1, 1}, 5, 7);
+  ASSERT_EQ(mixed.size(), 20u);
+  for (size_t i = 0; i < 15; ++i) EXPECT_EQ(mixed[i].difficulty, 1);
+  for (size_t i = 15; i < 20; ++i) EXPECT_EQ(mixed[i].difficulty, 2);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(mixed[i].prompt, single[i].prompt);
+    EXPECT_EQ(mixed[15 + i].prompt, single[5 + i].prompt);
+  }
+  std::set<std::string> prompts;
+  for (const auto& p : mixed) prompts.insert(p.prompt);
+  EXPECT_EQ(prompts.size(), mixed.size());
+  EXPECT_EQ(distinct_difficulties({3, 1, 3, 1, 2}), (std::vector<int>{3, 1, 2}));
 }

@@ -27,7 +27,7 @@ std::vector<DifficultyStats> evaluate_base(CausalLM& model, const DeviceSpeech& 
                          device_sampling(io, opts.sample_temperature, opts.max_new_tokens), seeds);
 
   std::vector<DifficultyStats> stats;
-  for (int d : diffs) {
+  for (int d : distinct_difficulties(diffs)) {
     DifficultyStats s;
     s.difficulty = d;
     for (size_t i = 0; i < problems.size(); ++i) {

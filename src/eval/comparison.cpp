@@ -128,6 +128,15 @@ AtRateRow versus_best_router(const MethodRow& row, const std::vector<FittedRoute
     const double threshold = f.router->calibrate(f.val_scores, a.call_rate);
     MethodRow r = routed(f.router->name(), v.tt_test, data.cloud_test, data.test,
                          f.router->decide(f.test_scores, threshold));
+    if (f.router->key() == "prompt-router") {
+      const eval::ConfidenceInterval ci = eval::paired_difference_ci(row.correct, r.correct);
+      a.has_paper_router = true;
+      a.paper_router_call_rate = r.call_rate();
+      a.paper_router_accuracy = r.accuracy();
+      a.paper_diff = ci.mean;
+      a.paper_diff_lo = ci.lo;
+      a.paper_diff_hi = ci.hi;
+    }
     if (!any || r.accuracy() > best.accuracy()) best = std::move(r);
     any = true;
   }

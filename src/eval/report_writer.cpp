@@ -118,6 +118,30 @@ std::string seed_gap_text(const SeedSpread& sp, const std::vector<SeedSpread>& a
   return gaps.empty() ? "n/a" : eval::fixed(mean_sd(gaps).first, 3);
 }
 
+// The same rows against the paper's baseline router alone (the prompt classifier, paper.md §5): the paper's
+// claim is measured against it, the best-router table above adds routers the paper does not have.
+std::string paper_router_section(const std::vector<AtRateRow>& rows) {
+  std::string md;
+  for (const auto& r : rows) {
+    if (!r.has_paper_router) continue;
+    const bool excludes = r.paper_diff_lo > 0 || r.paper_diff_hi < 0;
+    md += "| " + eval::markdown_cell(r.method) + " | " + std::to_string(r.seed) + " | " +
+          eval::fixed(r.call_rate, 3) + " | " + eval::fixed(r.accuracy, 3) + " | " +
+          eval::fixed(r.paper_router_call_rate, 3) + " | " + eval::fixed(r.paper_router_accuracy, 3) + " | " +
+          (r.paper_diff >= 0 ? "+" : "") + eval::fixed(r.paper_diff, 3) + " [" +
+          eval::fixed(r.paper_diff_lo, 3) + ", " + eval::fixed(r.paper_diff_hi, 3) + "] | " +
+          (excludes ? (r.paper_diff > 0 ? "yes (method ahead)" : "yes (router ahead)") : "no") + " |\n";
+  }
+  if (md.empty()) return "";
+  return "\n## Against the paper's router (prompt classifier) at each method's own call rate\n\n"
+         "The paper's baseline router reads the prompt only (paper.md §5); calibrated the same way. The "
+         "table above also "
+         "has the routers that read the device's whole solution.\n\n"
+         "| method | seed | call rate | accuracy | prompt router's call rate | its accuracy | "
+         "difference [95 % paired CI] | excludes 0 |\n|---|---|---|---|---|---|---|---|\n" +
+         md;
+}
+
 // Each self-deciding row against the best router at its own call rate (issue 15 §2), with the paired
 // interval of the difference and whether it excludes 0. Adds results["at_own_rate"].
 std::string at_rate_section(const std::vector<AtRateRow>& rows, nlohmann::json& results) {
@@ -150,8 +174,16 @@ std::string at_rate_section(const std::vector<AtRateRow>& rows, nlohmann::json& 
                                       {"difference_lo", r.diff_lo},
                                       {"difference_hi", r.diff_hi},
                                       {"excludes_zero", excludes}});
+    if (r.has_paper_router)
+      results["at_own_rate"].back()["paper_router"] = {
+          {"call_rate", r.paper_router_call_rate},
+          {"accuracy", r.paper_router_accuracy},
+          {"difference", r.paper_diff},
+          {"difference_lo", r.paper_diff_lo},
+          {"difference_hi", r.paper_diff_hi},
+          {"excludes_zero", r.paper_diff_lo > 0 || r.paper_diff_hi < 0}};
   }
-  return md;
+  return md + paper_router_section(rows);
 }
 
 // Each router's ROC AUC for the task-tuned device's failures (issue 15 §3: does the prompt reveal the

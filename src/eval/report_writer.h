@@ -28,6 +28,11 @@ struct AtRateRow {
   std::string router;
   double router_call_rate = 0, router_accuracy = 0;
   double diff = 0, diff_lo = 0, diff_hi = 0;  // method − router, 95 % paired bootstrap over the items
+  // The same against the paper's own baseline router (the prompt classifier, paper.md §5), whether or not it
+  // is the best: the paper's +9.5 points are measured against it. Absent when the run has no prompt router.
+  bool has_paper_router = false;
+  double paper_router_call_rate = 0, paper_router_accuracy = 0;
+  double paper_diff = 0, paper_diff_lo = 0, paper_diff_hi = 0;
 };
 
 // How well a router's score predicts the task-tuned device's failures (issue 15 §3): ROC AUC on each split.
