@@ -23,6 +23,9 @@ fi
 # The tokenizer parity tests' reference implementation (@huggingface/tokenizers, pinned by package-lock.json).
 if command -v npm >/dev/null; then
   npm install --prefix tests/js --no-audit --no-fund --loglevel=error >/dev/null
+  # llama.cpp, the peer of the GGUF export's parity tests (tests/test_gguf.cpp): node-llama-cpp's prebuilt CPU
+  # binaries only (--ignore-scripts: no fallback source build; --omit=optional: no CUDA/Vulkan variants).
+  npm install --prefix tools/llama-cpp --ignore-scripts --omit=optional --no-audit --no-fund --loglevel=error >/dev/null
 else
   echo "setup.sh: npm not found; the BpeTokenizerTest parity tests need it (apt-get install nodejs npm)" >&2
 fi

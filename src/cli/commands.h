@@ -13,6 +13,7 @@ void register_train(CLI::App& app);
 void register_demo(CLI::App& app);
 void register_ask(CLI::App& app);
 void register_add_token(CLI::App& app);
+void register_export_gguf(CLI::App& app);
 void register_route(CLI::App& app);
 void register_init(CLI::App& app);
 void register_protocol(CLI::App& app);

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   handoff::cli::register_train(app);
   handoff::cli::register_demo(app);
   handoff::cli::register_add_token(app);
+  handoff::cli::register_export_gguf(app);
   handoff::cli::register_route(app);
   handoff::cli::register_init(app);
   handoff::cli::register_protocol(app);

@@ -9,6 +9,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "protocol/response.h"
+#include "tokenizer/byte_symbols.h"
 #include "tokenizer/tokenizer_config.h"
 #include "tokenizer/unicode_nfc.h"
 #include "tokenizer/utf8.h"
@@ -18,29 +19,6 @@ namespace handoff {
 using nlohmann::json;
 
 namespace {
-
-// GPT-2's byte <-> symbol table: printable Latin-1 bytes stand for themselves, the other 68 bytes (controls,
-// space, 0x7F-0xA0, 0xAD) are shifted to U+0100.. in byte order, so every byte is one visible character
-// (the space 0x20 becomes 'Ġ' U+0120, '\n' becomes 'Ċ' U+010A).
-struct ByteSymbols {
-  std::array<int32_t, 256> cp_of_byte{};
-  std::array<std::string, 256> symbol{};  // UTF-8 of cp_of_byte
-  std::vector<int> byte_of_cp;            // -1 where a code point is no byte's symbol
-  ByteSymbols() : byte_of_cp(324, -1) {
-    int shifted = 0;
-    for (int b = 0; b < 256; ++b) {
-      const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-      cp_of_byte[b] = printable ? b : 256 + shifted++;
-      utf8::append(symbol[b], cp_of_byte[b]);
-      byte_of_cp[cp_of_byte[b]] = b;
-    }
-  }
-};
-
-const ByteSymbols& byte_symbols() {
-  static const ByteSymbols t;
-  return t;
-}
 
 uint64_t pair_key(int a, int b) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
