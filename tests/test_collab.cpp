@@ -11,6 +11,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -545,4 +546,104 @@ TEST_F(CollabTest, HandoffsPastTheCloudSlotsAre503AtOnceNotQueuedBehindASlowClou
   }
   slow.stop();
   cloud_thread.join();
+}
+
+namespace {
+
+// /usr/bin/python3 with Debian's python3-prometheus-client parses a /metrics body into
+// {"name{label=value,...}": value} (samples of every family, histogram buckets included).
+json parse_prometheus(const std::string& text) {
+  const std::string in = ::testing::TempDir() + "metrics.txt", out = ::testing::TempDir() + "metrics.json";
+  std::ofstream(in) << text;
+  const std::string cmd =
+      "/usr/bin/python3 -c \"import json,sys; from prometheus_client.parser import "
+      "text_string_to_metric_families as p; "
+      "print(json.dumps({s.name + ('{' + ','.join(k + '=' + v for k, v in sorted(s.labels.items())) + '}' "
+      "if s.labels else ''): s.value for f in p(open(sys.argv[1]).read()) for s in f.samples}))\" " +
+      in + " > " + out + " 2>&1";
+  if (std::system(cmd.c_str()) != 0) {
+    std::ifstream err(out);
+    return json{{"error", std::string(std::istreambuf_iterator<char>(err), {})}};
+  }
+  std::ifstream f(out);
+  return json::parse(f);
+}
+
+}  // namespace
+
+// GET /metrics (issue 20): Prometheus text that a Prometheus parser reads, whose counters add up to what the
+// clients saw — requests by route and status, tokens, who answered, hand-offs, each side's tokens, the
+// rolling call rate — and that never carries the key or any prompt text.
+TEST_F(CollabTest, MetricsParseAsPrometheusAndAddUpToWhatClientsSaw) {
+  ASSERT_TRUE(handoff::testing::reference_installed(
+      std::system("/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null") == 0,
+      "/usr/bin/python3 with prometheus_client (Debian python3-prometheus-client)",
+      "apt-get install python3-prometheus-client"));
+  CloudServer cloud;
+  CollabOptions o;
+  o.handoff_threshold = 0.15;  // some hand off, some do not
+  auto collab = std::make_shared<Collaborator>(device_model(), client_for(cloud.base()), o);
+  ServerOptions so;
+  so.port = 0;
+  so.api_key = kKey;
+  so.call_rate_window = 4;
+  so.log = [](const std::string&) {};
+  ModelServer endpoint(std::make_shared<CollabResponder>(collab, "collab"), so);
+  endpoint.start();
+  httplib::Client cli(endpoint.url());
+  cli.set_bearer_token_auth(kKey);
+  int64_t prompt_tokens = 0, completion_tokens = 0, device_tokens = 0, cloud_tokens = 0;
+  std::vector<bool> called;
+  std::vector<std::string> prompts;
+  for (int d = 1; d <= 5; ++d)
+    for (const auto& p : problems(d, 2)) {
+      prompts.push_back(p.prompt);
+      auto res = cli.Post("/v1/chat/completions", chat(p.prompt), "application/json");
+      ASSERT_TRUE(res);
+      ASSERT_EQ(res->status, 200) << res->body;
+      const auto j = json::parse(res->body);
+      prompt_tokens += j["usage"]["prompt_tokens"].get<int64_t>();
+      completion_tokens += j["usage"]["completion_tokens"].get<int64_t>();
+      const auto& h = j["choices"][0]["handoff"];
+      device_tokens += h["device_tokens"].get<int64_t>();
+      cloud_tokens += h["cloud_tokens"].get<int64_t>();
+      called.push_back(h["called_cloud"].get<bool>());
+    }
+  ASSERT_EQ(cli.Post("/v1/chat/completions", "{not json", "application/json")->status, 400);
+  ASSERT_EQ(cli.Get("/no/such/path")->status, 404);
+  httplib::Client anonymous(endpoint.url());
+  ASSERT_EQ(anonymous.Get("/metrics")->status, 401);  // the same key as every other route but /health
+  auto res = cli.Get("/metrics");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type").rfind("text/plain; version=0.0.4", 0), 0u);
+  EXPECT_EQ(res->body.find(kKey), std::string::npos);
+  for (const auto& p : prompts) EXPECT_EQ(res->body.find(p), std::string::npos) << p;
+  const json m = parse_prometheus(res->body);
+  ASSERT_FALSE(m.contains("error")) << m << res->body;
+  const int64_t handoffs = std::count(called.begin(), called.end(), true);
+  ASSERT_GT(handoffs, 0);
+  ASSERT_LT(handoffs, 10);
+  EXPECT_EQ(m["handoff_http_requests_total{path=/v1/chat/completions,status=200}"], 10);
+  EXPECT_EQ(m["handoff_http_requests_total{path=/v1/chat/completions,status=400}"], 1);
+  EXPECT_EQ(m["handoff_http_requests_total{path=other,status=404}"], 1);  // unknown paths get no label
+  EXPECT_EQ(m["handoff_http_requests_total{path=/metrics,status=401}"], 1);
+  EXPECT_EQ(m["handoff_http_request_duration_seconds_count{path=/v1/chat/completions}"], 11);
+  EXPECT_EQ(m["handoff_http_request_duration_seconds_bucket{le=+Inf,path=/v1/chat/completions}"], 11);
+  EXPECT_EQ(m["handoff_prompt_tokens_total"], prompt_tokens);
+  EXPECT_EQ(m["handoff_completion_tokens_total"], completion_tokens);
+  EXPECT_EQ(m["handoff_answers_total{by=cloud}"], handoffs);
+  EXPECT_EQ(m["handoff_answers_total{by=device}"], 10 - handoffs);
+  EXPECT_EQ(m["handoff_handoffs_total"], handoffs);
+  EXPECT_EQ(m["handoff_cloud_errors_total"], 0);
+  EXPECT_EQ(m["handoff_side_tokens_total{side=device}"], device_tokens);
+  EXPECT_EQ(m["handoff_side_tokens_total{side=cloud}"], cloud_tokens);
+  EXPECT_EQ(m["handoff_side_duration_seconds_count{side=device}"], 10);
+  EXPECT_EQ(m["handoff_side_duration_seconds_count{side=cloud}"], handoffs);
+  // The rolling rate counts the last 4 decisions only.
+  EXPECT_DOUBLE_EQ(m["handoff_call_rate"].get<double>(),
+                   static_cast<double>(std::count(called.end() - 4, called.end(), true)) / 4.0);
+  EXPECT_EQ(m["handoff_call_rate_window"], 4);
+  EXPECT_EQ(m["handoff_queue_depth"], 0);
+  endpoint.stop();
 }

@@ -32,6 +32,7 @@ struct ServeArgs {
   int64_t max_tokens_limit = 1024, default_max_tokens = 128;
   size_t max_body_bytes = 1 << 20, max_queued = 256, max_connections = 1024;
   double header_timeout_s = 10, body_timeout_s = 30, drain_timeout_s = 60;
+  int64_t call_rate_window = 200;
   CloudFlags cloud;
   CollabFlags collab;
 };
@@ -113,6 +114,10 @@ void add_load_flags(CLI::App* cmd, ServeArgs& a) {
                   "On SIGTERM: seconds requests being computed may take to finish (queued ones get 503)")
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
+  cmd->add_option("--call-rate-window", a.call_rate_window,
+                  "--device only: collaborative decisions GET /metrics' rolling call rate counts")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
 }
 
 ServerOptions server_options(const ServeArgs& a) {
@@ -126,6 +131,7 @@ ServerOptions server_options(const ServeArgs& a) {
   so.header_timeout_s = a.header_timeout_s;
   so.body_timeout_s = a.body_timeout_s;
   so.drain_timeout_s = a.drain_timeout_s;
+  so.call_rate_window = a.call_rate_window;
   so.limits.max_tokens_limit = a.max_tokens_limit;
   so.limits.default_max_tokens = std::min(a.default_max_tokens, a.max_tokens_limit);
   if (!a.api_key_env.empty()) {

@@ -7,6 +7,7 @@
 
 #include <c10/util/Exception.h>
 
+#include "cloud/server_metrics.h"
 #include "common/error.h"
 
 namespace handoff {
@@ -77,8 +78,14 @@ struct ModelServer::Impl {
   std::unique_ptr<HttpServer> http;
   std::string id_base;
   std::atomic<uint64_t> id_counter{0};
+  ServerMetrics metrics;
 
-  Impl(std::shared_ptr<Responder> r, ServerOptions o) : responder(std::move(r)), opts(std::move(o)) {
+  Impl(std::shared_ptr<Responder> r, ServerOptions o)
+      : responder(std::move(r)),
+        opts(std::move(o)),
+        metrics({"/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics"},
+                opts.call_rate_window) {
+    metrics.set_call_rate_target(opts.call_rate_target);
     if (!responder) throw Error("ModelServer needs a responder");
     if (!opts.log) opts.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
     char buf[17];
@@ -121,6 +128,7 @@ struct ModelServer::Impl {
     };
     // One line per request: no headers, no body, no key.
     h.on_done = [this](const HttpRequest& req, int status, double ms) {
+      metrics.on_request(req.path, status, ms / 1000.0);
       char buf[32];
       std::snprintf(buf, sizeof buf, "%.1f", ms);
       opts.log((req.method.empty() ? "-" : req.method) + " " + (req.path.empty() ? "-" : req.path) + " " +
@@ -155,6 +163,7 @@ struct ModelServer::Impl {
                           const char* id_prefix) {
     const Request request = parse(req.body, opts.limits, responder->models());
     const GenerationResult result = responder->respond(request);
+    metrics.on_generation(result);
     const std::string id = next_id(id_prefix);
     const int64_t created = unix_seconds();
     HttpResponse res;
@@ -182,6 +191,14 @@ struct ModelServer::Impl {
                 }));
     http->route("GET", "/v1/models", Lane::io, guarded([this](const HttpRequest&) {
                   return json_response(200, models_json(responder->models(), unix_seconds()));
+                }));
+    // Prometheus text format; the I/O lane, so a scrape is answered while every worker is busy.
+    http->route("GET", "/metrics", Lane::io, guarded([this](const HttpRequest&) {
+                  const HttpServerStats st = http->stats();
+                  metrics.set_queue(st.queued, st.working, st.connections);
+                  HttpResponse res = json_response(200, metrics.render());
+                  res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                  return res;
                 }));
     // Liveness: no key, the I/O lane — it answers while every worker is busy.
     http->route("GET", "/health", Lane::io,

@@ -27,6 +27,8 @@ struct ServerOptions {
   double body_timeout_s = 30;       // whole request body
   double keep_alive_timeout_s = 5;  // a kept-alive connection's next request header
   double drain_timeout_s = 60;      // stop(): how long requests being computed may take to finish
+  int64_t call_rate_window = 200;   // collaborative decisions GET /metrics' rolling call rate counts
+  double call_rate_target = -1;     // reported by /metrics as the budget when ≥ 0 (--max-call-rate)
   // One line per request ("POST /v1/chat/completions 200 12.3 ms": no headers, no body). Default: stderr.
   std::function<void(const std::string&)> log;
 };
