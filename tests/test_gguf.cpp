@@ -319,7 +319,8 @@ struct PeerRun {
 // tools/llama-cpp/run.mjs on `gguf`: greedy continuations of `prompts` and the ids of `texts`.
 PeerRun llama_cpp(const std::string& gguf, const std::vector<std::vector<int>>& prompts, int n_new,
                   const std::vector<std::string>& texts = {}) {
-  const std::string req = tmp("peer_request.json"), out = tmp("peer_out.json");
+  const std::string req = gguf + ".request.json",
+                    out = gguf + ".out.json";  // one pair per file: tests run in parallel
   write_file_atomic(
       req,
       nlohmann::json{
