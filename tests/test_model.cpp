@@ -5,7 +5,9 @@
 #include <ATen/autocast_mode.h>
 #include <c10/core/InferenceMode.h>
 
+#include "common/error.h"
 #include "model/decoder.h"
+#include "model/gemv.h"
 #include "model/logprobs.h"
 #include "model/sampler.h"
 
@@ -263,4 +265,39 @@ TEST(ModelTest, Bf16AutocastIsCloseToFp32AndScoped) {
   set_default_autocast_bf16(false);
   EXPECT_TRUE(n->autocast_bf16);
   EXPECT_FALSE(CausalLM(tiny_config())->autocast_bf16);
+}
+
+// Batch-1 decoding with 2+ threads runs our row-parallel GEMV (model/gemv.h): the same products as at::mv up
+// to float rounding, on shapes with and without whole SIMD blocks and with a bias; and a model decodes the
+// same greedy tokens with 2 threads as with 1 (which keeps OpenBLAS's sgemv).
+TEST(GemvTest, RowParallelGemvMatchesMvAndDecodingMatchesOneThread) {
+  const int before = at::get_num_threads();
+  at::set_num_threads(2);
+  torch::manual_seed(3);
+  for (const auto& [rows, cols] :
+       std::vector<std::pair<int64_t, int64_t>>{{300, 256}, {257, 1003}, {64, 7}}) {
+    const auto W = torch::randn({rows, cols}), x = torch::randn({cols}), b = torch::randn({rows});
+    const auto ours = gemv_rows_parallel(W, x, b), ref = at::addmv(b, W, x);
+    EXPECT_TRUE(torch::allclose(ours, ref, 1e-4, 1e-4))
+        << rows << "x" << cols << " max diff " << (ours - ref).abs().max().item<float>();
+    EXPECT_TRUE(torch::allclose(gemv_rows_parallel(W, x), at::mv(W, x), 1e-4, 1e-4));
+  }
+  EXPECT_THROW(gemv_rows_parallel(torch::randn({4, 5}), torch::randn({6})), handoff::Error);
+  EXPECT_TRUE(use_parallel_gemv(torch::zeros({512, 512})));
+  EXPECT_FALSE(use_parallel_gemv(torch::zeros({8, 8})));  // too small to split
+  ModelConfig c;
+  c.hidden_size = 256;
+  c.intermediate_size = 512;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  torch::manual_seed(4);
+  CausalLM m(c);
+  SamplingOptions o;
+  o.temperature = 0;
+  o.max_new_tokens = 24;
+  const auto two = generate(m, {{1, 20, 30, 40}}, o, {1}).tokens;
+  at::set_num_threads(1);
+  EXPECT_FALSE(use_parallel_gemv(torch::zeros({512, 512})));
+  EXPECT_EQ(generate(m, {{1, 20, 30, 40}}, o, {1}).tokens, two);
+  at::set_num_threads(before);
 }

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "model/autocast.h"
+#include "model/gemv.h"
 
 namespace handoff {
 
@@ -69,7 +70,10 @@ at::Tensor Rope::apply(const at::Tensor& x, const at::Tensor& cos, const at::Ten
 static at::Tensor project(torch::nn::Linear& layer, const at::Tensor& x) {
   if (x.numel() != x.size(-1)) return layer(x);
   auto row = x.reshape({x.size(-1)});
-  auto y = layer->bias.defined() ? at::addmv(layer->bias, layer->weight, row) : at::mv(layer->weight, row);
+  auto y = use_parallel_gemv(layer->weight) && row.scalar_type() == at::kFloat
+               ? gemv_rows_parallel(layer->weight, row, layer->bias)
+           : layer->bias.defined() ? at::addmv(layer->bias, layer->weight, row)
+                                   : at::mv(layer->weight, row);
   auto sizes = x.sizes().vec();
   sizes.back() = y.size(0);
   return y.view(sizes);
@@ -285,8 +289,11 @@ at::Tensor CausalLMImpl::forward(const at::Tensor& input_ids, const at::Tensor& 
 at::Tensor CausalLMImpl::forward_logits(const at::Tensor& input_ids, const at::Tensor& positions,
                                         const at::Tensor& key_valid, KVCache* cache) {
   auto h = hidden(input_ids, positions, key_valid, cache);
-  if (h.numel() == h.size(-1))  // batch-1 decoding: GEMV (see project())
-    return at::mv(lm_weight(), h.reshape({h.size(-1)})).view({h.size(0), h.size(1), -1});
+  if (h.numel() == h.size(-1)) {  // batch-1 decoding: GEMV (see project())
+    const at::Tensor w = lm_weight(), row = h.reshape({h.size(-1)});
+    const bool ours = use_parallel_gemv(w) && row.scalar_type() == at::kFloat;
+    return (ours ? gemv_rows_parallel(w, row) : at::mv(w, row)).view({h.size(0), h.size(1), -1});
+  }
   return at::matmul(h, lm_weight().t());
 }
 

@@ -1,0 +1,21 @@
+#pragma once
+// y = W x (+ b) for one input row: the whole of batch-1 decoding's arithmetic, and bound by reading W once.
+//
+// Why our own: with more than one thread, OpenBLAS's sgemv for one row did not get faster than one thread
+// (bench/run_llama_cpp_decode.sh: 10.7 tokens/s at 2 threads vs 11.7 at 1 on a 0.5B-shaped model, while
+// llama.cpp went 8.8 → 15.6). Here the rows are split across ATen's threads, each streaming its block of W
+// with 8-wide FMA accumulators (AVX2+FMA where the CPU has them, plain C++ otherwise).
+//
+// The sums are ordered differently from OpenBLAS's, so the decoder uses this only with 2+ threads: one-thread
+// decoding — every recorded result — keeps OpenBLAS's sgemv bit for bit.
+#include <ATen/Tensor.h>
+
+namespace handoff {
+
+// W [rows, cols] fp32 contiguous on the CPU, x [cols] fp32, bias [rows] or undefined → [rows].
+at::Tensor gemv_rows_parallel(const at::Tensor& W, const at::Tensor& x, const at::Tensor& bias = {});
+
+// Whether gemv_rows_parallel is the better path for W at the current thread count.
+bool use_parallel_gemv(const at::Tensor& W);
+
+}  // namespace handoff
