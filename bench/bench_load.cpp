@@ -162,20 +162,28 @@ int main(int argc, char** argv) {
   // Decode: batch 1, an 8-token prompt, then 32 greedy tokens one at a time with the KV cache.
   c10::InferenceMode im;
   const int prompt_len = 8, new_tokens = 32, warmup = 3;
-  auto cache = m->make_cache(1, prompt_len + new_tokens + warmup);
-  auto prompt = at::arange(4, 4 + prompt_len, at::kLong).unsqueeze(0);
-  auto logits = m->forward(prompt, at::arange(prompt_len, at::kLong).unsqueeze(0), {}, &cache);
-  auto next = logits.select(1, -1).argmax(-1, /*keepdim=*/true);
-  int64_t pos = prompt_len;
-  auto step = [&] {
-    auto l = m->forward(next, torch::full({1, 1}, pos++, at::kLong), {}, &cache);
-    next = l.select(1, -1).argmax(-1, /*keepdim=*/true);
+  auto decode_seconds = [&] {
+    auto cache = m->make_cache(1, prompt_len + new_tokens + warmup);
+    auto prompt = at::arange(4, 4 + prompt_len, at::kLong).unsqueeze(0);
+    auto logits = m->forward(prompt, at::arange(prompt_len, at::kLong).unsqueeze(0), {}, &cache);
+    auto next = logits.select(1, -1).argmax(-1, /*keepdim=*/true);
+    int64_t pos = prompt_len;
+    auto step = [&] {
+      auto l = m->forward(next, torch::full({1, 1}, pos++, at::kLong), {}, &cache);
+      next = l.select(1, -1).argmax(-1, /*keepdim=*/true);
+    };
+    for (int i = 0; i < warmup; ++i) step();
+    const auto start = Clock::now();
+    for (int i = 0; i < new_tokens; ++i) step();
+    return seconds_since(start);
   };
-  for (int i = 0; i < warmup; ++i) step();
-  t0 = Clock::now();
-  for (int i = 0; i < new_tokens; ++i) step();
-  const double decode_s = seconds_since(t0);
+  const double decode_s = decode_seconds();
   const double tok_s = new_tokens / decode_s;
+  // The same with `--weights bf16` (every linear weight and the LM head at 2 bytes; the embedding lookup
+  // reads one fp32 row).
+  m->store_weights_bf16();
+  const double bf16_tok_s = new_tokens / decode_seconds();
+  const double bf16_bound_tok_s = bandwidth / (static_cast<double>(params) * 2.0);
 
   std::printf("\nQwen2.5-0.5B shapes, random weights: %.1fM parameters, %s, %d thread(s)\n", params / 1e6,
               c.tie_word_embeddings ? "tied embeddings" : "untied", threads);
@@ -196,5 +204,8 @@ int main(int argc, char** argv) {
   std::printf("%-44s %8.2f tok/s\n", "decode bound (bandwidth / bytes per token)", bound_tok_s);
   std::printf("%-44s %8.2f tok/s  (%.0f%% of bound, %.1f ms/token)\n", "decode, batch 1, KV cache, 32 tokens",
               tok_s, 100.0 * tok_s / bound_tok_s, 1000.0 * decode_s / new_tokens);
+  std::printf("%-44s %8.2f tok/s\n", "decode bound, bf16 weights", bf16_bound_tok_s);
+  std::printf("%-44s %8.2f tok/s  (%.0f%% of bound)\n", "decode, batch 1, bf16 weights, 32 tokens",
+              bf16_tok_s, 100.0 * bf16_tok_s / bf16_bound_tok_s);
   return 0;
 }

@@ -13,7 +13,7 @@ if [ "${HANDOFF_SKIP_APT:-0}" != "1" ]; then
     build-essential cmake ninja-build libtorch-dev libopenblas0-pthread \
     nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libgtest-dev libbenchmark-dev \
     libre2-dev libsentencepiece-dev libboost-dev clang-format python3-torch python3-jinja2 \
-    python3-prometheus-client >/dev/null
+    python3-prometheus-client chromium >/dev/null
   # node + npm run the tokenizer parity reference (tests/js); a machine with a newer Node.js that bundles npm
   # keeps it (Debian's npm package would conflict with it).
   if ! command -v npm >/dev/null; then
@@ -21,7 +21,8 @@ if [ "${HANDOFF_SKIP_APT:-0}" != "1" ]; then
   fi
 fi
 
-# The tokenizer parity tests' reference implementation (@huggingface/tokenizers, pinned by package-lock.json).
+# The tokenizer parity tests' reference implementation (@huggingface/tokenizers) and the chat page's browser
+# driver (playwright-core, which drives the Debian chromium above), pinned by package-lock.json.
 if command -v npm >/dev/null; then
   npm install --prefix tests/js --no-audit --no-fund --loglevel=error >/dev/null
   # llama.cpp, the peer of the GGUF export's parity tests (tests/test_gguf.cpp): node-llama-cpp's prebuilt CPU

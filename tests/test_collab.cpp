@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <regex>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -26,6 +27,8 @@
 #include "cloud/model_server.h"
 #include "collab/collab_responder.h"
 #include "collab/collaborator.h"
+#include "collab/device_run.h"
+#include "collab/pure/budget_guard.h"
 #include "common/error.h"
 #include "eval/eval_set.h"
 #include "protocol/protocol.h"
@@ -42,6 +45,7 @@ namespace {
 
 const std::string kDevice = std::string(HANDOFF_SOURCE_DIR) + "/models/device-chain";
 const std::string kCloud = std::string(HANDOFF_SOURCE_DIR) + "/models/cloud-chain";
+const std::string kHopsDevice = std::string(HANDOFF_SOURCE_DIR) + "/models/device-hops";
 const char* kKeyVar = "HANDOFF_TEST_COLLAB_KEY";
 const char* kKey = "sk-collab-91be27d4";
 
@@ -646,4 +650,234 @@ TEST_F(CollabTest, MetricsParseAsPrometheusAndAddUpToWhatClientsSaw) {
   EXPECT_EQ(m["handoff_call_rate_window"], 4);
   EXPECT_EQ(m["handoff_queue_depth"], 0);
   endpoint.stop();
+}
+
+// The budget guard on the reference device (issue 20): a stream that gets harder (chain difficulties 1 → 5,
+// so the device's P(<handoff>) drifts up) keeps its call rate near the target once the guard has seen the
+// traffic, where the base threshold alone drifts with the stream; every decision reports the threshold it
+// used and its score, and `guard_changed` agrees with an unguarded decode at the base threshold.
+TEST_F(CollabTest, TheBudgetGuardHoldsTheCallRateOfADriftingStreamAndSaysWhatItChanged) {
+  CloudServer cloud;
+  std::vector<std::vector<ChatMessage>> queries;
+  for (int d = 1; d <= 5; ++d)
+    for (const auto& p : problems(d, 40)) queries.push_back({{"user", p.prompt}});
+  BudgetGuardOptions g;
+  g.target = 0.3;
+  g.window = 100;
+  g.base_threshold = 0.15;  // the reference device's P(<handoff>) rarely reaches 0.5
+  auto guard = std::make_shared<BudgetGuard>(g);
+  Collaborator collab(device_model(), client_for(cloud.base()), CollabOptions{});
+  collab.guard_budget(guard);
+  std::vector<CollabResult> got;
+  for (size_t i = 0; i < queries.size(); i += 4) {  // a few queries per request, one threshold each
+    const std::vector<std::vector<ChatMessage>> batch(queries.begin() + i, queries.begin() + i + 4);
+    for (auto& r : collab.answer(batch, std::vector<uint64_t>(batch.size(), 0))) got.push_back(r);
+  }
+  ASSERT_EQ(got.size(), queries.size());
+
+  // The base threshold's own decisions on the same queries, decoded without the guard.
+  auto device = device_model();
+  std::vector<std::vector<int>> prompts;
+  for (const auto& q : queries)
+    prompts.push_back(device->tokenizer->encode_chat(device->protocol.device_conversation(q)));
+  const DeviceSpeech io{*device->tokenizer, device->protocol};
+  const auto base =
+      run_device_prompts(device->model, io, prompts, device_sampling(io, 0.0, 96, 1.0, g.base_threshold),
+                         std::vector<uint64_t>(prompts.size(), 0));
+  int checked = 0, disagree = 0, changed = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const auto& r = got[i];
+    ASSERT_TRUE(r.guarded);
+    ASSERT_GE(r.handoff_threshold, 0.0);
+    ASSERT_GE(r.handoff_score, 0.0);
+    // The knob's rule: a hand-off reached the threshold; a kept query never did.
+    if (r.called_cloud)
+      EXPECT_GE(r.handoff_score, r.handoff_threshold - 1e-6);
+    else
+      EXPECT_LT(r.handoff_score, r.handoff_threshold);
+    changed += r.guard_changed;
+    const bool base_call = base[i].parsed.kind == ResponseKind::kHandoff;
+    if (!r.called_cloud || r.handoff_score >= g.base_threshold) {  // decidable from what the device saw
+      ++checked;
+      disagree += r.guard_changed != (base_call != r.called_cloud);
+    }
+  }
+  EXPECT_GE(checked, 150);
+  EXPECT_LE(disagree, 2);  // batch composition can move a float tie, nothing more
+  EXPECT_GT(changed, 0);
+  auto rate = [&](size_t from, size_t to, auto called) {
+    int n = 0;
+    for (size_t i = from; i < to; ++i) n += called(i);
+    return static_cast<double>(n) / static_cast<double>(to - from);
+  };
+  const double guarded_late = rate(100, 200, [&](size_t i) { return got[i].called_cloud; });
+  const double base_early =
+      rate(0, 100, [&](size_t i) { return base[i].parsed.kind == ResponseKind::kHandoff; });
+  const double base_late =
+      rate(100, 200, [&](size_t i) { return base[i].parsed.kind == ResponseKind::kHandoff; });
+  std::printf("call rate, queries 101-200: guard %.3f, base threshold %.3f (queries 1-100: %.3f)\n",
+              guarded_late, base_late, base_early);
+  EXPECT_NEAR(guarded_late, 0.3, 0.07);
+  EXPECT_GT(std::abs(base_late - base_early), 0.15) << "the stream must drift for the test to mean anything";
+  const GuardState st = guard->state();
+  EXPECT_EQ(st.decisions, 200);
+  EXPECT_EQ(st.changed, changed);
+
+  // Through the endpoint: each choice carries the threshold, the score and whether the guard changed it;
+  // /metrics counts the changes and shows the last threshold.
+  ServerOptions so;
+  so.port = 0;
+  so.call_rate_target = g.target;
+  so.log = [](const std::string&) {};
+  ModelServer endpoint(
+      std::make_shared<CollabResponder>(std::shared_ptr<Collaborator>(&collab, [](auto*) {}), "collab"), so);
+  endpoint.start();
+  httplib::Client cli(endpoint.url());
+  int endpoint_changed = 0;
+  double last_threshold = -1;
+  for (size_t i = 150; i < 170; ++i) {
+    auto res = cli.Post("/v1/chat/completions", chat(queries[i][0].content), "application/json");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    const auto h = json::parse(res->body)["choices"][0]["handoff"];
+    ASSERT_TRUE(h.contains("threshold") && h.contains("handoff_probability") && h.contains("guard_changed"))
+        << h;
+    endpoint_changed += h["guard_changed"].get<bool>();
+    last_threshold = h["threshold"].get<double>();
+  }
+  const std::string m = cli.Get("/metrics")->body;
+  std::smatch hit;
+  ASSERT_TRUE(std::regex_search(m, hit, std::regex("\nhandoff_guard_threshold (\\S+)"))) << m;
+  EXPECT_NEAR(std::stod(hit[1]), last_threshold, 1e-9);
+  int counted = 0;
+  for (const char* to : {"cloud", "device"})
+    if (std::regex_search(
+            m, hit, std::regex(std::string("handoff_guard_changed_total\\{to=\"") + to + "\"\\} (\\d+)")))
+      counted += std::stoi(hit[1]);
+  EXPECT_EQ(counted, endpoint_changed);
+  EXPECT_NE(m.find("handoff_call_rate_target 0.3"), std::string::npos);
+}
+
+// `serve --max-call-rate`: out-of-range or misplaced budgets fail before anything is loaded or served.
+TEST_F(CollabTest, BadBudgetGuardFlagsAreErrorsNamingTheFlag) {
+  const std::string dead = "http://127.0.0.1:" + std::to_string(free_port()) + "/v1";
+  for (const char* flags :
+       {"--max-call-rate 1", "--max-call-rate 0", "--max-call-rate 1.5",
+        "--max-call-rate 0.3 --call-rate-window 5", "--max-call-rate 0.3 --handoff-threshold 0"}) {
+    auto r = run_cli("serve --device " + kDevice + " --cloud " + dead + " --port 0 " + flags);
+    EXPECT_NE(r.code, 0) << flags;
+    EXPECT_TRUE(r.output.find("--max-call-rate") != std::string::npos ||
+                r.output.find("--call-rate-window") != std::string::npos)
+        << flags << "\n"
+        << r.output;
+    EXPECT_EQ(r.output.find("listening"), std::string::npos) << r.output;
+  }
+  auto r = run_cli("serve --model " + kDevice + " --port 0 --max-call-rate 0.3");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("collaborative endpoint"), std::string::npos) << r.output;
+}
+
+// `--device-url` (issue 20): the device behind an OpenAI-compatible server — here our own `serve --model`
+// of the reference device on loopback, which ends a reply with the <handoff> text as llama.cpp renders the
+// exported token — decides as the device loaded in-process does: the same reasoning, the same hand-offs,
+// the same answers, through the collaborative endpoint's same JSON.
+TEST_F(CollabTest, ADeviceBehindAnOpenAIServerDecidesAsTheLoadedDeviceDoes) {
+  CloudServer cloud;
+  ServerOptions o;
+  o.port = 0;
+  o.log = [](const std::string&) {};
+  ModelServer device_server(std::make_shared<LocalModelResponder>(load_checkpoint(kHopsDevice), "device"), o);
+  device_server.start();
+  CollabOptions greedy;
+  CloudClientOptions dc = client_for(device_server.url() + "/v1", 0)->options();
+  dc.model = "device";
+  auto remote = std::make_shared<Collaborator>(std::make_shared<CloudClient>(dc), Protocol{},
+                                               client_for(cloud.base()), greedy);
+  Collaborator local(std::make_shared<LoadedModel>(load_checkpoint(kHopsDevice)), client_for(cloud.base()),
+                     greedy);
+  std::vector<std::vector<ChatMessage>> queries;
+  // Chain questions to the hops device: off its task, it hands off on about 40 % of them greedily (the
+  // reference devices rarely hand off greedily on their own tasks), so the stream has both decisions.
+  for (int d = 1; d <= 6; ++d)
+    for (const auto& p : problems(d, 2)) queries.push_back({{"user", p.prompt}});
+  const std::vector<uint64_t> seeds(queries.size(), 0);
+  const auto want = local.answer(queries, seeds);
+  const auto got = remote->answer(queries, seeds);
+  int same = 0, handoffs = 0;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    same += got[i].device_text == want[i].device_text && got[i].called_cloud == want[i].called_cloud &&
+            got[i].text == want[i].text;
+    handoffs += got[i].called_cloud;
+    EXPECT_EQ(got[i].device_tokens, want[i].device_tokens) << got[i].device_text;  // the server's usage
+    EXPECT_GT(got[i].device_ms, 0.0);
+  }
+  std::printf("device server vs loaded device: %d of %zu decisions and replies equal, %d hand-offs\n", same,
+              queries.size(), handoffs);
+  EXPECT_GE(same, static_cast<int>(queries.size()) - 1);  // a float tie between batchings at most
+  EXPECT_GT(handoffs, 0) << "the stream must include hand-offs for the test to mean anything";
+
+  // The collaborative endpoint in front of it: the same handoff object and header as with --device DIR.
+  ModelServer endpoint(std::make_shared<CollabResponder>(remote, "collab"), o);
+  endpoint.start();
+  httplib::Client cli(endpoint.url());
+  for (size_t i = 0; i < 3; ++i) {
+    const size_t q = i * 4 + 3;
+    auto res = cli.Post("/v1/chat/completions", chat(queries[q][0].content), "application/json");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    const auto j = json::parse(res->body);
+    const auto& h = j["choices"][0]["handoff"];
+    EXPECT_EQ(h["answered_by"], got[q].called_cloud ? "cloud" : "device");
+    EXPECT_EQ(res->get_header_value("x-handoff-by"), h["answered_by"].get<std::string>());
+    EXPECT_EQ(h["device_text"], got[q].device_text);
+    EXPECT_FALSE(h.contains("threshold"));  // no logits from a server: no threshold, no guard
+  }
+}
+
+// A device server that is down, or answers garbage: a clear error naming the device server — 502
+// device_unavailable at the endpoint, a non-zero exit naming it from the CLI — and what it cannot be asked
+// (the threshold, the guard, the fallback) is refused before it is contacted.
+TEST_F(CollabTest, ADeviceServerThatIsDownOrAnswersGarbageIsA502NamingIt) {
+  CloudServer cloud;
+  httplib::Server garbage;
+  garbage.Post("/v1/chat/completions", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("{\"choices\": [{\"message\": 17", "application/json");
+  });
+  const int port = garbage.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { garbage.listen_after_bind(); });
+  while (!garbage.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto collab =
+      std::make_shared<Collaborator>(client_for("http://127.0.0.1:" + std::to_string(port) + "/v1", 0),
+                                     Protocol{}, client_for(cloud.base()), CollabOptions{});
+  ServerOptions o;
+  o.port = 0;
+  o.log = [](const std::string&) {};
+  ModelServer endpoint(std::make_shared<CollabResponder>(collab, "collab"), o);
+  endpoint.start();
+  httplib::Client cli(endpoint.url());
+  auto res = cli.Post("/v1/chat/completions", chat(problems(1, 1)[0].prompt), "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 502) << res->body;
+  const auto err = json::parse(res->body)["error"];
+  EXPECT_EQ(err["code"], "device_unavailable");
+  EXPECT_NE(err["message"].get<std::string>().find("device server"), std::string::npos) << err;
+  garbage.stop();
+  t.join();
+
+  const std::string dead = "http://127.0.0.1:" + std::to_string(free_port()) + "/v1";
+  auto ask = run_cli("ask --device-url " + dead + " --cloud " + cloud.base() + " --device-retries 0 '1+2'");
+  EXPECT_NE(ask.code, 0);
+  EXPECT_NE(ask.output.find("cannot reach the device server"), std::string::npos) << ask.output;
+  for (const char* flags : {"--fallback", "--handoff-threshold 0.3"}) {
+    auto r = run_cli("ask --device-url " + dead + " --cloud " + cloud.base() + " " + flags + " '1+2'");
+    EXPECT_NE(r.code, 0) << flags;
+    EXPECT_NE(r.output.find("--device DIR"), std::string::npos) << flags << "\n" << r.output;
+  }
+  auto both =
+      run_cli("ask --device " + kDevice + " --device-url " + dead + " --cloud " + cloud.base() + " '1+2'");
+  EXPECT_NE(both.code, 0);
+  auto guard =
+      run_cli("serve --device-url " + dead + " --cloud " + cloud.base() + " --max-call-rate 0.3 --port 0");
+  EXPECT_NE(guard.code, 0);
+  EXPECT_NE(guard.output.find("--device DIR"), std::string::npos) << guard.output;
 }

@@ -21,10 +21,13 @@
 #include "common/error.h"
 #include "io/checkpoint.h"
 #include "io/gguf_export.h"
+#include "io/gguf_tokenizer.h"
 #include "io/gguf_writer.h"
 #include "model/sampler.h"
 #include "tasks/task.h"
 #include "test_support.h"
+#include "tokenizer/bpe_tokenizer.h"
+#include "tokenizer/byte_symbols.h"
 #include "tokenizer/char_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
@@ -296,6 +299,34 @@ TEST(GgufExportTest, BadTypeAndBadModelNameWhatFailedAndWriteNothing) {
   EXPECT_NE(r.output.find("q4_k"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(out));
   EXPECT_FALSE(fs::exists(out + ".tmp"));
+}
+
+// A byte-level BPE tokenizer handoff reads, whose pre-tokenizer llama.cpp has no name for: refused by name,
+// never exported as if the step were absent (llama.cpp would split text differently and drift silently).
+TEST(GgufExportTest, PreTokenizerStepsLlamaCppCannotExpressAreRefusedByName) {
+  nlohmann::json vocab = nlohmann::json::object();
+  for (int b = 0; b < 256; ++b) vocab[byte_symbols().symbol[b]] = b;
+  auto tokenizer = [&](nlohmann::json first_step) {
+    return nlohmann::json{
+        {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}}},
+        {"added_tokens", nlohmann::json::array()},
+        {"pre_tokenizer",
+         {{"type", "Sequence"},
+          {"pretokenizers",
+           {first_step, {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}}},
+        {"decoder", {{"type", "ByteLevel"}}}}
+        .dump();
+  };
+  const auto literal = BpeTokenizer::from_json(
+      tokenizer({{"type", "Split"}, {"pattern", {{"String", " "}}}, {"behavior", "Isolated"}}),
+      "literal.json");
+  const std::string e = handoff::testing::error_of([&] { gguf_vocab(*literal, 256); });
+  EXPECT_NE(e.find("Split (not on a regex)"), std::string::npos) << e;
+  const auto unnamed = BpeTokenizer::from_json(
+      tokenizer({{"type", "Split"}, {"pattern", {{"Regex", "\\s+"}}}, {"behavior", "Isolated"}}),
+      "regex.json");
+  EXPECT_NE(handoff::testing::error_of([&] { gguf_vocab(*unnamed, 256); }).find("has no llama.cpp name"),
+            std::string::npos);
 }
 
 // ---- llama.cpp itself (tools/llama-cpp: node-llama-cpp's prebuilt CPU build, installed by setup.sh) ----

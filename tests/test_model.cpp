@@ -301,3 +301,40 @@ TEST(GemvTest, RowParallelGemvMatchesMvAndDecodingMatchesOneThread) {
   EXPECT_EQ(generate(m, {{1, 20, 30, 40}}, o, {1}).tokens, two);
   at::set_num_threads(before);
 }
+
+// `--weights bf16` (CausalLMImpl::store_weights_bf16): the bf16 GEMV equals fp32 math on the widened
+// weights; a model decoding one row at a time (the GEMV) and a whole prefix at once (weights widened per
+// call) give the same logits; and both stay close to the fp32 model they were rounded from, tied head or not.
+TEST(ModelTest, Bf16WeightsDecodeAsTheirWidenedFp32Does) {
+  torch::manual_seed(11);
+  for (const auto& [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{300, 256}, {257, 1003}, {5, 7}}) {
+    const auto W = torch::randn({rows, cols}).to(at::kBFloat16), x = torch::randn({cols}),
+               b = torch::randn({rows});
+    const auto ours = gemv_rows_parallel(W, x, b);
+    EXPECT_EQ(ours.scalar_type(), at::kFloat);
+    EXPECT_TRUE(torch::allclose(ours, at::addmv(b, W.to(at::kFloat), x), 1e-4, 1e-4)) << rows << "x" << cols;
+  }
+  for (const std::string type : {"llama", "qwen2"}) {  // tied and untied LM head
+    CausalLM m(tiny_config(type));
+    m->eval();
+    c10::InferenceMode guard;
+    auto ids = torch::randint(4, 50, {1, 10}, at::kLong);
+    auto pos = at::arange(10, at::kLong).unsqueeze(0);
+    const at::Tensor fp32 = m->forward(ids, pos);
+    m->store_weights_bf16();
+    m->store_weights_bf16();  // idempotent
+    EXPECT_EQ(m->model->layers->ptr(0)->as<DecoderLayerImpl>()->mlp->up_proj->weight.scalar_type(),
+              at::kBFloat16);
+    EXPECT_EQ(m->model->embed_tokens->weight.scalar_type(), at::kFloat);  // the lookup stays fp32
+    const at::Tensor whole = m->forward(ids, pos);                        // 10 rows: widened weights
+    KVCache cache = m->make_cache(1, 10);
+    at::Tensor last;
+    for (int64_t t = 0; t < 10; ++t)  // one row at a time: the bf16 GEMV
+      last = m->forward(ids.narrow(1, t, 1), pos.narrow(1, t, 1), {}, &cache);
+    EXPECT_TRUE(torch::allclose(last.select(1, 0), whole.select(1, 9), 1e-4, 1e-4)) << type;
+    const double diff = (whole - fp32).abs().max().item<double>(), scale = fp32.abs().max().item<double>();
+    EXPECT_GT(diff, 0.0) << type;
+    EXPECT_LT(diff, 0.05 * scale) << type;
+    EXPECT_GE((whole.argmax(-1) == fp32.argmax(-1)).to(at::kFloat).mean().item<double>(), 0.9) << type;
+  }
+}

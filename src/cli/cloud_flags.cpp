@@ -25,7 +25,12 @@ CLI::Option* add_cloud_flags(CLI::App* cmd, CloudFlags& f, bool required) {
   return url;
 }
 
-std::shared_ptr<const CloudClient> make_cloud_client(const CloudFlags& f) {
+namespace {
+
+// A client for an OpenAI-compatible server (`what`: "the cloud" or "the device server"), reachable now,
+// with the model named by `model_flag` or the one it lists.
+std::shared_ptr<const CloudClient> make_api_client(const CloudFlags& f, const std::string& what,
+                                                   const std::string& model_flag) {
   CloudClientOptions co = cloud_client_options(f.url, f.model, f.api_key_env, f.timeout_s, f.retries);
   if (f.deadline_s > 0) co.deadline_s = f.deadline_s;
   auto client = std::make_shared<CloudClient>(co);
@@ -33,18 +38,63 @@ std::shared_ptr<const CloudClient> make_cloud_client(const CloudFlags& f) {
   try {
     models = client->models();
   } catch (const Error& e) {
-    throw Error("cannot reach the cloud at " + f.url + ": " + e.what());
+    throw Error("cannot reach " + what + " at " + f.url + ": " + e.what());
   }
   if (!f.model.empty()) return client;
   if (models.size() != 1) {
     std::string names;
     for (const auto& m : models) names += (names.empty() ? "" : ", ") + m;
-    throw Error("the cloud at " + f.url + " serves " + std::to_string(models.size()) + " models (" + names +
+    throw Error(what + " at " + f.url + " serves " + std::to_string(models.size()) + " models (" + names +
                     "); say which",
-                "pass --cloud-model NAME");
+                "pass " + model_flag + " NAME");
   }
   co.model = models.front();
   return std::make_shared<CloudClient>(co);
+}
+
+}  // namespace
+
+std::shared_ptr<const CloudClient> make_cloud_client(const CloudFlags& f) {
+  return make_api_client(f, "the cloud", "--cloud-model");
+}
+
+CLI::Option* add_device_server_flags(CLI::App* cmd, DeviceServerFlags& f) {
+  auto* url = cmd->add_option("--device-url", f.url,
+                              "OpenAI-compatible base URL of a server running the device model (llama.cpp's "
+                              "llama-server on `handoff export-gguf`'s file, vLLM, `handoff serve --model`), "
+                              "instead of --device DIR; its hand-off is read from the reply text");
+  cmd->add_option("--device-model", f.model,
+                  "Model name sent to the device server (default: the one it lists)");
+  cmd->add_option("--device-api-key-env", f.api_key_env,
+                  "Environment variable holding the device server's API key (never printed)");
+  cmd->add_option("--device-timeout", f.timeout_s, "Seconds to wait for one device server reply")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--device-retries", f.retries, "Retries on connection errors, 429 and 5xx")
+      ->check(CLI::Range(0, 10))
+      ->capture_default_str();
+  return url;
+}
+
+std::shared_ptr<Collaborator> make_remote_collaborator(const DeviceServerFlags& d,
+                                                       const std::string& protocol,
+                                                       std::shared_ptr<const CloudClient> cloud,
+                                                       const CollabFlags& f, CollabOptions decoding) {
+  CloudFlags as_client;
+  as_client.url = d.url;
+  as_client.model = d.model;
+  as_client.api_key_env = d.api_key_env;
+  as_client.timeout_s = d.timeout_s;
+  as_client.retries = d.retries;
+  decoding.fallback = f.fallback;
+  decoding.forward_reasoning = f.forward_reasoning;
+  decoding.handoff_threshold = f.handoff_threshold;
+  decoding.cloud_max_tokens = f.cloud_max_tokens;
+  const Protocol p = load_protocol(protocol.empty() ? "handoff" : protocol);
+  // Options the device server cannot honour fail before it is contacted.
+  Collaborator::check_remote_options(decoding);
+  return std::make_shared<Collaborator>(make_api_client(as_client, "the device server", "--device-model"), p,
+                                        std::move(cloud), decoding);
 }
 
 void add_collab_flags(CLI::App* cmd, CollabFlags& f) {

@@ -26,6 +26,7 @@ CLI::Option* add_cloud_flags(CLI::App* cmd, CloudFlags& f, bool required);
 // names them). An unreachable cloud is an Error here, before any work starts.
 std::shared_ptr<const CloudClient> make_cloud_client(const CloudFlags& f);
 
+
 struct CollabFlags {
   bool fallback = false, forward_reasoning = false;
   double handoff_threshold = 1.1;
@@ -43,5 +44,20 @@ void add_price_flags(CLI::App* cmd, CollabFlags& f);
 std::shared_ptr<Collaborator> make_collaborator(std::shared_ptr<LoadedModel> device,
                                                 std::shared_ptr<const CloudClient> cloud,
                                                 const CollabFlags& f, CollabOptions decoding = {});
+
+// The device behind an OpenAI-compatible server instead of a checkpoint (`serve` and `ask`): --device-url,
+// --device-model, --device-api-key-env, --device-timeout, --device-retries.
+struct DeviceServerFlags {
+  std::string url, model, api_key_env;
+  double timeout_s = 60.0;
+  int retries = 1;
+};
+CLI::Option* add_device_server_flags(CLI::App* cmd, DeviceServerFlags& f);
+// A Collaborator whose device is the server at d.url (checked like the cloud: reachable, one model or
+// --device-model), spoken to by `protocol` ("" → the embedded default).
+std::shared_ptr<Collaborator> make_remote_collaborator(const DeviceServerFlags& d,
+                                                       const std::string& protocol,
+                                                       std::shared_ptr<const CloudClient> cloud,
+                                                       const CollabFlags& f, CollabOptions decoding = {});
 
 }  // namespace handoff::cli

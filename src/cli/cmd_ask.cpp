@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/precision_flag.h"
 #include "cli/protocol_flag.h"
+#include "cli/weights_flag.h"
 #include "common/error.h"
 #include "runtime/runtime.h"
 
@@ -17,10 +18,11 @@ struct AskArgs {
   std::string device, question, compute = "cpu";
   CloudFlags cloud;
   CollabFlags collab;
+  DeviceServerFlags device_server;
   double temperature = 0.0;
   int64_t max_new_tokens = 96, seed = 0;
   int threads = 1;
-  std::string precision = "fp32", protocol;
+  std::string precision = "fp32", protocol, weights = "fp32";
   bool verbose = false, json = false;
 };
 }  // namespace
@@ -29,9 +31,10 @@ void register_ask(CLI::App& app) {
   auto a = std::make_shared<AskArgs>();
   auto* cmd = app.add_subcommand(
       "ask", "Ask one question: the device model answers, or hands off to the cloud (prints who answered)");
-  cmd->add_option("--device", a->device, "Device checkpoint directory (post-trained with `handoff train`)")
-      ->required()
-      ->check(CLI::ExistingDirectory);
+  auto* device_opt = cmd->add_option("--device", a->device,
+                                     "Device checkpoint directory (post-trained with `handoff train`)")
+                         ->check(CLI::ExistingDirectory);
+  add_device_server_flags(cmd, a->device_server)->excludes(device_opt);
   add_cloud_flags(cmd, a->cloud, /*required=*/true);
   add_collab_flags(cmd, a->collab);
   cmd->add_option("question", a->question, "The query, as the device model's task prompt")->required();
@@ -44,6 +47,7 @@ void register_ask(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "Sampling seed (with --temperature > 0)")->capture_default_str();
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)")->capture_default_str();
   add_precision_flag(cmd, a->precision);
+  add_weights_flag(cmd, a->weights);
   add_protocol_flag(cmd, a->protocol);
   cmd->add_option("--compute", a->compute, "cpu | cuda (where the device model runs)")->capture_default_str();
   cmd->add_flag("-v,--verbose", a->verbose,
@@ -56,9 +60,19 @@ void register_ask(CLI::App& app) {
     CollabOptions decoding;
     decoding.temperature = a->temperature;
     decoding.max_new_tokens = a->max_new_tokens;
-    auto device = std::make_shared<LoadedModel>(load_checkpoint(a->device, a->compute));
-    apply_protocol_flag(*device, a->protocol);
-    const auto collab = make_collaborator(device, cloud, a->collab, decoding);
+    if (a->device.empty() == a->device_server.url.empty())
+      throw Error("ask needs the device: --device DIR or --device-url URL (one of them)");
+    if (a->weights != "fp32" && a->device.empty())
+      throw Error("--weights applies to a device loaded here (--device DIR), not to a device server");
+    std::shared_ptr<Collaborator> collab;
+    if (a->device.empty()) {
+      collab = make_remote_collaborator(a->device_server, a->protocol, cloud, a->collab, decoding);
+    } else {
+      auto device = std::make_shared<LoadedModel>(load_checkpoint(a->device, a->compute));
+      apply_protocol_flag(*device, a->protocol);
+      apply_weights(*device, a->weights);
+      collab = make_collaborator(device, cloud, a->collab, decoding);
+    }
     const CollabResult r = collab->answer(a->question, static_cast<uint64_t>(a->seed));
     const std::string by = answered_by_name(r.answered_by);
     if (a->json) {

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/precision_flag.h"
 #include "cli/protocol_flag.h"
+#include "cli/weights_flag.h"
 #include "collab/cloud_answers.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
@@ -24,7 +25,7 @@ struct EvalArgs {
   double temperature = 1.0;
   int64_t seed = 1234;
   int threads = 0;
-  std::string precision = "fp32", protocol;
+  std::string precision = "fp32", protocol, weights = "fp32";
   CloudFlags cloud;
   CollabFlags collab;
 };
@@ -54,6 +55,7 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--device", a->device, "cpu | cuda")->capture_default_str();
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
   add_precision_flag(cmd, a->precision);
+  add_weights_flag(cmd, a->weights);
   add_protocol_flag(cmd, a->protocol);
   add_cloud_flags(cmd, a->cloud, /*required=*/false)
       ->description(
@@ -70,6 +72,7 @@ void register_eval(CLI::App& app) {
     auto task = make_task(a->task);
     auto loaded = load_checkpoint(a->model, a->device);
     apply_protocol_flag(loaded, a->protocol);
+    apply_weights(loaded, a->weights);
     BaseEvalOptions o;
     o.difficulties = a->difficulties;
     o.n_per_difficulty = a->n;

@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/precision_flag.h"
 #include "cli/protocol_flag.h"
+#include "cli/weights_flag.h"
 #include "cloud/local_model_responder.h"
 #include "cloud/model_server.h"
 #include "collab/collab_responder.h"
@@ -27,14 +28,17 @@ namespace {
 
 struct ServeArgs {
   std::string model, device, model_name, host = "127.0.0.1", api_key_env, compute = "cpu";
-  std::string precision = "fp32", protocol;
+  std::string precision = "fp32", protocol, weights = "fp32";
   int port = 8080, threads = 0, http_threads = 8, max_batch = 16, cloud_slots = 4;
   int64_t max_tokens_limit = 1024, default_max_tokens = 128;
   size_t max_body_bytes = 1 << 20, max_queued = 256, max_connections = 1024;
   double header_timeout_s = 10, body_timeout_s = 30, drain_timeout_s = 60;
   int64_t call_rate_window = 200;
+  double max_call_rate = -1;  // the budget guard's target; < 0: no guard
   CloudFlags cloud;
   CollabFlags collab;
+  DeviceServerFlags device_server;  // --device-url instead of --device
+  bool collaborative() const { return !device.empty() || !device_server.url.empty(); }
 };
 
 // SIGINT/SIGTERM → a byte on this pipe (write() is async-signal-safe); a watcher thread reads it and calls
@@ -118,6 +122,25 @@ void add_load_flags(CLI::App* cmd, ServeArgs& a) {
                   "--device only: collaborative decisions GET /metrics' rolling call rate counts")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
+  cmd->add_option("--max-call-rate", a.max_call_rate,
+                  "--device only: the budget guard holds the rolling call rate (over --call-rate-window "
+                  "decisions) at this rate by moving the hand-off threshold; it starts from "
+                  "--handoff-threshold (default 0.5), and each decision says whether the guard changed it")
+      ->check(CLI::Range(0.0, 1.0));
+}
+
+// The budget guard of `--max-call-rate` (collab/pure/budget_guard.h); null without one.
+std::shared_ptr<BudgetGuard> make_guard(const ServeArgs& a) {
+  if (a.max_call_rate < 0) return nullptr;
+  BudgetGuardOptions g;
+  g.target = a.max_call_rate;
+  g.window = a.call_rate_window;
+  if (a.collab.handoff_threshold <= 1.0) g.base_threshold = a.collab.handoff_threshold;
+  if (!(g.base_threshold > 0))
+    throw Error("--max-call-rate starts from --handoff-threshold, which must then be above 0",
+                "drop --handoff-threshold 0 (every query would go to the cloud whatever the guard said)");
+  check_budget_guard(g);
+  return std::make_shared<BudgetGuard>(g);
 }
 
 ServerOptions server_options(const ServeArgs& a) {
@@ -132,6 +155,7 @@ ServerOptions server_options(const ServeArgs& a) {
   so.body_timeout_s = a.body_timeout_s;
   so.drain_timeout_s = a.drain_timeout_s;
   so.call_rate_window = a.call_rate_window;
+  so.call_rate_target = a.max_call_rate;
   so.limits.max_tokens_limit = a.max_tokens_limit;
   so.limits.default_max_tokens = std::min(a.default_max_tokens, a.max_tokens_limit);
   if (!a.api_key_env.empty()) {
@@ -145,18 +169,79 @@ ServerOptions server_options(const ServeArgs& a) {
   return so;
 }
 
+// The collaborative endpoint: the device from --device DIR or behind --device-url, the cloud from --cloud
+// (both reachable before anything listens).
+std::shared_ptr<Responder> collab_responder(const ServeArgs& a, const std::shared_ptr<BudgetGuard>& guard,
+                                            const std::string& name, const std::string& key_note,
+                                            std::shared_ptr<const CloudClient>& cloud) {
+  cloud = make_cloud_client(a.cloud);  // fails here, before listening, if the cloud is unreachable
+  std::shared_ptr<Collaborator> collab;
+  std::string device_desc;
+  if (a.device.empty()) {
+    collab = make_remote_collaborator(a.device_server, a.protocol, cloud, a.collab);
+    device_desc = "server " + a.device_server.url;
+  } else {
+    auto device = std::make_shared<LoadedModel>(load_checkpoint(a.device, a.compute));
+    apply_protocol_flag(*device, a.protocol);
+    apply_weights(*device, a.weights);
+    collab = make_collaborator(device, cloud, a.collab);
+    device_desc = a.device;
+  }
+  std::fprintf(
+      stderr,
+      "handoff serve: collaborative '%s' (device %s, protocol %s, cloud %s model '%s', fallback %s), "
+      "API key %s\n",
+      name.c_str(), device_desc.c_str(), collab->protocol().name.c_str(), a.cloud.url.c_str(),
+      cloud->options().model.c_str(), collab->options().fallback ? "on" : "off", key_note.c_str());
+  collab->limit_cloud_calls(a.cloud_slots);
+  collab->share_device_decodes(a.max_batch);
+  collab->guard_budget(guard);
+  if (guard)
+    std::fprintf(stderr,
+                 "handoff serve: budget guard on: call rate %.3g over the last %lld decisions, starting from "
+                 "threshold %.3g\n",
+                 guard->options().target, static_cast<long long>(guard->options().window),
+                 guard->options().base_threshold);
+  if (a.cloud_slots == 0 || a.cloud_slots >= a.http_threads)
+    std::fprintf(
+        stderr,
+        "handoff serve: warning: --cloud-slots %d with --http-threads %d: a hung cloud can hold every "
+        "worker and device-only requests then wait\n",
+        a.cloud_slots, a.http_threads);
+  return std::make_shared<CollabResponder>(collab, name);
+}
+
 void run_serve(const ServeArgs& a) {
   install_stop_handlers();
   configure_threads(a.threads);
   apply_precision(a.precision);
   const ServerOptions so = server_options(a);
-  if (a.model.empty() && a.device.empty())
-    throw Error("serve needs --model DIR (one model) or --device DIR --cloud URL (collaborative)");
-  if (!a.protocol.empty() && a.device.empty())
+  if (a.model.empty() && !a.collaborative())
+    throw Error(
+        "serve needs --model DIR (one model) or --device DIR|--device-url URL --cloud URL (collaborative)");
+  if (a.weights != "fp32" && a.model.empty() && a.device.empty())
+    throw Error("--weights applies to a model loaded here (--model or --device), not to a device server");
+  if (!a.device.empty() && !a.device_server.url.empty())
+    throw Error("--device and --device-url both name the device; give one");
+  if (!a.model.empty() && !a.device_server.url.empty())
+    throw Error("--device-url is the collaborative endpoint's device; --model serves one model on its own");
+  if (!a.cloud.url.empty() && !a.collaborative())
+    throw Error("--cloud is the collaborative endpoint's cloud: it needs --device DIR or --device-url URL");
+  if (a.collaborative() && a.cloud.url.empty()) throw Error("the collaborative endpoint needs --cloud URL");
+  if (a.max_call_rate >= 0 && !a.collaborative())
+    throw Error("--max-call-rate applies to the collaborative endpoint (--device DIR --cloud URL)");
+  if (a.max_call_rate >= 0 && !a.device_server.url.empty())
+    throw Error(
+        "--max-call-rate moves the threshold on the device's P(<handoff>), which a device behind "
+        "--device-url does not report",
+        "serve the device with --device DIR for the budget guard");
+  const std::shared_ptr<BudgetGuard> guard = make_guard(a);  // bad settings fail before any loading
+  if (!a.protocol.empty() && !a.collaborative())
     throw Error("--protocol applies to the collaborative endpoint (--device DIR --cloud URL)",
                 "a model served with --model answers each request's own messages as they are");
   const std::string& dir_arg = a.model.empty() ? a.device : a.model;
   std::string name = a.model_name;
+  if (name.empty() && dir_arg.empty()) name = "handoff";
   if (name.empty()) {
     auto dir = std::filesystem::absolute(dir_arg).lexically_normal();
     if (!dir.has_filename()) dir = dir.parent_path();  // ".../model/" → ".../model"
@@ -165,32 +250,16 @@ void run_serve(const ServeArgs& a) {
   std::shared_ptr<Responder> responder;
   std::shared_ptr<const CloudClient> cloud;
   const std::string key_note = so.api_key.empty() ? "off" : ("required (from $" + a.api_key_env + ")");
-  if (a.device.empty()) {
-    auto local =
-        std::make_shared<LocalModelResponder>(load_checkpoint(a.model, a.compute), name, a.max_batch);
+  if (!a.collaborative()) {
+    LoadedModel loaded = load_checkpoint(a.model, a.compute);
+    apply_weights(loaded, a.weights);
+    auto local = std::make_shared<LocalModelResponder>(std::move(loaded), name, a.max_batch);
     std::fprintf(stderr, "handoff serve: model '%s' from %s (context %lld tokens), API key %s\n",
                  name.c_str(), a.model.c_str(), static_cast<long long>(local->context_length()),
                  key_note.c_str());
     responder = local;
   } else {
-    cloud = make_cloud_client(a.cloud);  // fails here, before listening, if the cloud is unreachable
-    auto device = std::make_shared<LoadedModel>(load_checkpoint(a.device, a.compute));
-    apply_protocol_flag(*device, a.protocol);
-    auto collab = make_collaborator(device, cloud, a.collab);
-    std::fprintf(
-        stderr,
-        "handoff serve: collaborative '%s' (device %s, protocol %s, cloud %s model '%s', fallback %s), API "
-        "key %s\n",
-        name.c_str(), a.device.c_str(), device->protocol.name.c_str(), a.cloud.url.c_str(),
-        cloud->options().model.c_str(), collab->options().fallback ? "on" : "off", key_note.c_str());
-    collab->limit_cloud_calls(a.cloud_slots);
-    collab->share_device_decodes(a.max_batch);
-    if (a.cloud_slots == 0 || a.cloud_slots >= a.http_threads)
-      std::fprintf(stderr,
-                   "handoff serve: warning: --cloud-slots %d with --http-threads %d: a hung cloud can hold "
-                   "every worker and device-only requests then wait\n",
-                   a.cloud_slots, a.http_threads);
-    responder = std::make_shared<CollabResponder>(collab, name);
+    responder = collab_responder(a, guard, name, key_note, cloud);
   }
 
   ModelServer server(responder, so);
@@ -224,7 +293,7 @@ void register_serve(CLI::App& app) {
                          ->excludes(model_opt);
   auto* cloud_opt = add_cloud_flags(cmd, a->cloud, /*required=*/false);
   device_opt->needs(cloud_opt);
-  cloud_opt->needs(device_opt);
+  add_device_server_flags(cmd, a->device_server)->excludes(device_opt)->excludes(model_opt);
   add_collab_flags(cmd, a->collab);
   cmd->add_option("--model-name", a->model_name,
                   "Model id clients send in \"model\" (default: the directory name)");
@@ -246,6 +315,7 @@ void register_serve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
   add_precision_flag(cmd, a->precision);
+  add_weights_flag(cmd, a->weights);
   add_protocol_flag(cmd, a->protocol);
   cmd->add_option("--compute", a->compute, "cpu | cuda (where the served model runs)")->capture_default_str();
   add_load_flags(cmd, *a);

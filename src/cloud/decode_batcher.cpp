@@ -75,6 +75,7 @@ void DecodeBatcher::step(std::vector<std::shared_ptr<Job>>& finished) {
       job->result.tokens.push_back(std::move(out.tokens));
       job->result.logprobs.push_back(std::move(out.logprobs));
       job->result.stopped.push_back(out.stopped);
+      if (job->request.options.boost_token >= 0) job->result.boost_peak.push_back(out.boost_peak);
     }
     finished.push_back(job);
     it = active_.erase(it);

@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "model/sampler.h"
+#include "protocol/response.h"
 
 namespace handoff {
 
@@ -63,6 +64,11 @@ GenerationResult LocalModelResponder::generate_choices(const std::vector<int>& p
   opts.top_p = params.top_p;
   opts.max_new_tokens = params.max_tokens;  // generate() also stops at the end of the context
   opts.stop_ids = tok.stop_ids();           // EOS and the end of a chat turn (<|eot_id|>, <|im_end|>)
+  // A device model's <handoff> ends its turn (design.md) and is its decision, so it is the reply's last
+  // text, not a special token skipped: a collaborative endpoint in front of this server
+  // (`serve --device-url`) reads it there, as it reads llama.cpp's rendering of the exported token.
+  const int handoff = tok.handoff_id();
+  if (handoff >= 0) opts.stop_ids.push_back(handoff);
   DecodeRequest decode{std::vector<std::vector<int>>(static_cast<size_t>(params.n), prompt), opts, {}};
   uint64_t base = 0;
   if (params.seed) {
@@ -83,8 +89,10 @@ GenerationResult LocalModelResponder::generate_choices(const std::vector<int>& p
     std::vector<int> visible = gen.tokens[i];
     c.completion_tokens = static_cast<int64_t>(visible.size());  // tokens generated, EOS included
     const bool eos = gen.stopped[i];
+    const bool handed_off = eos && handoff >= 0 && visible.back() == handoff;
     if (eos) visible.pop_back();
     c.text = tok.decode(visible, /*skip_special=*/true);
+    if (handed_off) c.text += kHandoffMarker;
     c.finish_reason = eos ? "stop" : "length";
     // Stop strings are applied to the finished text (generate() knows stop tokens, not strings).
     size_t cut = std::string::npos;

@@ -7,6 +7,7 @@
 
 #include <c10/util/Exception.h>
 
+#include "cloud/chat_page.h"
 #include "cloud/server_metrics.h"
 #include "common/error.h"
 
@@ -200,6 +201,18 @@ struct ModelServer::Impl {
                   res.content_type = "text/plain; version=0.0.4; charset=utf-8";
                   return res;
                 }));
+    // The chat page: static, no key (it asks for one when the API answers 401), the I/O lane.
+    http->route("GET", "/", Lane::io, [](const HttpRequest&) {
+      HttpResponse res;
+      res.content_type = "text/html; charset=utf-8";
+      res.body = chat_page_html();
+      // Its own script and styles only: no other origin, no framing.
+      res.headers = {{"Content-Security-Policy",
+                      "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                      "img-src data:; frame-ancestors 'none'"},
+                     {"X-Content-Type-Options", "nosniff"}};
+      return res;
+    });
     // Liveness: no key, the I/O lane — it answers while every worker is busy.
     http->route("GET", "/health", Lane::io,
                 [](const HttpRequest&) { return json_response(200, "{\"status\":\"ok\"}"); });

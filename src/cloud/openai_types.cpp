@@ -246,6 +246,11 @@ json handoff_json(const HandoffInfo& h) {
             {"cloud_tokens", h.cloud_tokens}, {"device_ms", h.device_ms},
             {"cloud_ms", h.cloud_ms}};
   if (!h.cloud_error.empty()) j["cloud_error"] = h.cloud_error;
+  if (h.threshold >= 0) {
+    j["threshold"] = h.threshold;
+    j["handoff_probability"] = h.score;
+  }
+  if (h.guard_changed) j["guard_changed"] = *h.guard_changed;
   return j;
 }
 

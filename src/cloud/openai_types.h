@@ -73,6 +73,9 @@ struct HandoffInfo {
   int64_t device_tokens = 0, cloud_tokens = 0;
   double device_ms = 0, cloud_ms = 0;
   std::string cloud_error;  // why the cloud's answer is missing (fallback answers only)
+  // Decided with a hand-off threshold: it and the device's score (its highest P(<handoff>)); < 0: none.
+  double threshold = -1, score = -1;
+  std::optional<bool> guard_changed;  // with the budget guard: whether it changed this decision
 };
 
 struct Choice {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 #include "common/error.h"
 
@@ -9,9 +10,12 @@ namespace handoff {
 
 namespace {
 
+// The shortest of %.15g / %.17g that reads back as v: 0.3 stays "0.3" (a bucket bound or a target an
+// operator typed), and no value loses a bit.
 std::string number(double v) {
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
+  std::snprintf(buf, sizeof buf, "%.15g", v);
+  if (std::strtod(buf, nullptr) != v) std::snprintf(buf, sizeof buf, "%.17g", v);
   return buf;
 }
 
@@ -78,6 +82,11 @@ void ServerMetrics::on_generation(const GenerationResult& r) {
     side_tokens_["cloud"] += static_cast<uint64_t>(h.cloud_tokens);
     side_seconds_["device"].observe(h.device_ms / 1000.0);
     if (h.called_cloud) side_seconds_["cloud"].observe(h.cloud_ms / 1000.0);
+    if (h.guard_changed) {
+      guard_threshold_ = h.threshold;
+      guard_changed_["cloud"] += *h.guard_changed && h.called_cloud;
+      guard_changed_["device"] += *h.guard_changed && !h.called_cloud;
+    }
     recent_calls_.push_back(h.called_cloud);
     if (static_cast<int64_t>(recent_calls_.size()) > window_) recent_calls_.pop_front();
   }
@@ -147,6 +156,15 @@ std::string ServerMetrics::render() const {
   if (target_ >= 0) {
     header(out, "handoff_call_rate_target", "gauge", "The call-rate budget (--max-call-rate).");
     out += "handoff_call_rate_target " + number(target_) + "\n";
+  }
+  if (guard_threshold_ >= 0) {
+    header(out, "handoff_guard_threshold", "gauge",
+           "The hand-off threshold the budget guard gave the last decision.");
+    out += "handoff_guard_threshold " + number(guard_threshold_) + "\n";
+    header(out, "handoff_guard_changed_total", "counter",
+           "Decisions the budget guard changed, by where it sent the query.");
+    for (const auto& [to, n] : guard_changed_)
+      out += "handoff_guard_changed_total{to=\"" + to + "\"} " + std::to_string(n) + "\n";
   }
   return out;
 }

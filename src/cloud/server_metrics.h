@@ -53,6 +53,8 @@ class ServerMetrics {
   std::map<std::string, uint64_t> side_tokens_;  // "device" | "cloud"
   std::map<std::string, Histogram> side_seconds_;
   std::deque<bool> recent_calls_;
+  std::map<std::string, uint64_t> guard_changed_;  // "cloud" | "device": where the guard sent a query
+  double guard_threshold_ = -1;                    // the last guarded decision's threshold
   double target_ = -1;
   size_t queued_ = 0, working_ = 0, connections_ = 0;
 };

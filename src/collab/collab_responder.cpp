@@ -18,9 +18,9 @@ GenerationResult CollabResponder::respond(const CompletionRequest& request) {
   return run({{"user", request.prompt}}, request.params, "prompt");
 }
 
-GenerationResult CollabResponder::run(const std::vector<ChatMessage>& messages,
-                                      const GenerationParams& params, const std::string& param) {
-  // What only the device can judge: can its tokenizer read the query, does it fit the context.
+std::vector<int> CollabResponder::device_prompt(const std::vector<ChatMessage>& messages,
+                                                const std::string& param) const {
+  // Can its tokenizer read the query, does it fit the context.
   std::vector<int> prompt;
   try {
     const DeviceSpeech io = collab_->speech();
@@ -35,6 +35,15 @@ GenerationResult CollabResponder::run(const std::vector<ChatMessage>& messages,
                        " tokens; the prompt has " + std::to_string(prompt.size()) + " tokens. Shorten the " +
                        param + ".",
                    param, "context_length_exceeded");
+
+  return prompt;
+}
+
+GenerationResult CollabResponder::run(const std::vector<ChatMessage>& messages,
+                                      const GenerationParams& params, const std::string& param) {
+  // What only the device can judge (a device server judges it itself, and its 4xx is a 502 here).
+  std::vector<int> prompt;
+  if (!collab_->remote_device()) prompt = device_prompt(messages, param);
 
   CollabOptions o = collab_->options();
   o.temperature = params.temperature;
@@ -56,6 +65,8 @@ GenerationResult CollabResponder::run(const std::vector<ChatMessage>& messages,
     results = collab_->answer(queries, seeds, o);
   } catch (const CloudBusy& e) {
     throw ApiError(503, e.what(), "", "cloud_busy", "server_error");
+  } catch (const DeviceUnavailable& e) {
+    throw ApiError(502, e.what(), "", "device_unavailable", "upstream_error");
   } catch (const Error& e) {
     // The device handed off and the cloud could not answer (fallback off): a gateway error, never a silent
     // drop and never the device's hand-off passed off as an answer.
@@ -63,7 +74,8 @@ GenerationResult CollabResponder::run(const std::vector<ChatMessage>& messages,
   }
 
   GenerationResult out;
-  out.prompt_tokens = static_cast<int64_t>(prompt.size());
+  out.prompt_tokens = results.empty() || !collab_->remote_device() ? static_cast<int64_t>(prompt.size())
+                                                                   : results.front().device_prompt_tokens;
   for (size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];
     Choice c;
@@ -86,6 +98,9 @@ GenerationResult CollabResponder::run(const std::vector<ChatMessage>& messages,
     h.device_ms = r.device_ms;
     h.cloud_ms = r.cloud_ms;
     h.cloud_error = r.cloud_error;
+    h.threshold = r.handoff_threshold;
+    h.score = r.handoff_score;
+    if (r.guarded) h.guard_changed = r.guard_changed;
     c.handoff = std::move(h);
     out.choices.push_back(std::move(c));
   }

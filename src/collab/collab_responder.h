@@ -25,6 +25,9 @@ class CollabResponder : public Responder {
  private:
   GenerationResult run(const std::vector<ChatMessage>& messages, const GenerationParams& params,
                        const std::string& param);
+  // The device's prompt for `messages`; ApiError 400 when its tokenizer cannot encode them or they do not
+  // fit its context (`param` names the request field).
+  std::vector<int> device_prompt(const std::vector<ChatMessage>& messages, const std::string& param) const;
   std::shared_ptr<Collaborator> collab_;
   std::string name_;
   std::mutex seed_mutex_;

@@ -52,12 +52,44 @@ Collaborator::Collaborator(std::shared_ptr<LoadedModel> device, std::shared_ptr<
   device_->model->eval();
 }
 
+Collaborator::Collaborator(std::shared_ptr<const CloudClient> device_server, Protocol protocol,
+                           std::shared_ptr<const CloudClient> cloud, CollabOptions opts)
+    : device_server_(std::move(device_server)),
+      remote_protocol_(std::move(protocol)),
+      cloud_(std::move(cloud)),
+      opts_(opts) {
+  if (!device_server_) throw Error("Collaborator needs a device server client");
+  if (!cloud_) throw Error("Collaborator needs a cloud client");
+  check_remote_options(opts_);
+}
+
+void Collaborator::check_remote_options(const CollabOptions& opts) {
+  const std::string why = "a device behind --device-url is known by its reply text only";
+  if (opts.handoff_threshold <= 1.0)
+    throw Error("--handoff-threshold reads the device's P(" + std::string(kHandoffMarker) + "), and " + why,
+                "serve the device with --device DIR for the threshold");
+  if (opts.fallback)
+    throw Error("--fallback decodes the device again with " + std::string(kHandoffMarker) +
+                    " banned, which a device server cannot be told over the chat API (it names no token ids)",
+                "drop --fallback, or serve the device with --device DIR");
+}
+
+DeviceSpeech Collaborator::speech() const {
+  if (remote_device()) throw Error("the device is a server (--device-url): it has no local tokenizer");
+  return {*device_->tokenizer, device_->protocol};
+}
+
+int64_t Collaborator::device_context() const {
+  if (remote_device()) throw Error("the device is a server (--device-url): its context is the server's");
+  return device_->model->config.max_position_embeddings;
+}
+
 std::vector<ChatMessage> Collaborator::cloud_messages(const std::vector<ChatMessage>& query,
                                                       const std::string& reasoning,
                                                       const CollabOptions& opts) const {
   // Paper.md §1: the cloud sees the original query (in the protocol's cloud conversation); forwarding the
   // device's partial reasoning is an option.
-  std::vector<ChatMessage> messages = device_->protocol.cloud_conversation(query);
+  std::vector<ChatMessage> messages = protocol().cloud_conversation(query);
   if (opts.forward_reasoning && !reasoning.empty()) {
     for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
       if (it->role != "user") continue;
@@ -76,10 +108,28 @@ std::vector<CollabResult> Collaborator::answer(const std::vector<std::vector<Cha
                                                const std::vector<uint64_t>& seeds, const CollabOptions& opts,
                                                int cloud_concurrency) {
   if (seeds.size() != queries.size()) throw Error("Collaborator::answer: one seed per query is required");
-  const std::vector<std::vector<int>> prompts = encode_queries(queries);
   std::vector<CollabResult> results(queries.size());
-  const std::vector<DeviceOutput> outs = decode_on_device(prompts, seeds, opts, results);
+  if (remote_device()) {
+    const std::vector<DeviceOutput> outs =
+        ask_device_server(queries, seeds, opts, cloud_concurrency, results);
+    const std::vector<size_t> to_cloud = take_device_outputs(outs, results);
+    const std::vector<std::string> errors =
+        ask_cloud(queries, outs, to_cloud, opts, cloud_concurrency, results);
+    for (size_t i : to_cloud)
+      if (!errors[i].empty()) {
+        if (errors[i].rfind(kCloudBusyMessage, 0) == 0)
+          throw CloudBusy(errors[i], "retry shortly, or raise --cloud-slots");
+        throw Error("the device handed off and the cloud failed: " + errors[i],
+                    "check the cloud URL and model");
+      }
+    return results;
+  }
+  const std::vector<std::vector<int>> prompts = encode_queries(queries);
+  CollabOptions decide = opts;
+  if (guard_) decide.handoff_threshold = guard_->threshold();  // read once: the whole batch decides by it
+  const std::vector<DeviceOutput> outs = decode_on_device(prompts, seeds, decide, results);
   const std::vector<size_t> to_cloud = take_device_outputs(outs, results);
+  report_to_guard(outs, decide.handoff_threshold, results);
   const std::vector<std::string> errors =
       ask_cloud(queries, outs, to_cloud, opts, cloud_concurrency, results);
 
@@ -142,8 +192,10 @@ std::vector<size_t> Collaborator::take_device_outputs(const std::vector<DeviceOu
     const auto& o = outs[i];
     r.device_text = o.text;
     r.device_kind = o.parsed.kind;
-    r.device_prompt_tokens = static_cast<int64_t>(o.prompt_tokens.size());
-    r.device_tokens = static_cast<int64_t>(o.tokens.size());
+    if (!o.prompt_tokens.empty()) {  // decoded here (a device server's counts are its usage, set before)
+      r.device_prompt_tokens = static_cast<int64_t>(o.prompt_tokens.size());
+      r.device_tokens = static_cast<int64_t>(o.tokens.size());
+    }
     if (o.parsed.kind == ResponseKind::kHandoff) {
       r.called_cloud = true;
       to_cloud.push_back(i);
@@ -156,6 +208,64 @@ std::vector<size_t> Collaborator::take_device_outputs(const std::vector<DeviceOu
     }
   }
   return to_cloud;
+}
+
+std::vector<DeviceOutput> Collaborator::ask_device_server(
+    const std::vector<std::vector<ChatMessage>>& queries, const std::vector<uint64_t>& seeds,
+    const CollabOptions& opts, int concurrency, std::vector<CollabResult>& results) const {
+  std::vector<DeviceOutput> outs(queries.size());
+  std::vector<std::string> errors(queries.size());
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < queries.size();) {
+      try {
+        const RemoteDeviceReply reply =
+            ask_remote_device(*device_server_, remote_protocol_, queries[i], opts.temperature, opts.top_p,
+                              opts.max_new_tokens, seeds[i]);
+        outs[i].text = reply.text;
+        outs[i].ended_with_eos = reply.ended;
+        outs[i].parsed = remote_protocol_.parse(reply.text, reply.ended);
+        results[i].device_prompt_tokens = reply.prompt_tokens;
+        results[i].device_tokens = reply.tokens;
+        results[i].device_ms = reply.ms;
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  const size_t n = std::min<size_t>(queries.size(), static_cast<size_t>(std::max(1, concurrency)));
+  for (size_t t = 0; t < n; ++t) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  for (const auto& e : errors)
+    if (!e.empty()) throw DeviceUnavailable(e);
+  return outs;
+}
+
+void Collaborator::report_to_guard(const std::vector<DeviceOutput>& outs, double threshold,
+                                   std::vector<CollabResult>& results) const {
+  for (size_t i = 0; i < outs.size(); ++i) {
+    auto& r = results[i];
+    if (outs[i].handoff_score < 0) continue;  // decoded without a threshold
+    r.handoff_threshold = threshold;
+    r.handoff_score = outs[i].handoff_score;
+    if (!guard_) continue;
+    r.guarded = true;
+    r.guard_changed = guard_->record(r.called_cloud, r.handoff_score);
+  }
+}
+
+void Collaborator::guard_budget(std::shared_ptr<BudgetGuard> guard) {
+  if (guard && remote_device())
+    throw Error("--max-call-rate moves the threshold on the device's P(" + std::string(kHandoffMarker) +
+                    "), which a device behind --device-url does not report",
+                "serve the device with --device DIR for the budget guard");
+  if (guard && !device_->protocol.handoff_is_token())
+    throw Error("the budget guard sets the hand-off threshold, which needs the " +
+                    std::string(kHandoffMarker) + " token, and protocol \"" + device_->protocol.name +
+                    "\" hands off with \"" + device_->protocol.handoff + "\"",
+                "use a protocol whose hand-off is the token, or no --max-call-rate");
+  guard_ = std::move(guard);
 }
 
 std::vector<std::string> Collaborator::ask_cloud(const std::vector<std::vector<ChatMessage>>& queries,
@@ -208,6 +318,7 @@ std::vector<std::string> Collaborator::ask_cloud(const std::vector<std::vector<C
 }
 
 void Collaborator::share_device_decodes(int max_rows) {
+  if (remote_device()) return;  // the device server batches its own requests
   device_batcher_ = std::make_unique<DecodeBatcher>(device_->model, max_rows);
 }
 

@@ -13,6 +13,8 @@
 #include "cloud/cloud_client.h"
 #include "cloud/decode_batcher.h"
 #include "collab/device_run.h"
+#include "collab/pure/budget_guard.h"
+#include "collab/remote_device.h"
 #include "common/error.h"
 #include "io/checkpoint.h"
 
@@ -47,6 +49,11 @@ struct CollabResult {
   double device_ms = 0, cloud_ms = 0;
   bool called_cloud = false;  // the device handed off (whether or not the cloud then succeeded)
   std::string cloud_error;    // set when the cloud failed and the fallback answered
+  // With a hand-off threshold: the one this decision used and the device's score against it (its highest
+  // P(<handoff>) up to the decision, DeviceOutput::handoff_score); −1 without one. With the budget guard:
+  // whether the guard changed the decision (BudgetGuard::record).
+  double handoff_threshold = -1, handoff_score = -1;
+  bool guarded = false, guard_changed = false;
 };
 
 // The error answer() throws when the hand-offs failed only because the cloud's slots were all taken.
@@ -60,7 +67,12 @@ class Collaborator {
   // `device` must have a tokenizer with a hand-off token; `cloud` is any OpenAI-compatible client.
   Collaborator(std::shared_ptr<LoadedModel> device, std::shared_ptr<const CloudClient> cloud,
                CollabOptions opts);
-
+  // The device behind an OpenAI-compatible server (remote_device.h), spoken to by `protocol`. What needs the
+  // device's own logits is refused here with an Error: the hand-off threshold, the budget guard, and the
+  // fallback (which decodes again with <handoff> banned; the chat API names no token ids).
+  Collaborator(std::shared_ptr<const CloudClient> device_server, Protocol protocol,
+               std::shared_ptr<const CloudClient> cloud, CollabOptions opts);
+  static void check_remote_options(const CollabOptions& opts);  // the refusals above
   // Queries are conversations (a single user message for `handoff ask`). One result per query, in order; the
   // device decodes them as one batch, hand-offs go to the cloud `cloud_concurrency` at a time. Throws Error
   // when the cloud fails and fallback is off. Thread-safe (device decoding is serialised).
@@ -84,14 +96,22 @@ class Collaborator {
   // setting (`serve --max-batch`). Off by default: evaluation decodes its own large batches with generate(),
   // whose float sums, and so its recorded results, stay as they are. Call before serving.
   void share_device_decodes(int max_rows);
+  // The budget guard (`serve --max-call-rate`, issue 20): from now on every decision's hand-off threshold is
+  // the guard's, and every decision is reported to it. Needs a protocol whose hand-off is the <handoff>
+  // token (Error otherwise). Call before serving.
+  void guard_budget(std::shared_ptr<BudgetGuard> guard);
+  std::shared_ptr<const BudgetGuard> budget_guard() const { return guard_; }
   DecodeBatcherStats device_batch_stats() const {
     return device_batcher_ ? device_batcher_->stats() : DecodeBatcherStats{};
   }
 
-  const Tokenizer& device_tokenizer() const { return *device_->tokenizer; }
+  // A device behind --device-url: no tokenizer, context or logits here (speech() and device_context()
+  // throw Error); its server encodes and checks the prompt.
+  bool remote_device() const { return device_server_ != nullptr; }
+  const Protocol& protocol() const { return remote_device() ? remote_protocol_ : device_->protocol; }
   // The device's tokenizer and protocol (what it is told, how its replies are read).
-  DeviceSpeech speech() const { return {*device_->tokenizer, device_->protocol}; }
-  int64_t device_context() const { return device_->model->config.max_position_embeddings; }
+  DeviceSpeech speech() const;
+  int64_t device_context() const;
   const CollabOptions& options() const { return opts_; }
 
  private:
@@ -106,6 +126,8 @@ class Collaborator {
                                              std::vector<CollabResult>& results);
   static std::vector<size_t> take_device_outputs(const std::vector<DeviceOutput>& outs,
                                                  std::vector<CollabResult>& results);
+  void report_to_guard(const std::vector<DeviceOutput>& outs, double threshold,
+                       std::vector<CollabResult>& results) const;
   std::vector<std::string> ask_cloud(const std::vector<std::vector<ChatMessage>>& queries,
                                      const std::vector<DeviceOutput>& outs,
                                      const std::vector<size_t>& to_cloud, const CollabOptions& opts,
@@ -116,11 +138,19 @@ class Collaborator {
                                 const std::vector<std::vector<int>>& prompts,
                                 const std::vector<uint64_t>& seeds, const CollabOptions& opts,
                                 std::vector<CollabResult>& results);
-  std::shared_ptr<LoadedModel> device_;
+  // The queries asked of the device server (remote_device()), `concurrency` at a time: DeviceOutputs with
+  // the reply's text and parse (no token ids), each result's device token counts and time set.
+  std::vector<DeviceOutput> ask_device_server(const std::vector<std::vector<ChatMessage>>& queries,
+                                              const std::vector<uint64_t>& seeds, const CollabOptions& opts,
+                                              int concurrency, std::vector<CollabResult>& results) const;
+  std::shared_ptr<LoadedModel> device_;               // null when the device is a server
+  std::shared_ptr<const CloudClient> device_server_;  // set when it is
+  Protocol remote_protocol_;
   std::shared_ptr<const CloudClient> cloud_;
   CollabOptions opts_;
   std::mutex device_mutex_;                        // one generate() at a time when not shared
   std::unique_ptr<DecodeBatcher> device_batcher_;  // set by share_device_decodes()
+  std::shared_ptr<BudgetGuard> guard_;             // set by guard_budget()
   std::atomic<int> cloud_slots_{0};
   mutable std::atomic<int> cloud_in_flight_{0};
 };

@@ -69,6 +69,7 @@ std::vector<DeviceOutput> read_device_outputs(const DeviceSpeech& io, std::vecto
     o.prompt_tokens = std::move(prompts[i]);
     o.tokens = std::move(gen.tokens.at(i));
     o.logprobs = std::move(gen.logprobs.at(i));
+    if (i < gen.boost_peak.size()) o.handoff_score = gen.boost_peak[i];
     const auto stops = tok.stop_ids();
     o.ended_with_eos =
         !o.tokens.empty() && std::find(stops.begin(), stops.end(), o.tokens.back()) != stops.end();

@@ -20,6 +20,9 @@ struct DeviceOutput {
   std::string text;             // decoded completion without EOS
   bool ended_with_eos = false;
   ParsedResponse parsed;
+  // Decoded with the hand-off threshold on: the highest P(<handoff>) the device gave on its way to this
+  // reply (Generation::boost_peak); −1 when the threshold was off.
+  float handoff_score = -1;
 };
 
 // How the device is spoken to and read: its tokenizer and the protocol (protocol.h) of its prompts and

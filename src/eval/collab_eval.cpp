@@ -12,8 +12,10 @@ std::vector<CollabStats> evaluate_collab(Collaborator& collab, const Task& task,
                                          const std::vector<int>& difficulties, int64_t n_per_difficulty,
                                          uint64_t seed) {
   const auto items = make_eval_set(task, difficulties, n_per_difficulty, seed);
-  require_encodable(collab.speech(), items);
-  require_readable(collab.speech(), task, items);
+  if (!collab.remote_device()) {  // a device server encodes the prompts itself
+    require_encodable(collab.speech(), items);
+    require_readable(collab.speech(), task, items);
+  }
   std::vector<std::vector<ChatMessage>> queries;
   std::vector<uint64_t> seeds;
   for (size_t i = 0; i < items.size(); ++i) {

@@ -127,6 +127,11 @@ GgufExportSummary export_gguf(const LoadedModel& m, const std::string& out, Ggml
     throw Error("export-gguf: architecture '" + s.arch + "' is not supported", "llama, qwen2 or qwen3");
   if (!c.rope_scaling.type.empty() && c.rope_scaling.type != "llama3")
     throw Error("export-gguf: rope_scaling '" + c.rope_scaling.type + "' is not supported", "llama3 or none");
+  // llama.cpp reads rope_freqs.weight for the llama architecture only: a qwen2/qwen3 file would silently
+  // decode with unscaled frequencies.
+  if (c.rope_scaling.type == "llama3" && s.arch != "llama")
+    throw Error("export-gguf: llama3 rope scaling on a " + s.arch + " model has no llama.cpp equivalent",
+                "llama3 rope scaling is exported for the llama architecture only");
   s.vocab = c.vocab_size;
 
   GgufWriter w;

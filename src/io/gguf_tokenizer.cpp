@@ -21,17 +21,26 @@ const char* kLlama3Regex =
     "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 // Collects the Split regexes and whether a ByteLevel step splits on GPT-2's regex itself.
+// Any other step (Digits, Punctuation, Metaspace, a Split on a plain string…) changes the pieces in a way
+// the pre-tokenizer's llama.cpp name does not say, so it is refused by name rather than exported as if
+// absent.
 void walk_pre(const json& p, std::vector<std::string>& regexes, bool& byte_level, bool& gpt2_regex) {
-  if (!p.is_object()) return;
-  const std::string type = p.value("type", "");
-  if (type == "Sequence")
+  if (p.is_null()) return;
+  const std::string type = p.is_object() ? p.value("type", "") : "";
+  if (type == "Sequence") {
     for (const auto& q : p.value("pretokenizers", json::array()))
       walk_pre(q, regexes, byte_level, gpt2_regex);
-  if (type == "Split" && p.contains("pattern") && p["pattern"].contains("Regex"))
+  } else if (type == "Split" && p.contains("pattern") && p["pattern"].is_object() &&
+             p["pattern"].contains("Regex") && p["pattern"]["Regex"].is_string()) {
     regexes.push_back(p["pattern"]["Regex"].get<std::string>());
-  if (type == "ByteLevel") {
+  } else if (type == "ByteLevel") {
     byte_level = true;
     gpt2_regex = gpt2_regex || p.value("use_regex", true);
+  } else {
+    const std::string step = type == "Split" ? "Split (not on a regex)" : type.empty() ? p.dump() : type;
+    throw Error(
+        "export-gguf: the tokenizer's pre-tokenizer step '" + step + "' has no llama.cpp equivalent",
+        "supported: Sequence of Split(Regex) and ByteLevel steps, as Qwen2/Qwen3, Llama-3 and GPT-2 use");
   }
 }
 

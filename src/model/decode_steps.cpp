@@ -89,7 +89,7 @@ PaddedPrompts left_pad(const std::vector<std::vector<int>>& prompts, const Model
 
 // The deployment knob (sampler.h): the token wins where P(token) ≥ threshold and is banned elsewhere.
 at::Tensor pick_next(const at::Tensor& logits, const SamplingOptions& opts,
-                     const std::vector<std::mt19937_64*>& rngs) {
+                     const std::vector<std::mt19937_64*>& rngs, at::Tensor* boost_p) {
   at::Tensor masked = logits;
   if (!opts.banned_ids.empty() || opts.boost_token >= 0) {
     masked = logits.clone();
@@ -100,6 +100,7 @@ at::Tensor pick_next(const at::Tensor& logits, const SamplingOptions& opts,
   auto next = pick_tokens(masked, opts, rngs);
   if (opts.boost_token < 0) return next;
   auto p = at::softmax(logits.to(at::kFloat), -1).select(1, opts.boost_token);
+  if (boost_p) *boost_p = p;
   return at::where(p >= opts.boost_threshold, at::full_like(next, opts.boost_token), next);
 }
 

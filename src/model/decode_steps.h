@@ -32,9 +32,10 @@ PaddedPrompts left_pad(const std::vector<std::vector<int>>& prompts, const Model
 
 // The next token of every row from logits [B, V], by the options' rule (greedy, temperature/top_p sampling,
 // banned ids, the hand-off boost). Row b's one uniform draw per step (none when greedy) comes from *rngs[b],
-// so a row's sample depends only on its own generator, not on its batch-mates.
+// so a row's sample depends only on its own generator, not on its batch-mates. With the boost on and
+// `boost_p` given, *boost_p is set to P(boost_token) per row ([B] float).
 at::Tensor pick_next(const at::Tensor& logits, const SamplingOptions& opts,
-                     const std::vector<std::mt19937_64*>& rngs);
+                     const std::vector<std::mt19937_64*>& rngs, at::Tensor* boost_p = nullptr);
 
 // log π(next) under the unmasked model at temperature 1: [B] float.
 at::Tensor token_logprobs(const at::Tensor& logits, const at::Tensor& next);

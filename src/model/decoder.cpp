@@ -68,9 +68,11 @@ at::Tensor Rope::apply(const at::Tensor& x, const at::Tensor& cos, const at::Ten
 // sgemv streams it once: 3-5x faster per projection and ≈3x on the 151936-row LM head of a 0.5B model
 // (bench/bench_load). So a single row takes mv/addmv; anything larger keeps the GEMM.
 static at::Tensor project(torch::nn::Linear& layer, const at::Tensor& x) {
-  if (x.numel() != x.size(-1)) return layer(x);
+  const bool bf16 = layer->weight.scalar_type() == at::kBFloat16 && x.scalar_type() == at::kFloat;
+  if (x.numel() != x.size(-1))
+    return bf16 ? at::linear(x, layer->weight.to(at::kFloat), layer->bias) : layer(x);
   auto row = x.reshape({x.size(-1)});
-  auto y = use_parallel_gemv(layer->weight) && row.scalar_type() == at::kFloat
+  auto y = (bf16 || use_parallel_gemv(layer->weight)) && row.scalar_type() == at::kFloat
                ? gemv_rows_parallel(layer->weight, row, layer->bias)
            : layer->bias.defined() ? at::addmv(layer->bias, layer->weight, row)
                                    : at::mv(layer->weight, row);
@@ -221,6 +223,26 @@ at::Tensor CausalLMImpl::lm_weight() const {
   return config.tie_word_embeddings ? model->embed_tokens->weight : lm_head->weight;
 }
 
+void CausalLMImpl::store_weights_bf16() {
+  at::NoGradGuard no_grad;
+  auto narrow = [](torch::nn::Linear& l) {
+    l->weight.set_data(l->weight.detach().to(at::kBFloat16).contiguous());
+    l->weight.set_requires_grad(false);
+  };
+  for (auto& layer : *model->layers) {
+    auto d = layer->as<DecoderLayerImpl>();
+    for (auto* l : {&d->self_attn->q_proj, &d->self_attn->k_proj, &d->self_attn->v_proj,
+                    &d->self_attn->o_proj, &d->mlp->gate_proj, &d->mlp->up_proj, &d->mlp->down_proj})
+      narrow(*l);
+  }
+  if (lm_head) {
+    narrow(lm_head);
+    lm_bf16 = lm_head->weight;
+  } else {
+    lm_bf16 = model->embed_tokens->weight.detach().to(at::kBFloat16).contiguous();
+  }
+}
+
 at::Device CausalLMImpl::device() const {
   return model->embed_tokens->weight.device();
 }
@@ -289,12 +311,14 @@ at::Tensor CausalLMImpl::forward(const at::Tensor& input_ids, const at::Tensor& 
 at::Tensor CausalLMImpl::forward_logits(const at::Tensor& input_ids, const at::Tensor& positions,
                                         const at::Tensor& key_valid, KVCache* cache) {
   auto h = hidden(input_ids, positions, key_valid, cache);
+  const at::Tensor w = lm_bf16.defined() && h.scalar_type() == at::kFloat ? lm_bf16 : lm_weight();
+  const bool bf16 = w.scalar_type() == at::kBFloat16 && h.scalar_type() == at::kFloat;
   if (h.numel() == h.size(-1)) {  // batch-1 decoding: GEMV (see project())
-    const at::Tensor w = lm_weight(), row = h.reshape({h.size(-1)});
-    const bool ours = use_parallel_gemv(w) && row.scalar_type() == at::kFloat;
+    const at::Tensor row = h.reshape({h.size(-1)});
+    const bool ours = (bf16 || use_parallel_gemv(w)) && row.scalar_type() == at::kFloat;
     return (ours ? gemv_rows_parallel(w, row) : at::mv(w, row)).view({h.size(0), h.size(1), -1});
   }
-  return at::matmul(h, lm_weight().t());
+  return at::matmul(h, (bf16 ? w.to(at::kFloat) : w).t());
 }
 
 }  // namespace handoff

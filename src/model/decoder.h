@@ -90,6 +90,11 @@ struct CausalLMImpl : torch::nn::Module {
   at::Tensor hidden(const at::Tensor& input_ids, const at::Tensor& positions,
                     const at::Tensor& key_valid = {}, KVCache* cache = nullptr);
   at::Tensor lm_weight() const;  // tied or untied LM head weight [V, D]
+  // `--weights bf16` (inference only, never saved or trained): every linear layer's weight and the LM head
+  // stored in bf16 — half the bytes batch-1 decoding reads — with fp32 activations and sums (gemv.h for one
+  // row; more rows widen W to fp32 per call). A tied head keeps its fp32 embedding for the lookup and gets a
+  // bf16 copy for the logits. Idempotent.
+  void store_weights_bf16();
   KVCache make_cache(int64_t batch, int64_t capacity) const;
   at::Device device() const;
 
@@ -107,6 +112,7 @@ struct CausalLMImpl : torch::nn::Module {
   Rope rope;
   Backbone model{nullptr};
   torch::nn::Linear lm_head{nullptr};  // null when tied
+  at::Tensor lm_bf16;                  // the LM head in bf16, set by store_weights_bf16()
 };
 TORCH_MODULE(CausalLM);
 

@@ -12,7 +12,9 @@
 
 namespace handoff {
 
-// W [rows, cols] fp32 contiguous on the CPU, x [cols] fp32, bias [rows] or undefined → [rows].
+// W [rows, cols] fp32 or bf16 contiguous on the CPU, x [cols] fp32, bias [rows] fp32 or undefined →
+// [rows] fp32. bf16 weights (`--weights bf16`) are widened to fp32 in registers: half the bytes read, fp32
+// sums; the only kernel for them, whatever the thread count.
 at::Tensor gemv_rows_parallel(const at::Tensor& W, const at::Tensor& x, const at::Tensor& bias = {});
 
 // Whether gemv_rows_parallel is the better path for W at the current thread count.

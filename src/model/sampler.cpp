@@ -42,20 +42,23 @@ at::Tensor prefill(CausalLM& model, DecodeState& s, int64_t steps, bool use_cach
 }
 
 // Appends the picked tokens and their log π to the unfinished rows; a row that picked a stop id is done.
-void record_tokens(const at::Tensor& next, const at::Tensor& logits, const SamplingOptions& opts,
-                   DecodeState& s, Generation& gen) {
+void record_tokens(const at::Tensor& next, const at::Tensor& logits, const at::Tensor& boost_p,
+                   const SamplingOptions& opts, DecodeState& s, Generation& gen) {
   // log π under the unmasked model: a banned token's mass is the model's, not the decoding rule's.
   auto lp = token_logprobs(logits, next);
   auto next_cpu = next.to(at::kCPU).contiguous();
   auto lp_cpu = lp.to(at::kCPU).contiguous();
   const int64_t* nx = next_cpu.data_ptr<int64_t>();
   const float* lpx = lp_cpu.data_ptr<float>();
+  at::Tensor bp_cpu = boost_p.defined() ? boost_p.to(at::kCPU).contiguous() : at::Tensor();
+  const float* bpx = bp_cpu.defined() ? bp_cpu.data_ptr<float>() : nullptr;
   const int64_t A = static_cast<int64_t>(s.active.size());
   for (int64_t i = 0; i < A; ++i) {
     const int64_t b = s.active[i];
     if (s.done[b]) continue;
     gen.tokens[b].push_back(static_cast<int>(nx[i]));
     gen.logprobs[b].push_back(lpx[i]);
+    if (bpx) gen.boost_peak[b] = std::max(gen.boost_peak[b], bpx[i]);
     if (std::find(opts.stop_ids.begin(), opts.stop_ids.end(), static_cast<int>(nx[i])) !=
         opts.stop_ids.end()) {
       s.done[b] = true;
@@ -112,6 +115,7 @@ Generation generate(CausalLM& model, const std::vector<std::vector<int>>& prompt
   gen.tokens.resize(B);
   gen.logprobs.resize(B);
   gen.stopped.assign(B, false);
+  if (opts.boost_token >= 0) gen.boost_peak.assign(B, 0.0f);
   if (B == 0) return gen;
 
   c10::InferenceMode guard;
@@ -137,8 +141,9 @@ Generation generate(CausalLM& model, const std::vector<std::vector<int>>& prompt
   for (int64_t t = 0; t < steps && s.remaining > 0; ++t) {
     std::vector<std::mt19937_64*> rngs;
     for (auto& r : s.rngs) rngs.push_back(&r);
-    auto next = pick_next(logits, opts, rngs);
-    record_tokens(next, logits, opts, s, gen);
+    at::Tensor boost_p;
+    auto next = pick_next(logits, opts, rngs, &boost_p);
+    record_tokens(next, logits, boost_p, opts, s, gen);
     if (s.remaining == 0 || t + 1 == steps) break;
     const int64_t A = static_cast<int64_t>(s.active.size());
     auto step_ids = next.unsqueeze(1);

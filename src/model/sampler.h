@@ -29,6 +29,10 @@ struct Generation {
   std::vector<std::vector<float>>
       logprobs;               // log π(token) under the model (temperature 1), per generated token
   std::vector<bool> stopped;  // ended on a stop token (false: length limit)
+  // With the boost knob on: per row, the highest P(boost_token) (temperature 1) at any step it decoded —
+  // for a hand-off, up to and including the step it was emitted; for a kept row, over its whole reply. The
+  // budget guard's score (collab/pure/budget_guard.h). Empty when the knob is off.
+  std::vector<float> boost_peak;
 };
 
 // Each row has its own seed, so row i's sample does not depend on which other rows share the batch.

@@ -115,11 +115,14 @@ void SlotDecoder::record(const std::vector<int64_t>& rows, const at::Tensor& log
       }
     at::Tensor sub =
         idx.size() == rows.size() ? logits : logits.index_select(0, long_tensor(idx, logits.device()));
-    at::Tensor next = pick_next(sub, opts, rngs);
+    at::Tensor boost_p;
+    at::Tensor next = pick_next(sub, opts, rngs, &boost_p);
     at::Tensor lp = token_logprobs(sub, next).to(at::kCPU).contiguous();
     next = next.to(at::kCPU).contiguous();
+    if (boost_p.defined()) boost_p = boost_p.to(at::kCPU).contiguous();
     for (size_t g = 0; g < group.size(); ++g) {
       Row& row = rows_[group[g]];
+      if (boost_p.defined()) row.out.boost_peak = std::max(row.out.boost_peak, boost_p.data_ptr<float>()[g]);
       const int token = static_cast<int>(next.data_ptr<int64_t>()[g]);
       row.out.tokens.push_back(token);
       row.out.logprobs.push_back(lp.data_ptr<float>()[g]);

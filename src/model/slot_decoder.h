@@ -21,6 +21,7 @@ struct RowOutput {
   std::vector<int> tokens;
   std::vector<float> logprobs;
   bool stopped = false;  // ended on a stop id (false: its max_new_tokens or the context's end)
+  float boost_peak = 0;  // the highest P(boost_token) at its steps (Generation::boost_peak); 0 when off
 };
 
 class SlotDecoder {

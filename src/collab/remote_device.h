@@ -1,0 +1,40 @@
+#pragma once
+// The device model behind any OpenAI-compatible server (issue 20, `--device-url`): llama.cpp's llama-server
+// on a GGUF from `handoff export-gguf`, vLLM, or `handoff serve --model`. It is asked through the chat API
+// with the protocol's device conversation (the server applies the model's own chat template) and its reply
+// text is read by the protocol's grammar — the hand-off is the marker in the text, where llama.cpp renders
+// the exported <handoff> token (a user-defined token) and `handoff serve` ends the reply with it.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cloud/cloud_client.h"
+#include "common/error.h"
+#include "protocol/protocol.h"
+
+namespace handoff {
+
+struct RemoteDeviceReply {
+  std::string text;    // the reply up to and including the hand-off marker (what follows one is dropped)
+  bool ended = false;  // the turn ended (finish_reason "stop", or a hand-off marker)
+  int64_t prompt_tokens = 0, tokens = 0;  // as the server's usage reports them
+  double ms = 0;
+};
+
+// The error for a device server that is down, slow, or answers garbage (→ HTTP 502 device_unavailable).
+struct DeviceUnavailable : Error {
+  using Error::Error;
+};
+
+// Asks the device server for one reply to `query` (the user's conversation): temperature, top_p, max_tokens
+// and the seed as given. Throws DeviceUnavailable naming the server when it cannot answer.
+RemoteDeviceReply ask_remote_device(const CloudClient& device, const Protocol& protocol,
+                                    const std::vector<ChatMessage>& query, double temperature, double top_p,
+                                    int64_t max_tokens, uint64_t seed);
+
+// The reply cut just after the first hand-off marker (the protocol's, or the <handoff> token's text) when
+// there is one; `ended` says whether one was found.
+std::string cut_at_handoff(const std::string& text, const Protocol& protocol, bool& ended);
+
+}  // namespace handoff

@@ -1,0 +1,45 @@
+// Drives handoff's chat page (GET / of `handoff serve`) in Debian's headless Chromium through playwright-core
+// (tests/test_chat_page.cpp): loads the page, asks each question given on the command line by typing it and
+// pressing Send, waits for the reply, and prints what a person would see as JSON on stdout.
+// Usage: node chat_page.mjs URL QUESTION...   (CHROMIUM=/path overrides /usr/bin/chromium)
+import { chromium } from "playwright-core";
+
+const [url, ...questions] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu"],
+});
+const out = { page_errors: [], replies: [] };
+try {
+  const page = await browser.newPage();
+  page.on("pageerror", (e) => out.page_errors.push(String(e)));
+  page.on("console", (m) => { if (m.type() === "error") out.page_errors.push(m.text()); });
+  await page.goto(url, { timeout: 20000 });
+  out.title = await page.title();
+  await page.waitForFunction(() => document.getElementById("model").textContent !== "", null, { timeout: 20000 });
+  out.model = await page.textContent("#model");
+  for (const q of questions) {
+    const before = await page.locator(".msg.assistant, .msg.error").count();
+    await page.fill("#q", q);
+    await page.click("#send");
+    await page.waitForFunction((n) => document.querySelectorAll(".msg.assistant, .msg.error").length > n,
+                               before, { timeout: 60000 });
+    const last = page.locator(".msg.assistant, .msg.error").last();
+    const reply = { error: (await last.getAttribute("class")).includes("error"), text: await last.locator(".text").textContent() };
+    if (!reply.error) {
+      reply.answered_by = await last.locator(".badge").getAttribute("data-by");
+      reply.meta = await last.locator(".meta").textContent();
+      reply.reasoning = (await last.locator("details pre").count()) ? await last.locator("details pre").textContent() : null;
+    }
+    out.replies.push(reply);
+  }
+  // The call rate is read from /metrics after each answer.
+  await page.waitForFunction(() => document.getElementById("rate").textContent.startsWith("call rate "), null,
+                             { timeout: 10000 });
+  out.rate = await page.textContent("#rate");
+} catch (e) {
+  out.failure = String(e);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(out));
