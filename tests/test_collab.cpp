@@ -723,8 +723,10 @@ TEST_F(CollabTest, TheBudgetGuardHoldsTheCallRateOfADriftingStreamAndSaysWhatItC
   EXPECT_EQ(st.decisions, 200);
   EXPECT_EQ(st.changed, changed);
 
-  // Through the endpoint: each choice carries the threshold, the score and whether the guard changed it;
-  // /metrics counts the changes and shows the last threshold.
+  // Through the endpoint, as `serve` runs it (continuous batching: the scores come from SlotDecoder): each
+  // choice carries the threshold, the score and whether the guard changed it; /metrics counts the changes
+  // and shows the last threshold.
+  collab.share_device_decodes(4);
   ServerOptions so;
   so.port = 0;
   so.call_rate_target = g.target;
@@ -743,6 +745,10 @@ TEST_F(CollabTest, TheBudgetGuardHoldsTheCallRateOfADriftingStreamAndSaysWhatItC
     ASSERT_TRUE(h.contains("threshold") && h.contains("handoff_probability") && h.contains("guard_changed"))
         << h;
     endpoint_changed += h["guard_changed"].get<bool>();
+    if (h["called_cloud"].get<bool>())  // the knob's rule holds for the batched decoder's scores too
+      EXPECT_GE(h["handoff_probability"].get<double>(), h["threshold"].get<double>() - 1e-6) << h;
+    else
+      EXPECT_LT(h["handoff_probability"].get<double>(), h["threshold"].get<double>()) << h;
     last_threshold = h["threshold"].get<double>();
   }
   const std::string m = cli.Get("/metrics")->body;
