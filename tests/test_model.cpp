@@ -332,6 +332,8 @@ TEST(ModelTest, Bf16WeightsDecodeAsTheirWidenedFp32Does) {
     for (int64_t t = 0; t < 10; ++t)  // one row at a time: the bf16 GEMV
       last = m->forward(ids.narrow(1, t, 1), pos.narrow(1, t, 1), {}, &cache);
     EXPECT_TRUE(torch::allclose(last.select(1, 0), whole.select(1, 9), 1e-4, 1e-4)) << type;
+    const at::Tensor three = m->forward(ids.narrow(1, 0, 3), pos.narrow(1, 0, 3));  // ≤ 4 rows: GEMV per row
+    EXPECT_TRUE(torch::allclose(three, whole.narrow(1, 0, 3), 1e-4, 1e-4)) << type;
     const double diff = (whole - fp32).abs().max().item<double>(), scale = fp32.abs().max().item<double>();
     EXPECT_GT(diff, 0.0) << type;
     EXPECT_LT(diff, 0.05 * scale) << type;

@@ -56,14 +56,14 @@ void register_ask(CLI::App& app) {
   cmd->callback([a] {
     configure_threads(a->threads);
     apply_precision(a->precision);
-    auto cloud = make_cloud_client(a->cloud);
-    CollabOptions decoding;
-    decoding.temperature = a->temperature;
-    decoding.max_new_tokens = a->max_new_tokens;
     if (a->device.empty() == a->device_server.url.empty())
       throw Error("ask needs the device: --device DIR or --device-url URL (one of them)");
     if (a->weights != "fp32" && a->device.empty())
       throw Error("--weights applies to a device loaded here (--device DIR), not to a device server");
+    auto cloud = make_cloud_client(a->cloud);
+    CollabOptions decoding;
+    decoding.temperature = a->temperature;
+    decoding.max_new_tokens = a->max_new_tokens;
     std::shared_ptr<Collaborator> collab;
     if (a->device.empty()) {
       collab = make_remote_collaborator(a->device_server, a->protocol, cloud, a->collab, decoding);

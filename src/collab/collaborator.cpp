@@ -110,6 +110,7 @@ std::vector<CollabResult> Collaborator::answer(const std::vector<std::vector<Cha
   if (seeds.size() != queries.size()) throw Error("Collaborator::answer: one seed per query is required");
   std::vector<CollabResult> results(queries.size());
   if (remote_device()) {
+    check_remote_options(opts);  // the per-call options too (the endpoint's, eval's)
     const std::vector<DeviceOutput> outs =
         ask_device_server(queries, seeds, opts, cloud_concurrency, results);
     const std::vector<size_t> to_cloud = take_device_outputs(outs, results);

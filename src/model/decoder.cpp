@@ -67,10 +67,22 @@ at::Tensor Rope::apply(const at::Tensor& x, const at::Tensor& cos, const at::Ten
 // For a single input row OpenBLAS's sgemm packs the whole weight matrix on every call (≈10 GB/s here), while
 // sgemv streams it once: 3-5x faster per projection and ≈3x on the 151936-row LM head of a 0.5B model
 // (bench/bench_load). So a single row takes mv/addmv; anything larger keeps the GEMM.
+// Several fp32 rows through bf16 weights W [out, in]: up to 4 rows, one GEMV each (2 bytes a weight per row);
+// more, W widened to fp32 once for a GEMM (≈ 10 bytes a weight: read, write, read again).
+static at::Tensor bf16_rows(const at::Tensor& W, const at::Tensor& x, const at::Tensor& bias) {
+  const int64_t rows = x.numel() / x.size(-1);
+  if (rows > 4) return at::linear(x, W.to(at::kFloat), bias);
+  const at::Tensor flat = x.reshape({rows, x.size(-1)});
+  std::vector<at::Tensor> ys;
+  for (int64_t r = 0; r < rows; ++r) ys.push_back(gemv_rows_parallel(W, flat[r].contiguous(), bias));
+  auto sizes = x.sizes().vec();
+  sizes.back() = W.size(0);
+  return at::stack(ys).view(sizes);
+}
+
 static at::Tensor project(torch::nn::Linear& layer, const at::Tensor& x) {
   const bool bf16 = layer->weight.scalar_type() == at::kBFloat16 && x.scalar_type() == at::kFloat;
-  if (x.numel() != x.size(-1))
-    return bf16 ? at::linear(x, layer->weight.to(at::kFloat), layer->bias) : layer(x);
+  if (x.numel() != x.size(-1)) return bf16 ? bf16_rows(layer->weight, x, layer->bias) : layer(x);
   auto row = x.reshape({x.size(-1)});
   auto y = (bf16 || use_parallel_gemv(layer->weight)) && row.scalar_type() == at::kFloat
                ? gemv_rows_parallel(layer->weight, row, layer->bias)
@@ -318,7 +330,7 @@ at::Tensor CausalLMImpl::forward_logits(const at::Tensor& input_ids, const at::T
     const bool ours = (bf16 || use_parallel_gemv(w)) && row.scalar_type() == at::kFloat;
     return (ours ? gemv_rows_parallel(w, row) : at::mv(w, row)).view({h.size(0), h.size(1), -1});
   }
-  return at::matmul(h, (bf16 ? w.to(at::kFloat) : w).t());
+  return bf16 ? bf16_rows(w, h, {}) : at::matmul(h, w.t());
 }
 
 }  // namespace handoff

@@ -91,9 +91,10 @@ struct CausalLMImpl : torch::nn::Module {
                     const at::Tensor& key_valid = {}, KVCache* cache = nullptr);
   at::Tensor lm_weight() const;  // tied or untied LM head weight [V, D]
   // `--weights bf16` (inference only, never saved or trained): every linear layer's weight and the LM head
-  // stored in bf16 — half the bytes batch-1 decoding reads — with fp32 activations and sums (gemv.h for one
-  // row; more rows widen W to fp32 per call). A tied head keeps its fp32 embedding for the lookup and gets a
-  // bf16 copy for the logits. Idempotent.
+  // stored in bf16 — half the bytes batch-1 decoding reads — with fp32 activations and sums (gemv.h, one
+  // GEMV per row up to 4 rows; more rows, as a prefill or a large decode batch, widen W to fp32 per call, so
+  // bf16 pays at batch 1 and small batches, not for throughput). A tied head keeps its fp32 embedding for the
+  // lookup and gets a bf16 copy for the logits. Idempotent.
   void store_weights_bf16();
   KVCache make_cache(int64_t batch, int64_t capacity) const;
   at::Device device() const;

@@ -45,10 +45,12 @@ class BudgetGuard {
   explicit BudgetGuard(BudgetGuardOptions opts);
 
   double threshold() const;  // the threshold the next decision should use
-  // One decision, made at `threshold_used` (the value threshold() gave when its decode began): whether the
-  // device handed off and its score. Returns whether the guard changed the decision, i.e. whether the base
-  // threshold would have decided otherwise at the point it was made: a hand-off whose score is below the
-  // base, or a kept query whose score reached it. Thread-safe.
+  // One decision, made at the threshold threshold() gave when its decode began: whether the device handed
+  // off and its score. Returns whether the guard changed the decision: a kept query whose score reached the
+  // base (exact: the base would have handed off), or a hand-off whose score is below the base — where the
+  // base would not have handed off *at that point*; it might have later in the reply, which the stopped
+  // decode cannot show, so hand-offs flagged changed are an upper bound. Every decision counts, whether or
+  // not its cloud call then succeeds: the guard holds the device's call rate. Thread-safe.
   bool record(bool handed_off, double score);
 
   GuardState state() const;
