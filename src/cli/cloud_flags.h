@@ -26,7 +26,6 @@ CLI::Option* add_cloud_flags(CLI::App* cmd, CloudFlags& f, bool required);
 // names them). An unreachable cloud is an Error here, before any work starts.
 std::shared_ptr<const CloudClient> make_cloud_client(const CloudFlags& f);
 
-
 struct CollabFlags {
   bool fallback = false, forward_reasoning = false;
   double handoff_threshold = 1.1;
