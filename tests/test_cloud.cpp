@@ -455,7 +455,7 @@ TEST(ServerTest, ApiKeyIsRequiredAndNeverLogged) {
   // Through the client, the key comes from the environment variable.
   setenv(kKeyVar, kKey, 1);
   CloudClient good(s.client_options(kKeyVar));
-  EXPECT_EQ(good.chat({{"user", "hi"}}, ChatOptions{3, 0.0, {}, {}, {}}).attempts, 1);
+  EXPECT_EQ(good.chat({{"user", "hi"}}, ChatOptions{3, 0.0, {}, {}, {}, {}, false}).attempts, 1);
   setenv(kKeyVar, "sk-not-it", 1);
   CloudClient bad(s.client_options(kKeyVar));
   const auto err = error_of([&] { bad.chat({{"user", "hi"}}); });
@@ -855,7 +855,7 @@ TEST(ServerTest, ServeCommandPrintsItsPortServesAndStopsOnSigterm) {
   o.base_url = "http://127.0.0.1:" + std::to_string(port);
   o.model = kModel;
   o.api_key_env = kKeyVar;
-  const auto r = CloudClient(o).chat({{"user", "hi"}}, ChatOptions{4, 0.0, {}, {}, {}});
+  const auto r = CloudClient(o).chat({{"user", "hi"}}, ChatOptions{4, 0.0, {}, {}, {}, {}, false});
   unsetenv(kKeyVar);
   EXPECT_EQ(r.usage.completion_tokens, r.finish_reason == "length" ? 4 : r.usage.completion_tokens);
   httplib::Client raw("127.0.0.1", port);

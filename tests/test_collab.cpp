@@ -37,6 +37,7 @@
 #include "test_support.h"
 
 using namespace handoff;
+using handoff::testing::error_of;
 using handoff::testing::free_port;
 using json = nlohmann::json;
 using handoff::testing::run_cli;
@@ -840,6 +841,50 @@ TEST_F(CollabTest, ADeviceBehindAnOpenAIServerDecidesAsTheLoadedDeviceDoes) {
   }
 }
 
+// --fallback with a device server: a hand-off whose cloud call fails is asked of the device server again
+// with the hand-off token banned (logit_bias; the id from its /tokenize), as the loaded device decodes again
+// with it banned — the same flagged answers.
+TEST_F(CollabTest, ADeviceServerAnswersItselfWhenTheCloudFailsAsTheLoadedDeviceDoes) {
+  ServerOptions o;
+  o.port = 0;
+  o.log = [](const std::string&) {};
+  ModelServer device_server(std::make_shared<LocalModelResponder>(load_checkpoint(kHopsDevice), "device"), o);
+  device_server.start();
+  CloudClientOptions dc = client_for(device_server.url() + "/v1", 0)->options();
+  dc.model = "device";
+  auto server = std::make_shared<CloudClient>(dc);
+  const auto dead = client_for("http://127.0.0.1:" + std::to_string(free_port()) + "/v1", 0);
+  CollabOptions fallback;
+  fallback.fallback = true;
+  const std::string no_id = error_of([&] { Collaborator unknown(server, Protocol{}, dead, fallback); });
+  EXPECT_NE(no_id.find("--device-handoff-token-id"), std::string::npos) << no_id;
+  const int id = remote_handoff_token(*server);
+  EXPECT_EQ(id, load_checkpoint(kHopsDevice).tokenizer->handoff_id());
+
+  Collaborator remote(server, Protocol{}, dead, fallback, id);
+  Collaborator local(std::make_shared<LoadedModel>(load_checkpoint(kHopsDevice)), dead, fallback);
+  std::vector<std::vector<ChatMessage>> queries;
+  for (int d = 1; d <= 6; ++d)
+    for (const auto& p : problems(d, 2)) queries.push_back({{"user", p.prompt}});
+  const std::vector<uint64_t> seeds(queries.size(), 0);
+  const auto want = local.answer(queries, seeds);
+  const auto got = remote.answer(queries, seeds);
+  int same = 0, fallbacks = 0;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    same += got[i].answered_by == want[i].answered_by && got[i].text == want[i].text &&
+            got[i].answer == want[i].answer;
+    if (got[i].answered_by != AnsweredBy::kDeviceFallback) continue;
+    ++fallbacks;
+    EXPECT_EQ(got[i].text.find(kHandoffMarker), std::string::npos) << got[i].text;
+    EXPECT_FALSE(got[i].cloud_error.empty());
+    EXPECT_GT(got[i].device_tokens, static_cast<int64_t>(got[i].device_text.size() / 8));
+  }
+  std::printf("fallback through the device server: %d of %zu equal to the loaded device's, %d fallbacks\n",
+              same, queries.size(), fallbacks);
+  EXPECT_GE(same, static_cast<int>(queries.size()) - 1);
+  EXPECT_GT(fallbacks, 0) << "the stream must include hand-offs for the test to mean anything";
+}
+
 // A device server that is down, or answers garbage: a clear error naming the device server — 502
 // device_unavailable at the endpoint, a non-zero exit naming it from the CLI — and what it cannot be asked
 // (the threshold, the guard, the fallback) is refused before it is contacted.
@@ -874,11 +919,16 @@ TEST_F(CollabTest, ADeviceServerThatIsDownOrAnswersGarbageIsA502NamingIt) {
   auto ask = run_cli("ask --device-url " + dead + " --cloud " + cloud.base() + " --device-retries 0 '1+2'");
   EXPECT_NE(ask.code, 0);
   EXPECT_NE(ask.output.find("cannot reach the device server"), std::string::npos) << ask.output;
-  for (const char* flags : {"--fallback", "--handoff-threshold 0.3"}) {
-    auto r = run_cli("ask --device-url " + dead + " --cloud " + cloud.base() + " " + flags + " '1+2'");
-    EXPECT_NE(r.code, 0) << flags;
-    EXPECT_NE(r.output.find("--device DIR"), std::string::npos) << flags << "\n" << r.output;
-  }
+  auto threshold =
+      run_cli("ask --device-url " + dead + " --cloud " + cloud.base() + " --handoff-threshold 0.3 '1+2'");
+  EXPECT_NE(threshold.code, 0);
+  EXPECT_NE(threshold.output.find("--device DIR"), std::string::npos) << threshold.output;
+  auto fallback = run_cli("ask --device-url " + dead + " --cloud " + cloud.base() + " --fallback '1+2'");
+  EXPECT_NE(fallback.code, 0);
+  EXPECT_NE(fallback.output.find("device server"), std::string::npos) << fallback.output;
+  auto eval = run_cli("eval --device-url " + dead + " --task chain --n 1");  // no cloud to collaborate with
+  EXPECT_NE(eval.code, 0);
+  EXPECT_NE(eval.output.find("--cloud"), std::string::npos) << eval.output;
   auto both =
       run_cli("ask --device " + kDevice + " --device-url " + dead + " --cloud " + cloud.base() + " '1+2'");
   EXPECT_NE(both.code, 0);

@@ -73,6 +73,10 @@ CLI::Option* add_device_server_flags(CLI::App* cmd, DeviceServerFlags& f) {
   cmd->add_option("--device-retries", f.retries, "Retries on connection errors, 429 and 5xx")
       ->check(CLI::Range(0, 10))
       ->capture_default_str();
+  cmd->add_option("--device-handoff-token-id", f.handoff_token_id,
+                  "The id of the device's " + std::string(kHandoffMarker) +
+                      " token on the device server, for --fallback (default: asked of its /tokenize)")
+      ->check(CLI::Range(0, 1 << 30));
   return url;
 }
 
@@ -92,9 +96,12 @@ std::shared_ptr<Collaborator> make_remote_collaborator(const DeviceServerFlags& 
   decoding.cloud_max_tokens = f.cloud_max_tokens;
   const Protocol p = load_protocol(protocol.empty() ? "handoff" : protocol);
   // Options the device server cannot honour fail before it is contacted.
-  Collaborator::check_remote_options(decoding);
-  return std::make_shared<Collaborator>(make_api_client(as_client, "the device server", "--device-model"), p,
-                                        std::move(cloud), decoding);
+  Collaborator::check_remote_options(decoding, /*handoff_token_known=*/true);
+  auto server = make_api_client(as_client, "the device server", "--device-model");
+  int handoff_token = d.handoff_token_id;
+  if (decoding.fallback && p.handoff_is_token() && handoff_token < 0)
+    handoff_token = remote_handoff_token(*server);
+  return std::make_shared<Collaborator>(std::move(server), p, std::move(cloud), decoding, handoff_token);
 }
 
 void add_collab_flags(CLI::App* cmd, CollabFlags& f) {

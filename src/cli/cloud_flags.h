@@ -45,11 +45,12 @@ std::shared_ptr<Collaborator> make_collaborator(std::shared_ptr<LoadedModel> dev
                                                 const CollabFlags& f, CollabOptions decoding = {});
 
 // The device behind an OpenAI-compatible server instead of a checkpoint (`serve` and `ask`): --device-url,
-// --device-model, --device-api-key-env, --device-timeout, --device-retries.
+// --device-model, --device-api-key-env, --device-timeout, --device-retries, --device-handoff-token-id.
 struct DeviceServerFlags {
   std::string url, model, api_key_env;
   double timeout_s = 60.0;
   int retries = 1;
+  int handoff_token_id = -1;  // -1: asked of the server's /tokenize when --fallback needs it
 };
 CLI::Option* add_device_server_flags(CLI::App* cmd, DeviceServerFlags& f);
 // A Collaborator whose device is the server at d.url (checked like the cloud: reachable, one model or

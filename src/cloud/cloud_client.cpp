@@ -2,9 +2,12 @@
 
 #include <httplib.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <condition_variable>
 #include <cstdlib>
@@ -13,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cloud/chat_stream.h"
 #include "common/error.h"
 
 namespace handoff {
@@ -200,10 +204,15 @@ void CloudClient::cancel() const {
 }
 
 CloudClient::Reply CloudClient::send(const std::string& method, const std::string& path,
-                                     const std::string& body, int max_attempts) const {
+                                     const std::string& body, int max_attempts, BodySink* sink) const {
+  return send_at(method, prefix_ + path, body, max_attempts, sink);
+}
+
+CloudClient::Reply CloudClient::send_at(const std::string& method, const std::string& full_path,
+                                        const std::string& body, int max_attempts, BodySink* sink) const {
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                            std::chrono::duration<double>(opts_.deadline_s));
-  const std::string what = method + " " + endpoint(path);
+  const std::string what = method + " " + origin_ + full_path;
   std::string last_failure;
   int attempt = 1;
   for (;; ++attempt) {
@@ -212,7 +221,9 @@ CloudClient::Reply CloudClient::send(const std::string& method, const std::strin
       last_failure = "the " + seconds_text(opts_.deadline_s) + " s deadline passed";
       break;
     }
-    Attempt a = attempt_once(method, path, body, deadline, left);
+    if (sink) sink->reset();
+    Attempt a = attempt_once(method, full_path, body, deadline, left, sink);
+    if (a.ended_by_sink && !a.cancelled && !a.deadline_hit) return {a.status, std::move(a.body), attempt};
     if (a.cancelled) throw Error(what + " was cancelled: the process is shutting down");
     if (a.too_big)
       throw Error(what + ": the reply is larger than " + std::to_string(opts_.max_reply_bytes) + " bytes",
@@ -232,9 +243,9 @@ CloudClient::Reply CloudClient::send(const std::string& method, const std::strin
               "is the cloud server running and reachable? (handoff serve prints the URL it listens on)");
 }
 
-CloudClient::Attempt CloudClient::attempt_once(const std::string& method, const std::string& path,
+CloudClient::Attempt CloudClient::attempt_once(const std::string& method, const std::string& full_path,
                                                const std::string& body, Clock::time_point deadline,
-                                               double left_s) const {
+                                               double left_s, BodySink* sink) const {
   Attempt out;
   {
     std::lock_guard<std::mutex> lock(cancel_->mu);
@@ -252,13 +263,19 @@ CloudClient::Attempt CloudClient::attempt_once(const std::string& method, const 
               [&](time_t s, time_t us) { cli.set_write_timeout(s, us); });
   httplib::Request req;
   req.method = method;
-  req.path = prefix_ + path;
+  req.path = full_path;
   req.set_header("Accept", "application/json");
   if (!api_key_.empty()) req.set_header("Authorization", "Bearer " + api_key_);
   if (method == "POST") {
     req.set_header("Content-Type", "application/json");
     req.body = body;
   }
+  // The status arrives before the body: only a 200's body goes to the sink.
+  int status = 0;
+  req.response_handler = [&](const httplib::Response& r) {
+    status = r.status;
+    return true;
+  };
   // The body is read through a receiver, so that a reply past the cap is dropped as it arrives.
   req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
     if (out.body.size() + n > static_cast<size_t>(opts_.max_reply_bytes)) {
@@ -266,6 +283,10 @@ CloudClient::Attempt CloudClient::attempt_once(const std::string& method, const 
       return false;
     }
     out.body.append(data, n);
+    if (sink && status == 200 && !sink->feed(data, n)) {
+      out.ended_by_sink = true;
+      return false;
+    }
     return true;
   };
   httplib::Result res{nullptr, httplib::Error::Unknown};
@@ -279,6 +300,7 @@ CloudClient::Attempt CloudClient::attempt_once(const std::string& method, const 
     std::lock_guard<std::mutex> lock(cancel_->mu);
     (cancel_->cancelled ? out.cancelled : out.deadline_hit) = true;
   }
+  if (out.ended_by_sink) out.status = status;
   if (res && !out.too_big && !fired) {
     out.status = res->status;
     out.retry_after = retry_after_seconds(*res);
@@ -288,26 +310,57 @@ CloudClient::Attempt CloudClient::attempt_once(const std::string& method, const 
   return out;
 }
 
-ChatResult CloudClient::chat(const std::vector<ChatMessage>& messages, const ChatOptions& opts) const {
-  const auto t0 = Clock::now();
-  const Reply reply = send("POST", "/chat/completions", chat_request_json(opts_.model, messages, opts),
-                           1 + opts_.max_retries);
-  if (reply.status != 200)
-    throw Error("POST " + endpoint("/chat/completions") +
-                    " was refused: " + describe_status(reply.status, reply.body),
-                reply.status == 401
-                    ? "check the API key variable " +
-                          (opts_.api_key_env.empty() ? std::string("(none set)") : opts_.api_key_env)
-                    : "");
-  const ChatResponse r = parse_chat_response(reply.body);
+void CloudClient::refused(const Reply& reply) const {
+  throw Error("POST " + endpoint("/chat/completions") +
+                  " was refused: " + describe_status(reply.status, reply.body),
+              reply.status == 401
+                  ? "check the API key variable " +
+                        (opts_.api_key_env.empty() ? std::string("(none set)") : opts_.api_key_env)
+                  : "");
+}
+
+namespace {
+ChatResult chat_result(const ChatResponse& r, int attempts, Clock::time_point t0) {
   ChatResult out;
   out.content = r.content;
   out.finish_reason = r.finish_reason;
   out.model = r.model;
   out.usage = r.usage;
-  out.attempts = reply.attempts;
+  out.attempts = attempts;
   out.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   return out;
+}
+}  // namespace
+
+ChatResult CloudClient::chat(const std::vector<ChatMessage>& messages, const ChatOptions& opts) const {
+  const auto t0 = Clock::now();
+  const Reply reply = send("POST", "/chat/completions", chat_request_json(opts_.model, messages, opts),
+                           1 + opts_.max_retries);
+  if (reply.status != 200) refused(reply);
+  return chat_result(parse_chat_response(reply.body), reply.attempts, t0);
+}
+
+ChatResult CloudClient::chat_streamed(const std::vector<ChatMessage>& messages, ChatOptions opts,
+                                      const std::vector<std::string>& stop_at) const {
+  const auto t0 = Clock::now();
+  opts.stream = true;
+  ChatStreamReader reader(stop_at, static_cast<size_t>(opts_.max_reply_bytes));
+  const Reply reply = send("POST", "/chat/completions", chat_request_json(opts_.model, messages, opts),
+                           1 + opts_.max_retries, &reader);
+  if (reply.status != 200) refused(reply);
+  const std::string what = "the streamed reply of POST " + endpoint("/chat/completions");
+  if (!reader.error().empty())
+    throw Error(what + " is not a chat completion stream: " + reader.error(),
+                "is the base URL an OpenAI-compatible API?");
+  if (!reader.events()) return chat_result(parse_chat_response(reply.body), reply.attempts, t0);
+  if (!reader.done() && !reader.holds_marker())
+    throw Error(what + " ended before its [DONE] event (truncated)");
+  ChatResponse r = reader.response();
+  if (r.usage.completion_tokens == 0 && reader.content_chunks() > 0) {
+    r.usage.completion_tokens = reader.content_chunks();
+    r.usage.prompt_tokens = 0;
+  }
+  return chat_result(r, reply.attempts, t0);
 }
 
 std::vector<std::string> CloudClient::models() const {
@@ -315,6 +368,27 @@ std::vector<std::string> CloudClient::models() const {
   if (reply.status != 200)
     throw Error("GET " + endpoint("/models") + " was refused: " + describe_status(reply.status, reply.body));
   return parse_models_response(reply.body);
+}
+
+std::vector<int> CloudClient::tokenize(const std::string& text) const {
+  const std::string url = origin_ + "/tokenize";
+  const std::string body =
+      nlohmann::json{{"content", text}, {"add_special", false}, {"parse_special", true}}.dump();
+  const Reply reply = send_at("POST", "/tokenize", body, 1 + opts_.max_retries, nullptr);
+  if (reply.status != 200)
+    throw Error("POST " + url + " was refused: " + describe_status(reply.status, reply.body),
+                "a server without llama.cpp's /tokenize cannot be asked for token ids");
+  const auto j = nlohmann::json::parse(reply.body, nullptr, /*allow_exceptions=*/false);
+  std::vector<int> ids;
+  const auto tokens = j.is_object() ? j.find("tokens") : j.end();
+  if (!j.is_object() || tokens == j.end() || !tokens->is_array())
+    throw Error("POST " + url + " did not answer {\"tokens\": [...]}");
+  for (const auto& t : *tokens) {
+    if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > INT_MAX)
+      throw Error("POST " + url + " answered a token that is not an id: " + t.dump().substr(0, 40));
+    ids.push_back(t.get<int>());
+  }
+  return ids;
 }
 
 bool CloudClient::healthy() const {

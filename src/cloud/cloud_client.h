@@ -42,6 +42,7 @@ CloudClientOptions cloud_client_options(const std::string& base_url, const std::
                                         int max_retries);
 
 struct CloudCancelState;  // cloud_client.cpp
+struct BodySink;          // chat_stream.h
 
 struct ChatResult {
   std::string content;
@@ -60,7 +61,17 @@ class CloudClient {
 
   // Thread-safe: each call opens its own connection.
   ChatResult chat(const std::vector<ChatMessage>& messages, const ChatOptions& opts = {}) const;
+  // The same reply streamed (server-sent events) and read as it arrives: once its text holds one of
+  // `stop_at` and the server goes on generating, the connection is closed and the reply ends there
+  // (chat_stream.h); `usage` is the server's when it came, else completion_tokens counts the content chunks
+  // read (one token each on llama-server and vLLM) and prompt_tokens is 0. A server that ignores "stream"
+  // and sends a whole reply is read as chat() reads it.
+  ChatResult chat_streamed(const std::vector<ChatMessage>& messages, ChatOptions opts,
+                           const std::vector<std::string>& stop_at) const;
   std::vector<std::string> models() const;
+  // POST {origin}/tokenize as llama-server (and `handoff serve --model`) read it: `text`'s token ids, special
+  // tokens read as themselves. Error when the server has no such endpoint or answers something else.
+  std::vector<int> tokenize(const std::string& text) const;
   // One GET {base}/models attempt within the timeouts: true on HTTP 200.
   bool healthy() const;
 
@@ -76,17 +87,23 @@ class CloudClient {
     std::string body;
     int attempts = 0;
   };
-  Reply send(const std::string& method, const std::string& path, const std::string& body,
-             int max_attempts) const;
+  // `sink`, when given, also reads a 200 reply's body as it arrives and may end it early.
+  Reply send(const std::string& method, const std::string& path, const std::string& body, int max_attempts,
+             BodySink* sink = nullptr) const;
+  // The same at a path from the origin (not under the /v1 prefix).
+  Reply send_at(const std::string& method, const std::string& full_path, const std::string& body,
+                int max_attempts, BodySink* sink) const;
   struct Attempt {
     int status = 0;  // 0: no HTTP response
     std::string body, error;
     double retry_after = -1;
     bool too_big = false, deadline_hit = false, cancelled = false;
+    bool ended_by_sink = false;  // the sink ended the reply (a marker, garbage, the stream's end)
   };
   // One HTTP exchange, bounded by `deadline` (left_s from now) and cancel().
-  Attempt attempt_once(const std::string& method, const std::string& path, const std::string& body,
-                       std::chrono::steady_clock::time_point deadline, double left_s) const;
+  Attempt attempt_once(const std::string& method, const std::string& full_path, const std::string& body,
+                       std::chrono::steady_clock::time_point deadline, double left_s, BodySink* sink) const;
+  [[noreturn]] void refused(const Reply& reply) const;  // throws the Error for a non-200 chat reply
 
   std::shared_ptr<CloudCancelState> cancel_;
   CloudClientOptions opts_;

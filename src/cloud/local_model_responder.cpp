@@ -46,6 +46,14 @@ GenerationResult LocalModelResponder::respond(const CompletionRequest& request) 
   return generate_choices(prompt, request.params, "prompt");
 }
 
+std::vector<int> LocalModelResponder::tokenize(const std::string& text) const {
+  try {
+    return loaded_.tokenizer->encode(text);
+  } catch (const Error& e) {
+    throw ApiError(400, std::string("the content cannot be encoded for this model: ") + e.what(), "content");
+  }
+}
+
 GenerationResult LocalModelResponder::generate_choices(const std::vector<int>& prompt,
                                                        const GenerationParams& params,
                                                        const std::string& prompt_param) {
@@ -69,6 +77,13 @@ GenerationResult LocalModelResponder::generate_choices(const std::vector<int>& p
   // (`serve --device-url`) reads it there, as it reads llama.cpp's rendering of the exported token.
   const int handoff = tok.handoff_id();
   if (handoff >= 0) opts.stop_ids.push_back(handoff);
+  for (int id : params.banned_ids)
+    if (id >= tok.vocab_size())
+      throw ApiError(400,
+                     "'logit_bias' names token " + std::to_string(id) + "; this model's vocabulary has " +
+                         std::to_string(tok.vocab_size()) + " tokens",
+                     "logit_bias");
+  opts.banned_ids = params.banned_ids;
   DecodeRequest decode{std::vector<std::vector<int>>(static_cast<size_t>(params.n), prompt), opts, {}};
   uint64_t base = 0;
   if (params.seed) {

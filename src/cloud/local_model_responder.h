@@ -19,6 +19,7 @@ class LocalModelResponder : public Responder {
   std::vector<std::string> models() const override { return {name_}; }
   GenerationResult respond(const ChatCompletionRequest& request) override;
   GenerationResult respond(const CompletionRequest& request) override;
+  std::vector<int> tokenize(const std::string& text) const override;
 
   const Tokenizer& tokenizer() const { return *loaded_.tokenizer; }
   int64_t context_length() const;

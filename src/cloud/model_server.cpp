@@ -6,6 +6,7 @@
 #include <random>
 
 #include <c10/util/Exception.h>
+#include <nlohmann/json.hpp>
 
 #include "cloud/chat_page.h"
 #include "cloud/server_metrics.h"
@@ -56,6 +57,17 @@ ApiError error_for_status(int status, const std::string& message) {
   }
 }
 
+// POST /tokenize as llama-server reads it: {"content": text} → {"tokens": [ids]} (the responder's
+// tokenizer; special tokens such as <handoff> are read as themselves).
+std::string tokenize_json(const Responder& responder, const std::string& body) {
+  const nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) throw ApiError(400, "the body must be a JSON object");
+  const auto content = j.find("content");
+  if (content == j.end() || !content->is_string())
+    throw ApiError(400, "'content' must be a string", "content");
+  return nlohmann::json{{"tokens", responder.tokenize(content->get<std::string>())}}.dump();
+}
+
 HttpServerOptions http_options(const ServerOptions& o) {
   HttpServerOptions h;
   h.host = o.host;
@@ -84,7 +96,7 @@ struct ModelServer::Impl {
   Impl(std::shared_ptr<Responder> r, ServerOptions o)
       : responder(std::move(r)),
         opts(std::move(o)),
-        metrics({"/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics"},
+        metrics({"/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics", "/tokenize"},
                 opts.call_rate_window) {
     metrics.set_call_rate_target(opts.call_rate_target);
     if (!responder) throw Error("ModelServer needs a responder");
@@ -118,7 +130,9 @@ struct ModelServer::Impl {
       if (!encoding.empty() && encoding != "identity")
         return error_response(ApiError(415, "compressed request bodies (Content-Encoding: " + encoding +
                                                 ") are not accepted; send the JSON as is"));
-      if (req.path != "/health" && !authorized(req))
+      // The page is static and the browser cannot send a key with it: it asks for one on the API's 401.
+      const bool open = req.path == "/health" || (req.path == "/" && req.method == "GET");
+      if (!open && !authorized(req))
         return error_response(
             ApiError(401, "Incorrect or missing API key: send the header 'Authorization: Bearer <key>'", "",
                      "invalid_api_key"));
@@ -174,7 +188,7 @@ struct ModelServer::Impl {
       // The whole completion is generated first and then sent as events (no token-by-token streaming yet).
       res.headers.emplace_back("Cache-Control", "no-cache");
       res.content_type = "text/event-stream";
-      res.body = to_sse(id, created, request.params.model, result);
+      res.body = to_sse(id, created, request.params.model, result, request.params.include_usage);
     } else {
       res.body = to_json(id, created, request.params.model, result);
     }
@@ -189,6 +203,11 @@ struct ModelServer::Impl {
     http->route("POST", "/v1/completions", Lane::worker, guarded([this](const HttpRequest& req) {
                   return generation<CompletionRequest>(req, parse_completion_request, text_completion_json,
                                                        text_completion_sse, "cmpl-");
+                }));
+    // llama-server's tokenizer endpoint (so a collaborative endpoint in front of this server finds the
+    // hand-off token's id the way it finds it on llama-server): {"content": text} → {"tokens": [ids]}.
+    http->route("POST", "/tokenize", Lane::worker, guarded([this](const HttpRequest& req) {
+                  return json_response(200, tokenize_json(*responder, req.body));
                 }));
     http->route("GET", "/v1/models", Lane::io, guarded([this](const HttpRequest&) {
                   return json_response(200, models_json(responder->models(), unix_seconds()));

@@ -1,6 +1,7 @@
 #include "cloud/openai_types.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include <nlohmann/json.hpp>
 
@@ -94,6 +95,34 @@ std::string message_content(const json& c, const std::string& param) {
   throw ApiError(400, quoted(param) + " must be a string or an array of text parts", param);
 }
 
+// OpenAI's logit_bias: {"token id": bias in [-100, 100]}. This server bans (-100) and ignores 0; the
+// token ids are checked against the vocabulary by the responder.
+std::vector<int> parse_logit_bias(const json& j) {
+  std::vector<int> banned;
+  const json* lb = field(j, "logit_bias");
+  if (!lb) return banned;
+  if (!lb->is_object()) throw ApiError(400, "'logit_bias' must be an object of token ids", "logit_bias");
+  if (lb->size() > 300) throw ApiError(400, "'logit_bias' may name at most 300 tokens", "logit_bias");
+  for (const auto& [key, value] : lb->items()) {
+    const std::string at = "logit_bias." + key;
+    if (key.empty() || key.size() > 9 || !std::all_of(key.begin(), key.end(), [](unsigned char c) {
+          return std::isdigit(c) != 0;
+        }))
+      throw ApiError(400, "'logit_bias' keys must be token ids, got '" + key.substr(0, 40) + "'", "logit_bias");
+    if (!value.is_number()) throw ApiError(400, quoted(at) + " must be a number", at);
+    const double b = value.get<double>();
+    if (!(b >= -100.0 && b <= 100.0)) throw ApiError(400, quoted(at) + " must be between -100 and 100", at);
+    if (b == -100.0)
+      banned.push_back(std::stoi(key));
+    else if (b != 0.0)
+      throw ApiError(400,
+                     quoted(at) + " is " + number_text(b) +
+                         ": this server supports only -100 (never emit the token) and 0",
+                     at);
+  }
+  return banned;
+}
+
 GenerationParams parse_params(const json& j, const RequestLimits& limits,
                               const std::vector<std::string>& models) {
   GenerationParams p;
@@ -138,6 +167,18 @@ GenerationParams parse_params(const json& j, const RequestLimits& limits,
     if (!st->is_boolean()) throw ApiError(400, "'stream' must be a boolean", "stream");
     p.stream = st->get<bool>();
   }
+
+  if (const json* so = field(j, "stream_options")) {
+    if (!so->is_object()) throw ApiError(400, "'stream_options' must be an object", "stream_options");
+    if (!p.stream)
+      throw ApiError(400, "'stream_options' is only allowed when 'stream' is true", "stream_options");
+    if (const json* u = field(*so, "include_usage")) {
+      if (!u->is_boolean())
+        throw ApiError(400, "'stream_options.include_usage' must be a boolean", "stream_options.include_usage");
+      p.include_usage = u->get<bool>();
+    }
+  }
+  p.banned_ids = parse_logit_bias(j);
 
   if (const json* stop = field(j, "stop")) {
     if (stop->is_string()) {
@@ -303,8 +344,19 @@ std::string text_completion_json(const std::string& id, int64_t created, const s
   });
 }
 
+namespace {
+// OpenAI's last chunk of a stream asked for its usage: no choices.
+std::string usage_chunk(const std::string& id, const char* object, int64_t created, const std::string& model,
+                        const GenerationResult& r) {
+  json j = envelope(id, object, created, model);
+  j["choices"] = json::array();
+  j["usage"] = usage_json(r.usage());
+  return sse_event(j);
+}
+}  // namespace
+
 std::string chat_completion_sse(const std::string& id, int64_t created, const std::string& model,
-                                const GenerationResult& r) {
+                                const GenerationResult& r, bool include_usage) {
   std::string out;
   auto chunk = [&](const Choice& c, json delta, json finish) {
     json j = envelope(id, "chat.completion.chunk", created, model);
@@ -320,11 +372,12 @@ std::string chat_completion_sse(const std::string& id, int64_t created, const st
     if (!c.text.empty()) chunk(c, {{"content", c.text}}, nullptr);
     chunk(c, json::object(), c.finish_reason);
   }
+  if (include_usage) out += usage_chunk(id, "chat.completion.chunk", created, model, r);
   return out + "data: [DONE]\n\n";
 }
 
 std::string text_completion_sse(const std::string& id, int64_t created, const std::string& model,
-                                const GenerationResult& r) {
+                                const GenerationResult& r, bool include_usage) {
   std::string out;
   for (const auto& c : r.choices) {
     for (int last = 0; last < 2; ++last) {
@@ -337,6 +390,7 @@ std::string text_completion_sse(const std::string& id, int64_t created, const st
       out += sse_event(j);
     }
   }
+  if (include_usage) out += usage_chunk(id, "text_completion", created, model, r);
   return out + "data: [DONE]\n\n";
 }
 
@@ -353,12 +407,18 @@ std::string chat_request_json(const std::string& model, const std::vector<ChatMe
                               const ChatOptions& opts) {
   json msgs = json::array();
   for (const auto& m : messages) msgs.push_back({{"role", m.role}, {"content", m.content}});
-  json j = {{"model", model}, {"messages", msgs}, {"stream", false}};
+  json j = {{"model", model}, {"messages", msgs}, {"stream", opts.stream}};
+  if (opts.stream) j["stream_options"] = {{"include_usage", true}};
   if (opts.max_tokens) j["max_tokens"] = *opts.max_tokens;
   if (opts.temperature) j["temperature"] = *opts.temperature;
   if (opts.top_p) j["top_p"] = *opts.top_p;
   if (opts.seed) j["seed"] = *opts.seed;
   if (!opts.stop.empty()) j["stop"] = opts.stop;
+  if (!opts.logit_bias.empty()) {
+    json bias = json::object();
+    for (const auto& [id, b] : opts.logit_bias) bias[std::to_string(id)] = b;
+    j["logit_bias"] = bias;
+  }
   return dump(j);
 }
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tokenizer/tokenizer.h"  // ChatMessage
@@ -42,6 +43,10 @@ struct GenerationParams {
   int n = 1;                      // choices per request
   std::optional<uint64_t> seed;   // choice i samples with seed + i; absent → random
   bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage: a last chunk carries the usage
+  // logit_bias entries of -100 (OpenAI: "should result in a ban"): token ids never emitted. Other biases
+  // are refused (400): the sampler masks tokens, it does not shift them.
+  std::vector<int> banned_ids;
 };
 
 struct ChatCompletionRequest {
@@ -98,11 +103,12 @@ std::string chat_completion_json(const std::string& id, int64_t created, const s
                                  const GenerationResult& r);
 std::string text_completion_json(const std::string& id, int64_t created, const std::string& model,
                                  const GenerationResult& r);
-// A whole server-sent-event stream: per choice a role chunk, a content chunk and a finish chunk, then [DONE].
+// A whole server-sent-event stream: per choice a role chunk, a content chunk and a finish chunk, then (with
+// `include_usage`) a chunk with no choices and the usage, then [DONE].
 std::string chat_completion_sse(const std::string& id, int64_t created, const std::string& model,
-                                const GenerationResult& r);
+                                const GenerationResult& r, bool include_usage = false);
 std::string text_completion_sse(const std::string& id, int64_t created, const std::string& model,
-                                const GenerationResult& r);
+                                const GenerationResult& r, bool include_usage = false);
 // "device,cloud,…": the x-handoff-by header value, one entry per choice; "" when no choice has HandoffInfo.
 std::string handoff_header(const GenerationResult& r);
 std::string models_json(const std::vector<std::string>& models, int64_t created);
@@ -114,6 +120,9 @@ struct ChatOptions {
   std::optional<double> top_p;
   std::vector<std::string> stop;
   std::optional<uint64_t> seed;
+  // Token id → bias added to its logit (-100: never emitted), sent as OpenAI's logit_bias object.
+  std::vector<std::pair<int64_t, double>> logit_bias;
+  bool stream = false;  // ask for server-sent events, with the usage on a last chunk
 };
 
 std::string chat_request_json(const std::string& model, const std::vector<ChatMessage>& messages,

@@ -20,6 +20,12 @@ class Responder {
   // judge (a prompt longer than the context, text the tokenizer cannot encode).
   virtual GenerationResult respond(const ChatCompletionRequest& request) = 0;
   virtual GenerationResult respond(const CompletionRequest& request) = 0;
+  // POST /tokenize: `text` as this model's token ids. ApiError 404 where there is no one model's tokenizer
+  // (the collaborative endpoint).
+  virtual std::vector<int> tokenize(const std::string& /*text*/) const {
+    throw ApiError(404, "this endpoint has no tokenizer of its own: ask the model's own server", "",
+                   "unknown_url");
+  }
 };
 
 }  // namespace handoff

@@ -53,25 +53,26 @@ Collaborator::Collaborator(std::shared_ptr<LoadedModel> device, std::shared_ptr<
 }
 
 Collaborator::Collaborator(std::shared_ptr<const CloudClient> device_server, Protocol protocol,
-                           std::shared_ptr<const CloudClient> cloud, CollabOptions opts)
+                           std::shared_ptr<const CloudClient> cloud, CollabOptions opts, int handoff_token)
     : device_server_(std::move(device_server)),
       remote_protocol_(std::move(protocol)),
+      remote_handoff_token_(handoff_token),
       cloud_(std::move(cloud)),
       opts_(opts) {
   if (!device_server_) throw Error("Collaborator needs a device server client");
   if (!cloud_) throw Error("Collaborator needs a cloud client");
-  check_remote_options(opts_);
+  check_remote_options(opts_, handoff_token >= 0 || !remote_protocol_.handoff_is_token());
 }
 
-void Collaborator::check_remote_options(const CollabOptions& opts) {
-  const std::string why = "a device behind --device-url is known by its reply text only";
+void Collaborator::check_remote_options(const CollabOptions& opts, bool handoff_token_known) {
   if (opts.handoff_threshold <= 1.0)
-    throw Error("--handoff-threshold reads the device's P(" + std::string(kHandoffMarker) + "), and " + why,
+    throw Error("--handoff-threshold reads the device's P(" + std::string(kHandoffMarker) +
+                    "), and a device behind --device-url is known by its reply text only",
                 "serve the device with --device DIR for the threshold");
-  if (opts.fallback)
-    throw Error("--fallback decodes the device again with " + std::string(kHandoffMarker) +
-                    " banned, which a device server cannot be told over the chat API (it names no token ids)",
-                "drop --fallback, or serve the device with --device DIR");
+  if (opts.fallback && !handoff_token_known)
+    throw Error("--fallback asks the device server again with " + std::string(kHandoffMarker) +
+                    " banned, and its token id on that server is not known",
+                "give --device-handoff-token-id, or a server with /tokenize (llama-server, handoff serve)");
 }
 
 DeviceSpeech Collaborator::speech() const {
@@ -109,22 +110,7 @@ std::vector<CollabResult> Collaborator::answer(const std::vector<std::vector<Cha
                                                int cloud_concurrency) {
   if (seeds.size() != queries.size()) throw Error("Collaborator::answer: one seed per query is required");
   std::vector<CollabResult> results(queries.size());
-  if (remote_device()) {
-    check_remote_options(opts);  // the per-call options too (the endpoint's, eval's)
-    const std::vector<DeviceOutput> outs =
-        ask_device_server(queries, seeds, opts, cloud_concurrency, results);
-    const std::vector<size_t> to_cloud = take_device_outputs(outs, results);
-    const std::vector<std::string> errors =
-        ask_cloud(queries, outs, to_cloud, opts, cloud_concurrency, results);
-    for (size_t i : to_cloud)
-      if (!errors[i].empty()) {
-        if (errors[i].rfind(kCloudBusyMessage, 0) == 0)
-          throw CloudBusy(errors[i], "retry shortly, or raise --cloud-slots");
-        throw Error("the device handed off and the cloud failed: " + errors[i],
-                    "check the cloud URL and model");
-      }
-    return results;
-  }
+  if (remote_device()) return answer_remote(queries, seeds, opts, cloud_concurrency);
   const std::vector<std::vector<int>> prompts = encode_queries(queries);
   CollabOptions decide = opts;
   if (guard_) decide.handoff_threshold = guard_->threshold();  // read once: the whole batch decides by it
@@ -147,6 +133,49 @@ std::vector<CollabResult> Collaborator::answer(const std::vector<std::vector<Cha
         "the device handed off and the cloud failed: " + errors[failed.front()],
         "check the cloud URL and model, or pass --fallback to answer on the device when the cloud fails");
   answer_on_device_instead(failed, errors, prompts, seeds, opts, results);
+  return results;
+}
+
+std::vector<CollabResult> Collaborator::answer_remote(const std::vector<std::vector<ChatMessage>>& queries,
+                                                    const std::vector<uint64_t>& seeds,
+                                                    const CollabOptions& opts, int cloud_concurrency) {
+  // The per-call options too (the endpoint's, eval's).
+  check_remote_options(opts, remote_handoff_token_ >= 0 || !remote_protocol_.handoff_is_token());
+  std::vector<CollabResult> results(queries.size());
+  const std::vector<DeviceOutput> outs = ask_device_server(queries, seeds, opts, cloud_concurrency, results);
+  const std::vector<size_t> to_cloud = take_device_outputs(outs, results);
+  const std::vector<std::string> errors = ask_cloud(queries, outs, to_cloud, opts, cloud_concurrency, results);
+  std::vector<size_t> failed;
+  for (size_t i : to_cloud)
+    if (!errors[i].empty()) failed.push_back(i);
+  if (failed.empty()) return results;
+  if (!opts.fallback) {
+    if (errors[failed.front()].rfind(kCloudBusyMessage, 0) == 0)
+      throw CloudBusy(errors[failed.front()], "retry shortly, or raise --cloud-slots");
+    throw Error("the device handed off and the cloud failed: " + errors[failed.front()],
+                "check the cloud URL and model, or pass --fallback to answer on the device when it fails");
+  }
+  // The device server's own answer, asked again with the hand-off token banned, flagged as such.
+  std::vector<std::vector<ChatMessage>> again;
+  std::vector<uint64_t> again_seeds;
+  for (size_t i : failed) {
+    again.push_back(queries[i]);
+    again_seeds.push_back(seeds[i]);
+  }
+  std::vector<CollabResult> retry(failed.size());
+  const std::vector<DeviceOutput> answers =
+      ask_device_server(again, again_seeds, opts, cloud_concurrency, retry, remote_handoff_token_);
+  for (size_t k = 0; k < failed.size(); ++k) {
+    auto& r = results[failed[k]];
+    const auto& o = answers[k];
+    r.answered_by = AnsweredBy::kDeviceFallback;
+    r.cloud_error = errors[failed[k]];
+    r.text = o.text;
+    r.answer = o.parsed.kind == ResponseKind::kLocalAnswer ? o.parsed.answer : "";
+    r.finish_reason = o.ended_with_eos ? "stop" : "length";
+    r.device_tokens += retry[k].device_tokens;
+    r.device_ms += retry[k].device_ms;
+  }
   return results;
 }
 
@@ -213,7 +242,7 @@ std::vector<size_t> Collaborator::take_device_outputs(const std::vector<DeviceOu
 
 std::vector<DeviceOutput> Collaborator::ask_device_server(
     const std::vector<std::vector<ChatMessage>>& queries, const std::vector<uint64_t>& seeds,
-    const CollabOptions& opts, int concurrency, std::vector<CollabResult>& results) const {
+    const CollabOptions& opts, int concurrency, std::vector<CollabResult>& results, int banned_token) const {
   std::vector<DeviceOutput> outs(queries.size());
   std::vector<std::string> errors(queries.size());
   std::atomic<size_t> next{0};
@@ -222,7 +251,7 @@ std::vector<DeviceOutput> Collaborator::ask_device_server(
       try {
         const RemoteDeviceReply reply =
             ask_remote_device(*device_server_, remote_protocol_, queries[i], opts.temperature, opts.top_p,
-                              opts.max_new_tokens, seeds[i]);
+                              opts.max_new_tokens, seeds[i], banned_token);
         outs[i].text = reply.text;
         outs[i].ended_with_eos = reply.ended;
         outs[i].parsed = remote_protocol_.parse(reply.text, reply.ended);

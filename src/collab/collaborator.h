@@ -68,11 +68,13 @@ class Collaborator {
   Collaborator(std::shared_ptr<LoadedModel> device, std::shared_ptr<const CloudClient> cloud,
                CollabOptions opts);
   // The device behind an OpenAI-compatible server (remote_device.h), spoken to by `protocol`. What needs the
-  // device's own logits is refused here with an Error: the hand-off threshold, the budget guard, and the
-  // fallback (which decodes again with <handoff> banned; the chat API names no token ids).
+  // device's own logits is refused here with an Error: the hand-off threshold and the budget guard. The
+  // fallback asks the server again with the hand-off token banned (logit_bias), so with a protocol whose
+  // hand-off is the token it needs that token's id on the server, `handoff_token` (remote_handoff_token()).
   Collaborator(std::shared_ptr<const CloudClient> device_server, Protocol protocol,
-               std::shared_ptr<const CloudClient> cloud, CollabOptions opts);
-  static void check_remote_options(const CollabOptions& opts);  // the refusals above
+               std::shared_ptr<const CloudClient> cloud, CollabOptions opts, int handoff_token = -1);
+  // The refusals above; `handoff_token_known`: the fallback can ban the hand-off.
+  static void check_remote_options(const CollabOptions& opts, bool handoff_token_known);
   // Queries are conversations (a single user message for `handoff ask`). One result per query, in order; the
   // device decodes them as one batch, hand-offs go to the cloud `cloud_concurrency` at a time. Throws Error
   // when the cloud fails and fallback is off. Thread-safe (device decoding is serialised).
@@ -142,10 +144,17 @@ class Collaborator {
   // the reply's text and parse (no token ids), each result's device token counts and time set.
   std::vector<DeviceOutput> ask_device_server(const std::vector<std::vector<ChatMessage>>& queries,
                                               const std::vector<uint64_t>& seeds, const CollabOptions& opts,
-                                              int concurrency, std::vector<CollabResult>& results) const;
+                                              int concurrency, std::vector<CollabResult>& results,
+                                              int banned_token = -1) const;
+  // answer() with a device server: ask it, hand off, and on failed cloud calls (with the fallback) ask it
+  // again with the hand-off banned.
+  std::vector<CollabResult> answer_remote(const std::vector<std::vector<ChatMessage>>& queries,
+                                          const std::vector<uint64_t>& seeds, const CollabOptions& opts,
+                                          int cloud_concurrency);
   std::shared_ptr<LoadedModel> device_;               // null when the device is a server
   std::shared_ptr<const CloudClient> device_server_;  // set when it is
   Protocol remote_protocol_;
+  int remote_handoff_token_ = -1;  // the hand-off token's id on the device server, when known
   std::shared_ptr<const CloudClient> cloud_;
   CollabOptions opts_;
   std::mutex device_mutex_;                        // one generate() at a time when not shared

@@ -28,10 +28,17 @@ struct DeviceUnavailable : Error {
 };
 
 // Asks the device server for one reply to `query` (the user's conversation): temperature, top_p, max_tokens
-// and the seed as given. Throws DeviceUnavailable naming the server when it cannot answer.
+// and the seed as given; `banned_token` ≥ 0 is sent as a logit_bias of -100 (the fallback's "answer, do not
+// hand off"). The reply is streamed and the connection closed once the server goes on past a hand-off marker
+// (llama-server does not stop at <handoff>; CloudClient::chat_streamed). Throws DeviceUnavailable naming the
+// server when it cannot answer.
 RemoteDeviceReply ask_remote_device(const CloudClient& device, const Protocol& protocol,
                                     const std::vector<ChatMessage>& query, double temperature, double top_p,
-                                    int64_t max_tokens, uint64_t seed);
+                                    int64_t max_tokens, uint64_t seed, int banned_token = -1);
+
+// The hand-off token's id on the device server (its /tokenize, as llama-server and `handoff serve --model`
+// offer it). Throws Error when the server cannot say, or reads the marker as more than one token.
+int remote_handoff_token(const CloudClient& device);
 
 // The reply cut just after the first hand-off marker (the protocol's, or the <handoff> token's text) when
 // there is one; `ended` says whether one was found.
