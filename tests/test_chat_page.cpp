@@ -30,9 +30,11 @@ namespace {
 const std::string kSrc = HANDOFF_SOURCE_DIR;
 const std::string kJsDir = kSrc + "/tests/js";
 
-std::unique_ptr<ModelServer> serve(std::shared_ptr<Responder> responder, double target = -1) {
+std::unique_ptr<ModelServer> serve(std::shared_ptr<Responder> responder, double target = -1,
+                                   const std::string& api_key = "") {
   ServerOptions o;
   o.port = 0;
+  o.api_key = api_key;
   o.call_rate_target = target;
   o.log = [](const std::string&) {};
   auto s = std::make_unique<ModelServer>(std::move(responder), o);
@@ -46,8 +48,11 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-json run_page(const std::string& url, const std::vector<std::string>& questions) {
-  std::string cmd = "cd " + shell_quote(kJsDir) + " && node chat_page.mjs " + shell_quote(url);
+json run_page(const std::string& url, const std::vector<std::string>& questions,
+              const std::string& api_key = "") {
+  std::string cmd = "cd " + shell_quote(kJsDir) + " && " +
+                    (api_key.empty() ? "" : "API_KEY=" + shell_quote(api_key) + " ") + "node chat_page.mjs " +
+                    shell_quote(url);
   for (const auto& q : questions) cmd += " " + shell_quote(q);
   cmd += " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
@@ -65,26 +70,39 @@ json run_page(const std::string& url, const std::vector<std::string>& questions)
   }
 }
 
-}  // namespace
-
-TEST(ChatPageTest, AQuestionTypedInChromiumGetsAnAnswerMarkedByWhoGaveIt) {
-  ASSERT_TRUE(handoff::testing::reference_installed(
+bool browser_installed() {
+  return handoff::testing::reference_installed(
       std::filesystem::exists("/usr/bin/chromium") &&
           std::filesystem::exists(kJsDir + "/node_modules/playwright-core/package.json"),
       "Debian chromium and playwright-core under tests/js",
-      "apt-get install chromium && npm install --prefix tests/js --no-audit --no-fund"));
-  configure_threads(1);
-  auto cloud =
-      serve(std::make_shared<LocalModelResponder>(load_checkpoint(kSrc + "/models/cloud-chain"), "cloud"));
-  CloudClientOptions c;
-  c.base_url = cloud->url() + "/v1";
-  c.model = "cloud";
-  CollabOptions o;
-  o.handoff_threshold = 0.15;  // some hand off, some do not (as in the /metrics test)
-  auto collab = std::make_shared<Collaborator>(
-      std::make_shared<LoadedModel>(load_checkpoint(kSrc + "/models/device-chain")),
-      std::make_shared<CloudClient>(c), o);
-  auto endpoint = serve(std::make_shared<CollabResponder>(collab, "collab"), 0.3);
+      "apt-get install chromium && npm install --prefix tests/js --no-audit --no-fund");
+}
+
+// The reference device and cloud on loopback: the cloud's server and the collaborator to serve.
+struct Reference {
+  std::unique_ptr<ModelServer> cloud;
+  std::shared_ptr<Collaborator> collab;
+  Reference() {
+    configure_threads(1);
+    cloud =
+        serve(std::make_shared<LocalModelResponder>(load_checkpoint(kSrc + "/models/cloud-chain"), "cloud"));
+    CloudClientOptions c;
+    c.base_url = cloud->url() + "/v1";
+    c.model = "cloud";
+    CollabOptions o;
+    o.handoff_threshold = 0.15;  // some hand off, some do not (as in the /metrics test)
+    collab = std::make_shared<Collaborator>(
+        std::make_shared<LoadedModel>(load_checkpoint(kSrc + "/models/device-chain")),
+        std::make_shared<CloudClient>(c), o);
+  }
+};
+
+}  // namespace
+
+TEST(ChatPageTest, AQuestionTypedInChromiumGetsAnAnswerMarkedByWhoGaveIt) {
+  ASSERT_TRUE(browser_installed());
+  Reference ref;
+  auto endpoint = serve(std::make_shared<CollabResponder>(ref.collab, "collab"), 0.3);
 
   httplib::Client http(endpoint->url());
   auto page = http.Get("/");
@@ -124,4 +142,39 @@ TEST(ChatPageTest, AQuestionTypedInChromiumGetsAnAnswerMarkedByWhoGaveIt) {
   char expect[64];
   std::snprintf(expect, sizeof expect, "call rate %.2f / budget 0.30", clouds / 4.0);
   EXPECT_EQ(got["rate"], expect);
+}
+
+// A server with an API key: the page itself loads without one (a browser cannot send it with the page), shows
+// its key field when the API answers 401, says so for a question asked without the key, and answers once the
+// key is typed.
+TEST(ChatPageTest, WithAnAPIKeyThePageAsksForItAndAnswersOnceItIsTyped) {
+  ASSERT_TRUE(browser_installed());
+  Reference ref;
+  const std::string key = "sk-page-test-31415";
+  auto endpoint = serve(std::make_shared<CollabResponder>(ref.collab, "collab"), 0.3, key);
+  httplib::Client http(endpoint->url());
+  auto page = http.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(http.Get("/v1/models")->status, 401);
+  EXPECT_EQ(http.Get("/metrics")->status, 401);
+
+  auto task = make_task("chain");
+  const std::vector<std::string> questions = {make_eval_set(*task, {2}, 1, 7).front().prompt,
+                                              make_eval_set(*task, {5}, 1, 7).front().prompt};
+  const json got = run_page(endpoint->url() + "/", questions, key);
+  ASSERT_FALSE(got.contains("failure")) << got.dump(2);
+  ASSERT_TRUE(got.contains("without_key")) << got.dump(2);
+  EXPECT_TRUE(got["without_key"]["error"].get<bool>()) << got.dump(2);
+  EXPECT_NE(got["without_key"]["text"].get<std::string>().find("HTTP 401"), std::string::npos) << got.dump(2);
+  EXPECT_EQ(got["model"], "collab");
+  ASSERT_EQ(got["replies"].size(), questions.size()) << got.dump(2);
+  for (const auto& r : got["replies"]) {
+    ASSERT_FALSE(r["error"].get<bool>()) << r.dump();
+    const std::string by = r["answered_by"];
+    EXPECT_TRUE(by == "device" || by == "cloud") << by;
+  }
+  EXPECT_TRUE(got["rate"].get<std::string>().find("budget 0.30") != std::string::npos) << got["rate"];
+  // The 401s the page met are errors the console reports; nothing else is.
+  for (const auto& e : got["page_errors"]) EXPECT_NE(e.get<std::string>().find("401"), std::string::npos) << e;
 }
