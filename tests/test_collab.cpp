@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <regex>
@@ -839,6 +840,30 @@ TEST_F(CollabTest, ADeviceBehindAnOpenAIServerDecidesAsTheLoadedDeviceDoes) {
     EXPECT_EQ(h["device_text"], got[q].device_text);
     EXPECT_FALSE(h.contains("threshold"));  // no logits from a server: no threshold, no guard
   }
+
+  // `handoff eval --device-url`: the collaborative system measured with the device behind the server reads
+  // as `eval --model` of the same device does (the same held-out items, decisions and answers).
+  const auto dir = std::filesystem::temp_directory_path() / ("handoff_remote_eval_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string common = " --cloud " + cloud.base() + " --task chain --n 3 --difficulties 1,4,6 --json ";
+  auto by_url = run_cli("eval --device-url " + device_server.url() + "/v1 --device-model device" + common +
+                        (dir / "url.json").string());
+  ASSERT_EQ(by_url.code, 0) << by_url.output;
+  auto by_model = run_cli("eval --model " + kHopsDevice + common + (dir / "model.json").string());
+  ASSERT_EQ(by_model.code, 0) << by_model.output;
+  auto read = [](const std::filesystem::path& f) {
+    std::ifstream in(f);
+    return json::parse(in);
+  };
+  const json u = read(dir / "url.json"), m = read(dir / "model.json");
+  EXPECT_FALSE(u.contains("device"));  // no checkpoint here to evaluate alone
+  const json ua = u["collaborative"].back(), ma = m["collaborative"].back();
+  EXPECT_EQ(ua["n"], 9);
+  EXPECT_NEAR(ua["accuracy"].get<double>(), ma["accuracy"].get<double>(), 1.0 / 9 + 1e-9) << u << m;
+  EXPECT_NEAR(ua["call_rate"].get<double>(), ma["call_rate"].get<double>(), 1.0 / 9 + 1e-9) << u << m;
+  EXPECT_NE(by_url.output.find("collaborative: device " + device_server.url()), std::string::npos)
+      << by_url.output;
+  std::filesystem::remove_all(dir);
 }
 
 // --fallback with a device server: a hand-off whose cloud call fails is asked of the device server again
