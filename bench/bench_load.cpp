@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
   // Decode: batch 1, an 8-token prompt, then 32 greedy tokens one at a time with the KV cache.
   c10::InferenceMode im;
   const int prompt_len = 8, new_tokens = 32, warmup = 3;
-  auto decode_seconds = [&] {
+  auto decode_seconds = [&](CausalLM& m) {
     auto cache = m->make_cache(1, prompt_len + new_tokens + warmup);
     auto prompt = at::arange(4, 4 + prompt_len, at::kLong).unsqueeze(0);
     auto logits = m->forward(prompt, at::arange(prompt_len, at::kLong).unsqueeze(0), {}, &cache);
@@ -177,13 +177,19 @@ int main(int argc, char** argv) {
     for (int i = 0; i < new_tokens; ++i) step();
     return seconds_since(start);
   };
-  const double decode_s = decode_seconds();
+  const double decode_s = decode_seconds(m);
   const double tok_s = new_tokens / decode_s;
   // The same with `--weights bf16` (every linear weight and the LM head at 2 bytes; the embedding lookup
   // reads one fp32 row).
   m->store_weights_bf16();
-  const double bf16_tok_s = new_tokens / decode_seconds();
+  const double bf16_tok_s = new_tokens / decode_seconds(m);
   const double bf16_bound_tok_s = bandwidth / (static_cast<double>(params) * 2.0);
+  // And `--weights int8` (1 byte a weight plus a 4-byte scale a row), on a fresh load of the same file.
+  LoadedModel again = load_checkpoint(dir);
+  again.model->eval();
+  again.model->store_weights_int8();
+  const double int8_tok_s = new_tokens / decode_seconds(again.model);
+  const double int8_bound_tok_s = bandwidth / static_cast<double>(params);
 
   std::printf("\nQwen2.5-0.5B shapes, random weights: %.1fM parameters, %s, %d thread(s)\n", params / 1e6,
               c.tie_word_embeddings ? "tied embeddings" : "untied", threads);
@@ -207,5 +213,8 @@ int main(int argc, char** argv) {
   std::printf("%-44s %8.2f tok/s\n", "decode bound, bf16 weights", bf16_bound_tok_s);
   std::printf("%-44s %8.2f tok/s  (%.0f%% of bound)\n", "decode, batch 1, bf16 weights, 32 tokens",
               bf16_tok_s, 100.0 * bf16_tok_s / bf16_bound_tok_s);
+  std::printf("%-44s %8.2f tok/s\n", "decode bound, int8 weights", int8_bound_tok_s);
+  std::printf("%-44s %8.2f tok/s  (%.0f%% of bound)\n", "decode, batch 1, int8 weights, 32 tokens",
+              int8_tok_s, 100.0 * int8_tok_s / int8_bound_tok_s);
   return 0;
 }

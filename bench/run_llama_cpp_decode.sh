@@ -1,5 +1,5 @@
 #!/bin/bash
-# Batch-1 decode, handoff (libtorch fp32, and `--weights bf16`) against llama.cpp (node-llama-cpp's prebuilt CPU build) on the SAME
+# Batch-1 decode, handoff (libtorch fp32, `--weights bf16` and `--weights int8`) against llama.cpp (node-llama-cpp's prebuilt CPU build) on the SAME
 # weights: a random Qwen2.5-0.5B-shaped checkpoint (bench_load writes it once), exported by
 # `handoff export-gguf` as f32, f16 and q8_0. One run, rounds alternated (handoff, then llama.cpp f32, f16,
 # q8_0), median of ROUNDS; tokens/s counts the one-token steps after the prompt (8 tokens), 64 new tokens in
@@ -24,7 +24,8 @@ for r in $(seq "$ROUNDS"); do
   build/bench_load "$T" "$CK" > "$OUT/bench_load.txt"
   ours=$(awk '/^decode, batch 1, KV cache/ {print $(NF-6)}' "$OUT/bench_load.txt")
   ours16=$(awk '/^decode, batch 1, bf16 weights/ {print $(NF-4)}' "$OUT/bench_load.txt")
-  line="handoff_fp32 $ours handoff_bf16 $ours16"
+  ours8=$(awk '/^decode, batch 1, int8 weights/ {print $(NF-4)}' "$OUT/bench_load.txt")
+  line="handoff_fp32 $ours handoff_bf16 $ours16 handoff_int8 $ours8"
   for t in f32 f16 q8_0; do
     # the second prompt's figure: the first warms the caches up
     v=$(echo "$req" | node tools/llama-cpp/run.mjs "$OUT/qwen25-05b-$t.gguf" | python3 -c 'import json,sys; print(json.load(sys.stdin)["decode_tok_s"][1])')
@@ -45,5 +46,7 @@ for k, v in med.items():
     print(f"| {k} | {v:.2f} | {med['handoff_fp32'] / v:.2f}x |")
 print(f"handoff fp32 at {100 * med['handoff_fp32'] / bound:.0f}% of its memory bound; llama.cpp f32 at "
       f"{100 * med['llama_f32'] / bound:.0f}%; handoff bf16 / llama.cpp f16: "
-      f"{med['handoff_bf16'] / med['llama_f16']:.2f}x")
+      f"{med['handoff_bf16'] / med['llama_f16']:.2f}x; handoff int8 / llama.cpp q8_0: "
+      f"{med['handoff_int8'] / med['llama_q8_0']:.2f}x; handoff int8 at "
+      f"{100 * med['handoff_int8'] / (4 * bound):.0f}% of its memory bound")
 PY

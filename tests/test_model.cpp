@@ -340,3 +340,48 @@ TEST(ModelTest, Bf16WeightsDecodeAsTheirWidenedFp32Does) {
     EXPECT_GE((whole.argmax(-1) == fp32.argmax(-1)).to(at::kFloat).mean().item<double>(), 0.9) << type;
   }
 }
+
+// `--weights int8` (CausalLMImpl::store_weights_int8): per-row int8 within half a step of W; the int8 GEMV
+// equals fp32 math on the dequantized weights; row-at-a-time and whole-prefix decoding agree; the model stays
+// close to its fp32 self; formats do not mix; and the flag refuses what it does not know.
+TEST(ModelTest, Int8WeightsDecodeAsTheirDequantizedFp32Does) {
+  torch::manual_seed(12);
+  for (const auto& [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{300, 256}, {257, 1003}, {5, 7}}) {
+    auto W = torch::randn({rows, cols}), x = torch::randn({cols}), b = torch::randn({rows});
+    W[1].zero_();  // an all-zero row quantizes to zeros, not NaN
+    const auto [q, scale] = quantize_rows_int8(W);
+    ASSERT_EQ(q.scalar_type(), at::kChar);
+    const auto deq = q.to(at::kFloat) * scale.unsqueeze(1);
+    EXPECT_LE((deq - W).abs().max().item<double>(), 0.5 * scale.max().item<double>() + 1e-6);
+    EXPECT_EQ(q.abs().max().item<int>(), 127);
+    EXPECT_TRUE(torch::allclose(gemv_rows_parallel(q, x, b, scale), at::addmv(b, deq, x), 1e-4, 1e-4))
+        << rows << "x" << cols;
+    EXPECT_THROW(gemv_rows_parallel(q, x, b), handoff::Error);  // int8 without its scales
+  }
+  for (const std::string type : {"llama", "qwen2"}) {  // tied and untied LM head
+    CausalLM m(tiny_config(type));
+    m->eval();
+    c10::InferenceMode guard;
+    auto ids = torch::randint(4, 50, {1, 10}, at::kLong);
+    auto pos = at::arange(10, at::kLong).unsqueeze(0);
+    const at::Tensor fp32 = m->forward(ids, pos);
+    m->store_weights_int8();
+    m->store_weights_int8();  // idempotent
+    EXPECT_THROW(m->store_weights_bf16(), handoff::Error);
+    EXPECT_EQ(m->model->layers->ptr(0)->as<DecoderLayerImpl>()->mlp->up_proj->weight.scalar_type(), at::kChar);
+    const at::Tensor whole = m->forward(ids, pos);  // 10 rows: dequantized weights
+    KVCache cache = m->make_cache(1, 10);
+    at::Tensor last;
+    for (int64_t t = 0; t < 10; ++t) last = m->forward(ids.narrow(1, t, 1), pos.narrow(1, t, 1), {}, &cache);
+    EXPECT_TRUE(torch::allclose(last.select(1, 0), whole.select(1, 9), 1e-4, 1e-4)) << type;
+    const at::Tensor three = m->forward(ids.narrow(1, 0, 3), pos.narrow(1, 0, 3));  // ≤ 4 rows: GEMV per row
+    EXPECT_TRUE(torch::allclose(three, whole.narrow(1, 0, 3), 1e-4, 1e-4)) << type;
+    const double diff = (whole - fp32).abs().max().item<double>(), scale = fp32.abs().max().item<double>();
+    EXPECT_GT(diff, 0.0) << type;
+    EXPECT_LT(diff, 0.05 * scale) << type;
+    EXPECT_GE((whole.argmax(-1) == fp32.argmax(-1)).to(at::kFloat).mean().item<double>(), 0.9) << type;
+  }
+  CausalLM bf(tiny_config("llama"));
+  bf->store_weights_bf16();
+  EXPECT_THROW(bf->store_weights_int8(), handoff::Error);
+}

@@ -1,6 +1,6 @@
 #pragma once
-// `--weights fp32|bf16` for the inference commands (serve, ask, eval): how a loaded model's linear weights
-// are stored while it answers (CausalLMImpl::store_weights_bf16). Training commands do not take it.
+// `--weights fp32|bf16|int8` for the inference commands (serve, ask, eval): how a loaded model's linear weights
+// are stored while it answers (CausalLMImpl::store_weights_bf16/int8). Training commands do not take it.
 #include <CLI/CLI.hpp>
 #include <string>
 
@@ -9,7 +9,7 @@
 namespace handoff {
 
 void add_weights_flag(CLI::App* cmd, std::string& weights);
-// Throws Error for an unknown name, or bf16 for a model that is not on the CPU (the kernel is a CPU one).
+// Throws Error for an unknown name, or bf16/int8 for a model not on the CPU (the kernels are CPU ones).
 void apply_weights(LoadedModel& m, const std::string& weights);
 
 }  // namespace handoff

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 #include <torch/nn/init.h>
 
@@ -67,25 +68,41 @@ at::Tensor Rope::apply(const at::Tensor& x, const at::Tensor& cos, const at::Ten
 // For a single input row OpenBLAS's sgemm packs the whole weight matrix on every call (≈10 GB/s here), while
 // sgemv streams it once: 3-5x faster per projection and ≈3x on the 151936-row LM head of a 0.5B model
 // (bench/bench_load). So a single row takes mv/addmv; anything larger keeps the GEMM.
-// Several fp32 rows through bf16 weights W [out, in]: up to 4 rows, one GEMV each (2 bytes a weight per row);
-// more, W widened to fp32 once for a GEMM (≈ 10 bytes a weight: read, write, read again).
-static at::Tensor bf16_rows(const at::Tensor& W, const at::Tensor& x, const at::Tensor& bias) {
+// Weights stored compact (`--weights bf16|int8`): bf16, or int8 with its row scales (undefined for bf16).
+static bool compact(const at::Tensor& W) {
+  return W.scalar_type() == at::kBFloat16 || W.scalar_type() == at::kChar;
+}
+
+// Several fp32 rows through compact weights W [out, in]: up to 4 rows, one GEMV each (2 or 1 bytes a weight
+// per row); more, W widened to fp32 once for a GEMM (≈ 10 bytes a weight: read, write, read again).
+static at::Tensor compact_rows(const at::Tensor& W, const at::Tensor& scale, const at::Tensor& x,
+                               const at::Tensor& bias) {
   const int64_t rows = x.numel() / x.size(-1);
-  if (rows > 4) return at::linear(x, W.to(at::kFloat), bias);
+  if (rows > 4) {
+    const at::Tensor wide = scale.defined() ? W.to(at::kFloat) * scale.unsqueeze(1) : W.to(at::kFloat);
+    return at::linear(x, wide, bias);
+  }
   const at::Tensor flat = x.reshape({rows, x.size(-1)});
   std::vector<at::Tensor> ys;
-  for (int64_t r = 0; r < rows; ++r) ys.push_back(gemv_rows_parallel(W, flat[r].contiguous(), bias));
+  for (int64_t r = 0; r < rows; ++r) ys.push_back(gemv_rows_parallel(W, flat[r].contiguous(), bias, scale));
   auto sizes = x.sizes().vec();
   sizes.back() = W.size(0);
   return at::stack(ys).view(sizes);
 }
 
+static at::Tensor weight_scale(torch::nn::Linear& layer) {
+  if (layer->weight.scalar_type() != at::kChar) return {};
+  const at::Tensor* s = layer->named_buffers(/*recurse=*/false).find("weight_scale");
+  if (!s) throw Error("an int8 linear layer without its weight_scale buffer");
+  return *s;
+}
+
 static at::Tensor project(torch::nn::Linear& layer, const at::Tensor& x) {
-  const bool bf16 = layer->weight.scalar_type() == at::kBFloat16 && x.scalar_type() == at::kFloat;
-  if (x.numel() != x.size(-1)) return bf16 ? bf16_rows(layer->weight, x, layer->bias) : layer(x);
+  const bool small = compact(layer->weight) && x.scalar_type() == at::kFloat;
+  if (x.numel() != x.size(-1)) return small ? compact_rows(layer->weight, weight_scale(layer), x, layer->bias) : layer(x);
   auto row = x.reshape({x.size(-1)});
-  auto y = (bf16 || use_parallel_gemv(layer->weight)) && row.scalar_type() == at::kFloat
-               ? gemv_rows_parallel(layer->weight, row, layer->bias)
+  auto y = (small || use_parallel_gemv(layer->weight)) && row.scalar_type() == at::kFloat
+               ? gemv_rows_parallel(layer->weight, row, layer->bias, weight_scale(layer))
            : layer->bias.defined() ? at::addmv(layer->bias, layer->weight, row)
                                    : at::mv(layer->weight, row);
   auto sizes = x.sizes().vec();
@@ -235,23 +252,45 @@ at::Tensor CausalLMImpl::lm_weight() const {
   return config.tie_word_embeddings ? model->embed_tokens->weight : lm_head->weight;
 }
 
-void CausalLMImpl::store_weights_bf16() {
-  at::NoGradGuard no_grad;
-  auto narrow = [](torch::nn::Linear& l) {
-    l->weight.set_data(l->weight.detach().to(at::kBFloat16).contiguous());
-    l->weight.set_requires_grad(false);
-  };
+// Every linear layer of the decoder, and the untied LM head when there is one.
+static std::vector<torch::nn::Linear*> linear_layers(Backbone& model, torch::nn::Linear& lm_head) {
+  std::vector<torch::nn::Linear*> out;
   for (auto& layer : *model->layers) {
     auto d = layer->as<DecoderLayerImpl>();
     for (auto* l : {&d->self_attn->q_proj, &d->self_attn->k_proj, &d->self_attn->v_proj,
                     &d->self_attn->o_proj, &d->mlp->gate_proj, &d->mlp->up_proj, &d->mlp->down_proj})
-      narrow(*l);
+      out.push_back(l);
+  }
+  if (lm_head) out.push_back(&lm_head);
+  return out;
+}
+
+void CausalLMImpl::store_weights_bf16() {
+  if (lm_scale.defined()) throw Error("the weights are already int8; --weights takes one format");
+  at::NoGradGuard no_grad;
+  for (auto* l : linear_layers(model, lm_head)) {
+    (*l)->weight.set_requires_grad(false);
+    (*l)->weight.set_data((*l)->weight.detach().to(at::kBFloat16).contiguous());
+  }
+  lm_compact = lm_head ? lm_head->weight : model->embed_tokens->weight.detach().to(at::kBFloat16).contiguous();
+}
+
+void CausalLMImpl::store_weights_int8() {
+  if (lm_compact.defined() && !lm_scale.defined())
+    throw Error("the weights are already bf16; --weights takes one format");
+  if (lm_scale.defined()) return;
+  at::NoGradGuard no_grad;
+  for (auto* l : linear_layers(model, lm_head)) {
+    auto [q, scale] = quantize_rows_int8((*l)->weight);
+    (*l)->weight.set_requires_grad(false);
+    (*l)->weight.set_data(q);
+    (*l)->register_buffer("weight_scale", scale);
   }
   if (lm_head) {
-    narrow(lm_head);
-    lm_bf16 = lm_head->weight;
+    lm_compact = lm_head->weight;
+    lm_scale = weight_scale(lm_head);
   } else {
-    lm_bf16 = model->embed_tokens->weight.detach().to(at::kBFloat16).contiguous();
+    std::tie(lm_compact, lm_scale) = quantize_rows_int8(model->embed_tokens->weight);
   }
 }
 
@@ -323,14 +362,14 @@ at::Tensor CausalLMImpl::forward(const at::Tensor& input_ids, const at::Tensor& 
 at::Tensor CausalLMImpl::forward_logits(const at::Tensor& input_ids, const at::Tensor& positions,
                                         const at::Tensor& key_valid, KVCache* cache) {
   auto h = hidden(input_ids, positions, key_valid, cache);
-  const at::Tensor w = lm_bf16.defined() && h.scalar_type() == at::kFloat ? lm_bf16 : lm_weight();
-  const bool bf16 = w.scalar_type() == at::kBFloat16 && h.scalar_type() == at::kFloat;
+  const bool small = lm_compact.defined() && h.scalar_type() == at::kFloat;
+  const at::Tensor w = small ? lm_compact : lm_weight();
   if (h.numel() == h.size(-1)) {  // batch-1 decoding: GEMV (see project())
     const at::Tensor row = h.reshape({h.size(-1)});
-    const bool ours = (bf16 || use_parallel_gemv(w)) && row.scalar_type() == at::kFloat;
-    return (ours ? gemv_rows_parallel(w, row) : at::mv(w, row)).view({h.size(0), h.size(1), -1});
+    const bool ours = (small || use_parallel_gemv(w)) && row.scalar_type() == at::kFloat;
+    return (ours ? gemv_rows_parallel(w, row, {}, lm_scale) : at::mv(w, row)).view({h.size(0), h.size(1), -1});
   }
-  return bf16 ? bf16_rows(w, h, {}) : at::matmul(h, w.t());
+  return small ? compact_rows(w, lm_scale, h, {}) : at::matmul(h, w.t());
 }
 
 }  // namespace handoff

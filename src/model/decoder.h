@@ -96,6 +96,10 @@ struct CausalLMImpl : torch::nn::Module {
   // bf16 pays at batch 1 and small batches, not for throughput). A tied head keeps its fp32 embedding for the
   // lookup and gets a bf16 copy for the logits. Idempotent.
   void store_weights_bf16();
+  // `--weights int8` (the same terms): every linear weight and the LM head as per-row symmetric int8 with an
+  // fp32 scale a row (gemv.h, quantize_rows_int8) — a quarter of fp32's bytes. A layer's scales are its
+  // "weight_scale" buffer. Idempotent; not after store_weights_bf16 (and the reverse), which is an Error.
+  void store_weights_int8();
   KVCache make_cache(int64_t batch, int64_t capacity) const;
   at::Device device() const;
 
@@ -113,7 +117,8 @@ struct CausalLMImpl : torch::nn::Module {
   Rope rope;
   Backbone model{nullptr};
   torch::nn::Linear lm_head{nullptr};  // null when tied
-  at::Tensor lm_bf16;                  // the LM head in bf16, set by store_weights_bf16()
+  // The LM head as decoding reads it after store_weights_bf16/int8 (bf16, or int8 with lm_scale [V]).
+  at::Tensor lm_compact, lm_scale;
 };
 TORCH_MODULE(CausalLM);
 

@@ -3,6 +3,9 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/ones_like.h>
+#include <ATen/ops/round.h>
+#include <ATen/ops/where.h>
 
 #include "common/error.h"
 
@@ -19,71 +22,49 @@ inline float fold(const float* acc, float tail) {  // acc[32]
   return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])) + tail;
 }
 
-float dot_plain(const float* w, const float* x, int64_t n) {
-  float acc[32] = {};
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32)
-    for (int l = 0; l < 32; ++l) acc[l] += w[i + l] * x[i + l];
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) acc[l] += w[i + l] * x[i + l];
-  float tail = 0;
-  for (; i < n; ++i) tail += w[i] * x[i];
-  return fold(acc, tail);
+// Weights are widened to fp32 one at a time (plain) or eight at a time (AVX2): fp32 as is, bf16 (the top 16
+// bits of an fp32) and int8 (`--weights int8`, its row's scale applied once after the sum) — half and a
+// quarter of the bytes read, the same fp32 sums in the same order for every format.
+inline float widen(float w) {
+  return w;
 }
-
-// bf16 weights (the top 16 bits of an fp32): widened to fp32 in registers, so W is read at 2 bytes a weight.
-inline float bf16_to_float(uint16_t h) {
+inline float widen(uint16_t h) {
   const uint32_t bits = static_cast<uint32_t>(h) << 16;
   float f;
   __builtin_memcpy(&f, &bits, 4);
   return f;
 }
+inline float widen(int8_t q) {
+  return static_cast<float>(q);
+}
 
-float dot_bf16_plain(const uint16_t* w, const float* x, int64_t n) {
+template <class T>
+float dot_plain(const T* w, const float* x, int64_t n) {
   float acc[32] = {};
   int64_t i = 0;
   for (; i + 32 <= n; i += 32)
-    for (int l = 0; l < 32; ++l) acc[l] += bf16_to_float(w[i + l]) * x[i + l];
+    for (int l = 0; l < 32; ++l) acc[l] += widen(w[i + l]) * x[i + l];
   for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) acc[l] += bf16_to_float(w[i + l]) * x[i + l];
+    for (int l = 0; l < 8; ++l) acc[l] += widen(w[i + l]) * x[i + l];
   float tail = 0;
-  for (; i < n; ++i) tail += bf16_to_float(w[i]) * x[i];
+  for (; i < n; ++i) tail += widen(w[i]) * x[i];
   return fold(acc, tail);
 }
 
 #if defined(__x86_64__)
 typedef float v8 __attribute__((vector_size(32)));
+typedef uint16_t u16x8 __attribute__((vector_size(16)));
+typedef uint32_t u32x8 __attribute__((vector_size(32)));
+typedef int8_t i8x8 __attribute__((vector_size(8)));
+typedef int32_t i32x8 __attribute__((vector_size(32)));
 
-__attribute__((target("avx2,fma"), always_inline)) inline v8 load(const float* p) {
+__attribute__((target("avx2,fma"), always_inline)) inline v8 load8(const float* p) {
   v8 v;
   __builtin_memcpy(&v, p, 32);
   return v;
 }
 
-__attribute__((target("avx2,fma"))) float dot_avx2(const float* w, const float* x, int64_t n) {
-  v8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    a0 += load(w + i) * load(x + i);
-    a1 += load(w + i + 8) * load(x + i + 8);
-    a2 += load(w + i + 16) * load(x + i + 16);
-    a3 += load(w + i + 24) * load(x + i + 24);
-  }
-  for (; i + 8 <= n; i += 8) a0 += load(w + i) * load(x + i);
-  float acc[32];
-  __builtin_memcpy(acc, &a0, 32);
-  __builtin_memcpy(acc + 8, &a1, 32);
-  __builtin_memcpy(acc + 16, &a2, 32);
-  __builtin_memcpy(acc + 24, &a3, 32);
-  float tail = 0;
-  for (; i < n; ++i) tail += w[i] * x[i];
-  return fold(acc, tail);
-}
-
-typedef uint16_t u16x8 __attribute__((vector_size(16)));
-typedef uint32_t u32x8 __attribute__((vector_size(32)));
-
-__attribute__((target("avx2,fma"), always_inline)) inline v8 load_bf16(const uint16_t* p) {
+__attribute__((target("avx2,fma"), always_inline)) inline v8 load8(const uint16_t* p) {
   u16x8 h;
   __builtin_memcpy(&h, p, 16);
   const u32x8 bits = __builtin_convertvector(h, u32x8) << 16;  // vpmovzxwd + vpslld
@@ -92,23 +73,30 @@ __attribute__((target("avx2,fma"), always_inline)) inline v8 load_bf16(const uin
   return v;
 }
 
-__attribute__((target("avx2,fma"))) float dot_bf16_avx2(const uint16_t* w, const float* x, int64_t n) {
+__attribute__((target("avx2,fma"), always_inline)) inline v8 load8(const int8_t* p) {
+  i8x8 q;
+  __builtin_memcpy(&q, p, 8);
+  return __builtin_convertvector(__builtin_convertvector(q, i32x8), v8);  // vpmovsxbd + vcvtdq2ps
+}
+
+template <class T>
+__attribute__((target("avx2,fma"))) float dot_avx2(const T* w, const float* x, int64_t n) {
   v8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    a0 += load_bf16(w + i) * load(x + i);
-    a1 += load_bf16(w + i + 8) * load(x + i + 8);
-    a2 += load_bf16(w + i + 16) * load(x + i + 16);
-    a3 += load_bf16(w + i + 24) * load(x + i + 24);
+    a0 += load8(w + i) * load8(x + i);
+    a1 += load8(w + i + 8) * load8(x + i + 8);
+    a2 += load8(w + i + 16) * load8(x + i + 16);
+    a3 += load8(w + i + 24) * load8(x + i + 24);
   }
-  for (; i + 8 <= n; i += 8) a0 += load_bf16(w + i) * load(x + i);
+  for (; i + 8 <= n; i += 8) a0 += load8(w + i) * load8(x + i);
   float acc[32];
   __builtin_memcpy(acc, &a0, 32);
   __builtin_memcpy(acc + 8, &a1, 32);
   __builtin_memcpy(acc + 16, &a2, 32);
   __builtin_memcpy(acc + 24, &a3, 32);
   float tail = 0;
-  for (; i < n; ++i) tail += bf16_to_float(w[i]) * x[i];
+  for (; i < n; ++i) tail += widen(w[i]) * x[i];
   return fold(acc, tail);
 }
 
@@ -118,47 +106,65 @@ bool has_avx2_fma() {
 }
 #endif
 
+// y[r] = scale[r] · (w[r] · x) + b[r] over the rows, in blocks of 16 rows (enough work per task, and
+// contiguous runs of W per thread).
+template <class T>
+void rows_parallel(const T* w, int64_t rows, int64_t cols, const float* x, const float* scale, const float* b,
+                   float* y) {
+#if defined(__x86_64__)
+  const auto dot = has_avx2_fma() ? dot_avx2<T> : dot_plain<T>;
+#else
+  const auto dot = dot_plain<T>;
+#endif
+  at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float d = dot(w + r * cols, x, cols);
+      y[r] = (scale ? d * scale[r] : d) + (b ? b[r] : 0.0f);
+    }
+  });
+}
+
 }  // namespace
 
-at::Tensor gemv_rows_parallel(const at::Tensor& W, const at::Tensor& x, const at::Tensor& bias) {
-  const bool bf16 = W.scalar_type() == at::kBFloat16;
-  if (W.dim() != 2 || x.dim() != 1 || W.size(1) != x.size(0) || (W.scalar_type() != at::kFloat && !bf16) ||
-      x.scalar_type() != at::kFloat || !W.is_cpu() || !W.is_contiguous())
+at::Tensor gemv_rows_parallel(const at::Tensor& W, const at::Tensor& x, const at::Tensor& bias,
+                              const at::Tensor& scale) {
+  const auto type = W.scalar_type();
+  const bool known = type == at::kFloat || type == at::kBFloat16 || type == at::kChar;
+  if (W.dim() != 2 || x.dim() != 1 || W.size(1) != x.size(0) || !known || x.scalar_type() != at::kFloat ||
+      !W.is_cpu() || !W.is_contiguous())
     throw Error(
-        "gemv_rows_parallel: needs W [rows, cols] fp32 or bf16 and x [cols] fp32, contiguous on the CPU");
+        "gemv_rows_parallel: needs W [rows, cols] fp32, bf16 or int8 and x [cols] fp32, contiguous on the CPU");
   const int64_t rows = W.size(0), cols = W.size(1);
   if (bias.defined() && (bias.dim() != 1 || bias.size(0) != rows || bias.scalar_type() != at::kFloat))
     throw Error("gemv_rows_parallel: the bias must be [rows] fp32");
-  // Both held for the whole call: a pointer into a temporary contiguous() copy would dangle.
+  if ((type == at::kChar) != scale.defined() ||
+      (scale.defined() && (scale.dim() != 1 || scale.size(0) != rows || scale.scalar_type() != at::kFloat)))
+    throw Error("gemv_rows_parallel: int8 weights need their row scales [rows] fp32 (and only they do)");
+  // All held for the whole call: a pointer into a temporary contiguous() copy would dangle.
   const at::Tensor xc = x.contiguous();
   const at::Tensor bc = bias.defined() ? bias.contiguous() : at::Tensor();
+  const at::Tensor sc = scale.defined() ? scale.contiguous() : at::Tensor();
   at::Tensor y = at::empty({rows}, W.options().dtype(at::kFloat));
   const float* xp = xc.data_ptr<float>();
   const float* b = bc.defined() ? bc.data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();
-#if defined(__x86_64__)
-  const bool avx2 = has_avx2_fma();
-  const auto dot_f32 = avx2 ? dot_avx2 : dot_plain;
-  const auto dot_bf16 = avx2 ? dot_bf16_avx2 : dot_bf16_plain;
-#else
-  const auto dot_f32 = dot_plain;
-  const auto dot_bf16 = dot_bf16_plain;
-#endif
-  // Blocks of 16 rows: enough work per task, and contiguous runs of W per thread.
-  if (bf16) {
-    const auto* w = reinterpret_cast<const uint16_t*>(W.data_ptr<at::BFloat16>());
-    const auto dot = dot_bf16;
-    at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) yp[r] = dot(w + r * cols, xp, cols) + (b ? b[r] : 0.0f);
-    });
-    return y;
-  }
-  const float* w = W.data_ptr<float>();
-  const auto dot = dot_f32;
-  at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) yp[r] = dot(w + r * cols, xp, cols) + (b ? b[r] : 0.0f);
-  });
+  if (type == at::kBFloat16)
+    rows_parallel(reinterpret_cast<const uint16_t*>(W.data_ptr<at::BFloat16>()), rows, cols, xp, nullptr, b,
+                  yp);
+  else if (type == at::kChar)
+    rows_parallel(W.data_ptr<int8_t>(), rows, cols, xp, sc.data_ptr<float>(), b, yp);
+  else
+    rows_parallel(W.data_ptr<float>(), rows, cols, xp, nullptr, b, yp);
   return y;
+}
+
+std::pair<at::Tensor, at::Tensor> quantize_rows_int8(const at::Tensor& W) {
+  if (W.dim() != 2 || !W.is_floating_point()) throw Error("quantize_rows_int8: needs a 2-D float matrix");
+  const at::Tensor w = W.detach().to(at::kFloat);
+  at::Tensor scale = w.abs().amax(1) / 127.0;
+  scale = at::where(scale > 0, scale, at::ones_like(scale));  // an all-zero row: q = 0 whatever the scale
+  const at::Tensor q = at::round(w / scale.unsqueeze(1)).clamp(-127, 127).to(at::kChar).contiguous();
+  return {q, scale.contiguous()};
 }
 
 bool use_parallel_gemv(const at::Tensor& W) {

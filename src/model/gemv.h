@@ -10,12 +10,20 @@
 // decoding — every recorded result — keeps OpenBLAS's sgemv bit for bit.
 #include <ATen/Tensor.h>
 
+#include <utility>
+
 namespace handoff {
 
-// W [rows, cols] fp32 or bf16 contiguous on the CPU, x [cols] fp32, bias [rows] fp32 or undefined →
-// [rows] fp32. bf16 weights (`--weights bf16`) are widened to fp32 in registers: half the bytes read, fp32
-// sums; the only kernel for them, whatever the thread count.
-at::Tensor gemv_rows_parallel(const at::Tensor& W, const at::Tensor& x, const at::Tensor& bias = {});
+// W [rows, cols] fp32, bf16 or int8 contiguous on the CPU, x [cols] fp32, bias [rows] fp32 or undefined →
+// [rows] fp32. bf16 weights (`--weights bf16`) and int8 ones (`--weights int8`, with their per-row `scale`:
+// W ≈ scale[r] · q[r]) are widened to fp32 in registers: half or a quarter of the bytes read, fp32 sums; the
+// only kernel for them, whatever the thread count.
+at::Tensor gemv_rows_parallel(const at::Tensor& W, const at::Tensor& x, const at::Tensor& bias = {},
+                              const at::Tensor& scale = {});
+
+// Per-row symmetric int8 weight-only quantization (llama.cpp's Q8_0 in spirit, with one scale a row instead
+// of one per 32 values): q = round(W / s) in [-127, 127], s = max|W[r]| / 127. Returns {q int8, s fp32}.
+std::pair<at::Tensor, at::Tensor> quantize_rows_int8(const at::Tensor& W);
 
 // Whether gemv_rows_parallel is the better path for W at the current thread count.
 bool use_parallel_gemv(const at::Tensor& W);
