@@ -14,6 +14,7 @@
 #include "test_support.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/chat_template.h"
+#include "tokenizer/char_tokenizer.h"
 
 using namespace handoff;
 using handoff::testing::error_of;
@@ -358,6 +359,30 @@ void expect_same_as_jinja(const std::string& name, const std::string& tmpl, cons
 }
 
 }  // namespace
+
+// The char tokenizer's template as Jinja (what export-gguf writes for llama-server) renders what
+// encode_chat encodes, on every conversation the char vocabulary can encode.
+TEST(ChatTemplateTest, CharTokenizerJinjaTemplateMatchesEncodeChat) {
+  ASSERT_TRUE(jinja_installed());
+  const CharTokenizer tok;
+  auto convs = conversations();
+  convs.push_back({{"user", ""}, {"user", "after an empty one"}, {"system", "s"}, {"user", "last"}});
+  const auto ref = jinja_render("char", CharTokenizer::kJinjaTemplate,
+                                json{{"bos_token", "<bos>"}, {"eos_token", "<eos>"}}, convs);
+  ASSERT_EQ(ref.size(), convs.size());
+  int compared = 0;
+  for (size_t i = 0; i < convs.size(); ++i) {
+    std::vector<int> ids;
+    try {
+      ids = tok.encode_chat(convs[i]);
+    } catch (const Error&) {
+      continue;  // characters outside the char vocabulary, or no user text
+    }
+    ++compared;
+    EXPECT_EQ(tok.decode(ids), ref[i]) << "conversation " << i;
+  }
+  EXPECT_GE(compared, 6);
+}
 
 TEST(ChatTemplateTest, Qwen25MatchesJinja) {
   expect_same_as_jinja("qwen25", kQwen25, "", "<|im_end|>");

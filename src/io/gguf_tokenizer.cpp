@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "tokenizer/byte_symbols.h"
+#include "tokenizer/char_tokenizer.h"
 
 namespace handoff {
 
@@ -112,6 +113,7 @@ GgufVocab gguf_vocab(const Tokenizer& tok, int64_t n_vocab) {
   v.pad = tok.pad_id();
   for (int id : tok.stop_ids())
     if (id != v.eos && v.eot < 0) v.eot = id;  // <|im_end|>, <|eot_id|>: the end of a chat turn
+  if (chars) v.chat_template = CharTokenizer::kJinjaTemplate;  // its template is code, not a config file
   const auto extra = tok.extra_files();
   const auto cfg = extra.find("tokenizer_config.json");
   if (cfg != extra.end()) {

@@ -25,6 +25,12 @@ class CharTokenizer : public Tokenizer {
   std::string to_json() const override;
   // Template: <bos> + the user messages joined by '\n' + '\n'; the reply follows.
   std::vector<int> encode_chat(const std::vector<ChatMessage>& messages) const override;
+  // encode_chat's template as Jinja (what a GGUF export carries, so llama-server --jinja prompts a char
+  // model as handoff does; tests/test_chat_template.cpp checks it against python3-jinja2).
+  static constexpr const char* kJinjaTemplate =
+      R"J({{ bos_token }}{% set ns = namespace(text='') %}{% for m in messages %}{% if m['role'] == 'user' %})J"
+      R"J({% if ns.text %}{% set ns.text = ns.text + '\n' %}{% endif %}{% set ns.text = ns.text + m['content'] %})J"
+      R"J({% endif %}{% endfor %}{{ ns.text + '\n' }})J";
 
   // Parses our own tokenizer.json (throws Error if it is not a char tokenizer with this alphabet).
   static CharTokenizer from_json(const std::string& json_text, const std::string& source);
