@@ -176,5 +176,6 @@ TEST(ChatPageTest, WithAnAPIKeyThePageAsksForItAndAnswersOnceItIsTyped) {
   }
   EXPECT_TRUE(got["rate"].get<std::string>().find("budget 0.30") != std::string::npos) << got["rate"];
   // The 401s the page met are errors the console reports; nothing else is.
-  for (const auto& e : got["page_errors"]) EXPECT_NE(e.get<std::string>().find("401"), std::string::npos) << e;
+  for (const auto& e : got["page_errors"])
+    EXPECT_NE(e.get<std::string>().find("401"), std::string::npos) << e;
 }

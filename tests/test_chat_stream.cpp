@@ -57,26 +57,27 @@ struct StreamingServer {
   std::atomic<int> sent{0};
   std::atomic<bool> client_left{false};
   StreamingServer(std::vector<std::string> events, bool endless) {
-    svr.Post("/v1/chat/completions", [this, events, endless](const httplib::Request&, httplib::Response& res) {
-      res.set_chunked_content_provider("text/event-stream", [this, events, endless](size_t,
-                                                                                    httplib::DataSink& sink) {
-        for (const auto& e : events) {
-          if (!sink.write(e.data(), e.size())) return false;
-          ++sent;
-        }
-        while (endless) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(5));
-          const std::string e = chunk(" more");
-          if (!sink.write(e.data(), e.size()) || sent > 2000) {
-            client_left = true;
-            return false;
-          }
-          ++sent;
-        }
-        sink.done();
-        return true;
-      });
-    });
+    svr.Post("/v1/chat/completions",
+             [this, events, endless](const httplib::Request&, httplib::Response& res) {
+               res.set_chunked_content_provider("text/event-stream",
+                                                [this, events, endless](size_t, httplib::DataSink& sink) {
+                                                  for (const auto& e : events) {
+                                                    if (!sink.write(e.data(), e.size())) return false;
+                                                    ++sent;
+                                                  }
+                                                  while (endless) {
+                                                    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                                                    const std::string e = chunk(" more");
+                                                    if (!sink.write(e.data(), e.size()) || sent > 2000) {
+                                                      client_left = true;
+                                                      return false;
+                                                    }
+                                                    ++sent;
+                                                  }
+                                                  sink.done();
+                                                  return true;
+                                                });
+             });
     port = svr.bind_to_any_port("127.0.0.1");
     thread = std::thread([this] { svr.listen_after_bind(); });
     while (!svr.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -131,11 +132,21 @@ TEST(ChatStreamTest, AReplyEndsWhenTheServerGoesOnPastTheMarkerSplitAcrossChunks
 
 TEST(ChatStreamTest, GarbageErrorEventsAndEndlessLinesAreErrors) {
   for (const std::string& bad : {std::string("data: {\"choices\": [\n\n"), std::string("data: 17\n\n"),
-                                std::string("data: {\"error\": {\"message\": \"model crashed\"}}\n\n"),
-                                std::string("data: {\"choices\": [5]}\n\n")}) {
+                                 std::string("data: {\"error\": {\"message\": \"model crashed\"}}\n\n"),
+                                 std::string("data: {\"choices\": [5]}\n\n")}) {
     ChatStreamReader r({});
     EXPECT_FALSE(r.feed(bad.data(), bad.size())) << bad;
     EXPECT_FALSE(r.error().empty()) << bad;
+  }
+  // llama-server's own error line (then it still sends [DONE]), and an `event: error` with its data.
+  for (const std::string& bad :
+       {std::string("error: {\"code\": 500, \"message\": \"KV cache is full\"}\n\ndata: [DONE]\n\n"),
+        std::string("event: error\ndata: {\"message\": \"KV cache is full\"}\n\n")}) {
+    ChatStreamReader r({});
+    EXPECT_FALSE(r.feed(bad.data(), bad.size())) << bad;
+    EXPECT_TRUE(r.server_error()) << bad;
+    EXPECT_NE(r.error().find("KV cache is full"), std::string::npos) << r.error();
+    EXPECT_FALSE(r.done());
   }
   ChatStreamReader r({}, /*max_line_bytes=*/64);
   const std::string line(100, 'x');
@@ -151,13 +162,13 @@ TEST(ChatStreamTest, ADeviceServerThatGoesOnPastTheHandoffIsCutOffThere) {
                          /*endless=*/true);
   const CloudClient client = server.client();
   const auto t0 = Clock::now();
-  const RemoteDeviceReply r =
-      ask_remote_device(client, Protocol{}, {{"user", "2+2"}}, 0.0, 1.0, 4096, 0);
+  const RemoteDeviceReply r = ask_remote_device(client, Protocol{}, {{"user", "2+2"}}, 0.0, 1.0, 4096, 0);
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 3.0);
   EXPECT_EQ(r.text, "Too hard for me. <handoff>");
   EXPECT_TRUE(r.ended);
   EXPECT_EQ(r.tokens, 3);  // the content chunks up to the marker (the server sent no usage)
-  for (int i = 0; i < 400 && !server.client_left; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 400 && !server.client_left; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_TRUE(server.client_left) << "the server never saw the client leave";
   EXPECT_LT(server.sent.load(), 100);
 }

@@ -13,8 +13,8 @@
 #include "common/error.h"
 #include "test_support.h"
 #include "tokenizer/bpe_tokenizer.h"
-#include "tokenizer/chat_template.h"
 #include "tokenizer/char_tokenizer.h"
+#include "tokenizer/chat_template.h"
 
 using namespace handoff;
 using handoff::testing::error_of;

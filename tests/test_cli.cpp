@@ -88,6 +88,12 @@ TEST(CliTest, BadInputGivesMessageAndNonZeroExit) {
   r = run_cli("eval --model " + dev + " --precision fp16 --n 1");
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(contains(r.output, "unknown --precision 'fp16' (known: fp32, bf16)")) << r.output;
+  r = run_cli("eval --model " + dev + " --weights int4 --n 1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.output, "unknown --weights 'int4' (known: fp32, bf16, int8)")) << r.output;
+  r = run_cli("eval --model " + dev + " --weights int8 --precision bf16 --n 1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.output, "--weights int8 keeps fp32 activations")) << r.output;
   fs::remove_all(tmp("x"));
   fs::remove(bad_preset);
 }
@@ -173,7 +179,7 @@ TEST(CliTest, MicroDemoRunsInTheProtocolItIsGiven) {
   handoff::write_file_atomic(file, mine.to_json_text());
   auto r = run_cli("demo --preset micro --fresh --threads 1 --protocol " + file + " --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
-  for (const std::string dir : {out, out + "/base-device/model", out + "/base-cloud/model"})
+  for (const std::string& dir : {out, out + "/base-device/model", out + "/base-cloud/model"})
     EXPECT_EQ(handoff::recorded_protocol(dir).to_json_text(), mine.to_json_text()) << dir;
   const auto results = nlohmann::json::parse(handoff::read_file(out + "/results.json"));
   bool gapg = false;

@@ -297,6 +297,10 @@ TEST_F(CollabTest, ACloudReturningGarbageIsAnErrorNotACrash) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("cloud failed"), std::string::npos) << e.what();
   }
+  // Nor can it say the hand-off token's id (no /tokenize): --fallback needs it named.
+  const std::string no_tokenize = error_of(
+      [&] { remote_handoff_token(*client_for("http://127.0.0.1:" + std::to_string(port) + "/v1", 0)); });
+  EXPECT_NE(no_tokenize.find("--device-handoff-token-id"), std::string::npos) << no_tokenize;
   garbage.stop();
   t.join();
 }
@@ -840,10 +844,17 @@ TEST_F(CollabTest, ADeviceBehindAnOpenAIServerDecidesAsTheLoadedDeviceDoes) {
     EXPECT_EQ(h["device_text"], got[q].device_text);
     EXPECT_FALSE(h.contains("threshold"));  // no logits from a server: no threshold, no guard
   }
+  // Token ids mean nothing to an endpoint with two vocabularies.
+  json banned = json::parse(chat(queries[0][0].content));
+  banned["logit_bias"] = {{"3", -100}};
+  auto refused = cli.Post("/v1/chat/completions", banned.dump(), "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400) << refused->body;
 
   // `handoff eval --device-url`: the collaborative system measured with the device behind the server reads
   // as `eval --model` of the same device does (the same held-out items, decisions and answers).
-  const auto dir = std::filesystem::temp_directory_path() / ("handoff_remote_eval_" + std::to_string(getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("handoff_remote_eval_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   const std::string common = " --cloud " + cloud.base() + " --task chain --n 3 --difficulties 1,4,6 --json ";
   auto by_url = run_cli("eval --device-url " + device_server.url() + "/v1 --device-model device" + common +

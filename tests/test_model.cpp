@@ -368,7 +368,8 @@ TEST(ModelTest, Int8WeightsDecodeAsTheirDequantizedFp32Does) {
     m->store_weights_int8();
     m->store_weights_int8();  // idempotent
     EXPECT_THROW(m->store_weights_bf16(), handoff::Error);
-    EXPECT_EQ(m->model->layers->ptr(0)->as<DecoderLayerImpl>()->mlp->up_proj->weight.scalar_type(), at::kChar);
+    EXPECT_EQ(m->model->layers->ptr(0)->as<DecoderLayerImpl>()->mlp->up_proj->weight.scalar_type(),
+              at::kChar);
     const at::Tensor whole = m->forward(ids, pos);  // 10 rows: dequantized weights
     KVCache cache = m->make_cache(1, 10);
     at::Tensor last;

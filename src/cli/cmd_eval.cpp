@@ -126,16 +126,15 @@ void register_eval(CLI::App& app) {
     decoding.max_new_tokens = a->max_new_tokens;
     nlohmann::json out;
     if (!a->device_server.url.empty()) {  // the device is a server: the collaborative system only
-      const auto collab =
-          make_remote_collaborator(a->device_server, a->protocol, cloud, a->collab, decoding);
+      const auto collab = make_remote_collaborator(a->device_server, a->protocol, cloud, a->collab, decoding);
       out = eval_collab(*collab, *task, o, *a, a->device_server.url);
     } else {
       auto loaded = load_checkpoint(a->model, a->device);
       apply_protocol_flag(loaded, a->protocol);
       apply_weights(loaded, a->weights);
       auto stats = evaluate_base(loaded.model, {*loaded.tokenizer, loaded.protocol}, *task, o);
-      std::printf("%s on %s (held-out split, %lld per difficulty, sampled at T=%.2f)\n\n%s",
-                  a->model.c_str(), task->name().c_str(), static_cast<long long>(a->n), a->temperature,
+      std::printf("%s on %s (held-out split, %lld per difficulty, sampled at T=%.2f)\n\n%s", a->model.c_str(),
+                  task->name().c_str(), static_cast<long long>(a->n), a->temperature,
                   base_eval_table(stats).c_str());
       out = base_eval_json(stats);
       if (cloud) {

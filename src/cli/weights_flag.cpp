@@ -19,6 +19,9 @@ void apply_weights(LoadedModel& m, const std::string& weights) {
   if (!m.model->device().is_cpu())
     throw Error("--weights " + weights + " is a CPU kernel; on " + m.model->device().str() +
                 " use --precision bf16");
+  if (weights == "int8" && m.model->autocast_bf16)
+    throw Error("--weights int8 keeps fp32 activations, and --precision bf16 makes them bf16",
+                "use one of them");
   if (weights == "bf16")
     m.model->store_weights_bf16();
   else

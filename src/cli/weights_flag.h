@@ -1,6 +1,7 @@
 #pragma once
-// `--weights fp32|bf16|int8` for the inference commands (serve, ask, eval): how a loaded model's linear weights
-// are stored while it answers (CausalLMImpl::store_weights_bf16/int8). Training commands do not take it.
+// `--weights fp32|bf16|int8` for the inference commands (serve, ask, eval): how a loaded model's linear
+// weights are stored while it answers (CausalLMImpl::store_weights_bf16/int8). Training commands do not take
+// it.
 #include <CLI/CLI.hpp>
 #include <string>
 

@@ -17,8 +17,9 @@ void ChatStreamReader::reset() {
   pending_.clear();
   r_ = {};
   chunks_ = events_ = 0;
-  marker_ = stopped_ = done_ = false;
+  marker_ = stopped_ = done_ = server_error_ = false;
   error_.clear();
+  event_name_.clear();
 }
 
 bool ChatStreamReader::feed(const char* data, size_t n) {
@@ -39,11 +40,23 @@ bool ChatStreamReader::feed(const char* data, size_t n) {
   return true;
 }
 
-// SSE: `data:` lines carry the events; comments (":"), `event:`, `id:`, `retry:` and blank lines are framing.
+// SSE: `data:` lines carry the events; comments (":"), `id:`, `retry:` and blank lines (an event's end) are
+// framing. An error is `event: error` before its data, or llama-server's own `error: {...}` line (which it
+// follows with `data: [DONE]`).
 bool ChatStreamReader::line(const std::string& l) {
-  if (done_ || l.compare(0, 5, "data:") != 0) return true;
-  std::string data = l.substr(5);
-  if (!data.empty() && data[0] == ' ') data.erase(0, 1);
+  if (done_) return true;
+  auto value = [&](size_t from) { return l.substr(l.size() > from && l[from] == ' ' ? from + 1 : from); };
+  if (l.empty()) event_name_.clear();
+  if (l.compare(0, 6, "event:") == 0) event_name_ = value(6);
+  if (l.compare(0, 6, "error:") == 0 || (event_name_ == "error" && l.compare(0, 5, "data:") == 0)) {
+    const std::string body = l.compare(0, 6, "error:") == 0 ? value(6) : value(5);
+    const std::string message = error_message_of(body);
+    error_ = message.empty() ? body.substr(0, 200) : message;
+    server_error_ = true;
+    return false;
+  }
+  if (l.compare(0, 5, "data:") != 0) return true;
+  std::string data = value(5);
   ++events_;
   if (data == "[DONE]") {
     done_ = true;
@@ -59,8 +72,9 @@ bool ChatStreamReader::event(const std::string& data) {
     return false;
   }
   if (j.contains("error")) {
-    error_ = "the stream carried an error: " + error_message_of(data);
-    if (error_message_of(data).empty()) error_ += j["error"].dump().substr(0, 200);
+    error_ = error_message_of(data);
+    if (error_.empty()) error_ = j["error"].dump().substr(0, 200);
+    server_error_ = true;
     return false;
   }
   if (j.contains("model") && j["model"].is_string()) r_.model = j["model"].get<std::string>();

@@ -33,23 +33,24 @@ class ChatStreamReader : public BodySink {
   // The reply so far: content, finish_reason ("stop" when it ended at a marker), model and the server's
   // usage when it was sent (all zero otherwise).
   const ChatResponse& response() const { return r_; }
-  int64_t content_chunks() const { return chunks_; }  // chunks that carried text, up to a marker
-  bool events() const { return events_ > 0; }         // any `data:` event was read
-  bool holds_marker() const { return marker_; }   // the text holds one of stop_at
-  bool cut_after_marker() const { return stopped_; }  // and the server went on past it
-  bool done() const { return done_; }             // `data: [DONE]` was read
+  int64_t content_chunks() const { return chunks_; }   // chunks that carried text, up to a marker
+  bool events() const { return events_ > 0; }          // any `data:` event was read
+  bool holds_marker() const { return marker_; }        // the text holds one of stop_at
+  bool cut_after_marker() const { return stopped_; }   // and the server went on past it
+  bool done() const { return done_; }                  // `data: [DONE]` was read
   const std::string& error() const { return error_; }  // garbage or an error event; "" when none
+  bool server_error() const { return server_error_; }  // the error is one the server sent
 
  private:
-  bool line(const std::string& l);    // one line of the stream; false ends it
+  bool line(const std::string& l);  // one line of the stream; false ends it
   bool event(const std::string& data);
   std::vector<std::string> stop_at_;
   size_t max_line_;
   std::string pending_;  // an incomplete line
   ChatResponse r_;
   int64_t chunks_ = 0, events_ = 0;
-  bool marker_ = false, stopped_ = false, done_ = false;
-  std::string error_;
+  bool marker_ = false, stopped_ = false, done_ = false, server_error_ = false;
+  std::string error_, event_name_;  // event_name_: the current event's `event:` field
 };
 
 }  // namespace handoff

@@ -311,12 +311,11 @@ CloudClient::Attempt CloudClient::attempt_once(const std::string& method, const 
 }
 
 void CloudClient::refused(const Reply& reply) const {
-  throw Error("POST " + endpoint("/chat/completions") +
-                  " was refused: " + describe_status(reply.status, reply.body),
-              reply.status == 401
-                  ? "check the API key variable " +
-                        (opts_.api_key_env.empty() ? std::string("(none set)") : opts_.api_key_env)
-                  : "");
+  throw Error(
+      "POST " + endpoint("/chat/completions") + " was refused: " + describe_status(reply.status, reply.body),
+      reply.status == 401 ? "check the API key variable " +
+                                (opts_.api_key_env.empty() ? std::string("(none set)") : opts_.api_key_env)
+                          : "");
 }
 
 namespace {
@@ -349,6 +348,7 @@ ChatResult CloudClient::chat_streamed(const std::vector<ChatMessage>& messages, 
                            1 + opts_.max_retries, &reader);
   if (reply.status != 200) refused(reply);
   const std::string what = "the streamed reply of POST " + endpoint("/chat/completions");
+  if (reader.server_error()) throw Error(what + " reported an error: " + reader.error());
   if (!reader.error().empty())
     throw Error(what + " is not a chat completion stream: " + reader.error(),
                 "is the base URL an OpenAI-compatible API?");
@@ -358,7 +358,8 @@ ChatResult CloudClient::chat_streamed(const std::vector<ChatMessage>& messages, 
   ChatResponse r = reader.response();
   if (r.usage.completion_tokens == 0 && reader.content_chunks() > 0) {
     r.usage.completion_tokens = reader.content_chunks();
-    r.usage.prompt_tokens = 0;
+    r.usage.prompt_tokens = 0;  // unknown: the server's usage never came
+    r.usage.total_tokens = r.usage.completion_tokens;
   }
   return chat_result(r, reply.attempts, t0);
 }
@@ -371,10 +372,14 @@ std::vector<std::string> CloudClient::models() const {
 }
 
 std::vector<int> CloudClient::tokenize(const std::string& text) const {
-  const std::string url = origin_ + "/tokenize";
+  // llama-server's /tokenize sits beside its /v1: under the same proxy prefix, if there is one.
+  const std::string base = prefix_.size() >= 3 && prefix_.compare(prefix_.size() - 3, 3, "/v1") == 0
+                               ? prefix_.substr(0, prefix_.size() - 3)
+                               : prefix_;
+  const std::string url = origin_ + base + "/tokenize";
   const std::string body =
       nlohmann::json{{"content", text}, {"add_special", false}, {"parse_special", true}}.dump();
-  const Reply reply = send_at("POST", "/tokenize", body, 1 + opts_.max_retries, nullptr);
+  const Reply reply = send_at("POST", base + "/tokenize", body, 1 + opts_.max_retries, nullptr);
   if (reply.status != 200)
     throw Error("POST " + url + " was refused: " + describe_status(reply.status, reply.body),
                 "a server without llama.cpp's /tokenize cannot be asked for token ids");

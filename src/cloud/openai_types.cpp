@@ -105,10 +105,10 @@ std::vector<int> parse_logit_bias(const json& j) {
   if (lb->size() > 300) throw ApiError(400, "'logit_bias' may name at most 300 tokens", "logit_bias");
   for (const auto& [key, value] : lb->items()) {
     const std::string at = "logit_bias." + key;
-    if (key.empty() || key.size() > 9 || !std::all_of(key.begin(), key.end(), [](unsigned char c) {
-          return std::isdigit(c) != 0;
-        }))
-      throw ApiError(400, "'logit_bias' keys must be token ids, got '" + key.substr(0, 40) + "'", "logit_bias");
+    if (key.empty() || key.size() > 9 ||
+        !std::all_of(key.begin(), key.end(), [](unsigned char c) { return std::isdigit(c) != 0; }))
+      throw ApiError(400, "'logit_bias' keys must be token ids, got '" + key.substr(0, 40) + "'",
+                     "logit_bias");
     if (!value.is_number()) throw ApiError(400, quoted(at) + " must be a number", at);
     const double b = value.get<double>();
     if (!(b >= -100.0 && b <= 100.0)) throw ApiError(400, quoted(at) + " must be between -100 and 100", at);
@@ -174,7 +174,8 @@ GenerationParams parse_params(const json& j, const RequestLimits& limits,
       throw ApiError(400, "'stream_options' is only allowed when 'stream' is true", "stream_options");
     if (const json* u = field(*so, "include_usage")) {
       if (!u->is_boolean())
-        throw ApiError(400, "'stream_options.include_usage' must be a boolean", "stream_options.include_usage");
+        throw ApiError(400, "'stream_options.include_usage' must be a boolean",
+                       "stream_options.include_usage");
       p.include_usage = u->get<bool>();
     }
   }

@@ -41,6 +41,12 @@ std::vector<int> CollabResponder::device_prompt(const std::vector<ChatMessage>& 
 
 GenerationResult CollabResponder::run(const std::vector<ChatMessage>& messages,
                                       const GenerationParams& params, const std::string& param) {
+  // Two models answer here, with two vocabularies: a token id names nothing.
+  if (!params.banned_ids.empty())
+    throw ApiError(400,
+                   "'logit_bias' is not supported by the collaborative endpoint (its device and cloud "
+                   "have their own vocabularies)",
+                   "logit_bias");
   // What only the device can judge (a device server judges it itself, and its 4xx is a 502 here).
   std::vector<int> prompt;
   if (!collab_->remote_device()) prompt = device_prompt(messages, param);

@@ -137,20 +137,22 @@ std::vector<CollabResult> Collaborator::answer(const std::vector<std::vector<Cha
 }
 
 std::vector<CollabResult> Collaborator::answer_remote(const std::vector<std::vector<ChatMessage>>& queries,
-                                                    const std::vector<uint64_t>& seeds,
-                                                    const CollabOptions& opts, int cloud_concurrency) {
+                                                      const std::vector<uint64_t>& seeds,
+                                                      const CollabOptions& opts, int cloud_concurrency) {
   // The per-call options too (the endpoint's, eval's).
   check_remote_options(opts, remote_handoff_token_ >= 0 || !remote_protocol_.handoff_is_token());
   std::vector<CollabResult> results(queries.size());
   const std::vector<DeviceOutput> outs = ask_device_server(queries, seeds, opts, cloud_concurrency, results);
   const std::vector<size_t> to_cloud = take_device_outputs(outs, results);
-  const std::vector<std::string> errors = ask_cloud(queries, outs, to_cloud, opts, cloud_concurrency, results);
+  const std::vector<std::string> errors =
+      ask_cloud(queries, outs, to_cloud, opts, cloud_concurrency, results);
   std::vector<size_t> failed;
   for (size_t i : to_cloud)
     if (!errors[i].empty()) failed.push_back(i);
   if (failed.empty()) return results;
   if (!opts.fallback) {
-    if (errors[failed.front()].rfind(kCloudBusyMessage, 0) == 0)
+    if (std::all_of(failed.begin(), failed.end(),
+                    [&](size_t i) { return errors[i].rfind(kCloudBusyMessage, 0) == 0; }))
       throw CloudBusy(errors[failed.front()], "retry shortly, or raise --cloud-slots");
     throw Error("the device handed off and the cloud failed: " + errors[failed.front()],
                 "check the cloud URL and model, or pass --fallback to answer on the device when it fails");

@@ -29,9 +29,11 @@ struct DeviceUnavailable : Error {
 
 // Asks the device server for one reply to `query` (the user's conversation): temperature, top_p, max_tokens
 // and the seed as given; `banned_token` ≥ 0 is sent as a logit_bias of -100 (the fallback's "answer, do not
-// hand off"). The reply is streamed and the connection closed once the server goes on past a hand-off marker
-// (llama-server does not stop at <handoff>; CloudClient::chat_streamed). Throws DeviceUnavailable naming the
-// server when it cannot answer.
+// hand off"): OpenAI's ban; llama-server adds -100 to the logit, which no trained logit comes back from
+// (its hard ban, `false`, is not OpenAI's API; docs/results/2026-12-04-llama-server-device checks it). The
+// reply is streamed and the connection closed once the server goes on past a hand-off marker (llama-server
+// does not stop at <handoff>; CloudClient::chat_streamed). Throws DeviceUnavailable naming the server when it
+// cannot answer.
 RemoteDeviceReply ask_remote_device(const CloudClient& device, const Protocol& protocol,
                                     const std::vector<ChatMessage>& query, double temperature, double top_p,
                                     int64_t max_tokens, uint64_t seed, int banned_token = -1);

@@ -79,7 +79,8 @@ static at::Tensor compact_rows(const at::Tensor& W, const at::Tensor& scale, con
                                const at::Tensor& bias) {
   const int64_t rows = x.numel() / x.size(-1);
   if (rows > 4) {
-    const at::Tensor wide = scale.defined() ? W.to(at::kFloat) * scale.unsqueeze(1) : W.to(at::kFloat);
+    at::Tensor wide = W.to(at::kFloat);
+    if (scale.defined()) wide.mul_(scale.unsqueeze(1));  // one fp32 copy of W, not two
     return at::linear(x, wide, bias);
   }
   const at::Tensor flat = x.reshape({rows, x.size(-1)});
@@ -99,7 +100,8 @@ static at::Tensor weight_scale(torch::nn::Linear& layer) {
 
 static at::Tensor project(torch::nn::Linear& layer, const at::Tensor& x) {
   const bool small = compact(layer->weight) && x.scalar_type() == at::kFloat;
-  if (x.numel() != x.size(-1)) return small ? compact_rows(layer->weight, weight_scale(layer), x, layer->bias) : layer(x);
+  if (x.numel() != x.size(-1))
+    return small ? compact_rows(layer->weight, weight_scale(layer), x, layer->bias) : layer(x);
   auto row = x.reshape({x.size(-1)});
   auto y = (small || use_parallel_gemv(layer->weight)) && row.scalar_type() == at::kFloat
                ? gemv_rows_parallel(layer->weight, row, layer->bias, weight_scale(layer))
@@ -272,7 +274,8 @@ void CausalLMImpl::store_weights_bf16() {
     (*l)->weight.set_requires_grad(false);
     (*l)->weight.set_data((*l)->weight.detach().to(at::kBFloat16).contiguous());
   }
-  lm_compact = lm_head ? lm_head->weight : model->embed_tokens->weight.detach().to(at::kBFloat16).contiguous();
+  lm_compact =
+      lm_head ? lm_head->weight : model->embed_tokens->weight.detach().to(at::kBFloat16).contiguous();
 }
 
 void CausalLMImpl::store_weights_int8() {
@@ -367,7 +370,8 @@ at::Tensor CausalLMImpl::forward_logits(const at::Tensor& input_ids, const at::T
   if (h.numel() == h.size(-1)) {  // batch-1 decoding: GEMV (see project())
     const at::Tensor row = h.reshape({h.size(-1)});
     const bool ours = (small || use_parallel_gemv(w)) && row.scalar_type() == at::kFloat;
-    return (ours ? gemv_rows_parallel(w, row, {}, lm_scale) : at::mv(w, row)).view({h.size(0), h.size(1), -1});
+    return (ours ? gemv_rows_parallel(w, row, {}, lm_scale) : at::mv(w, row))
+        .view({h.size(0), h.size(1), -1});
   }
   return small ? compact_rows(w, lm_scale, h, {}) : at::matmul(h, w.t());
 }

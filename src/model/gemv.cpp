@@ -128,7 +128,8 @@ at::Tensor gemv_rows_parallel(const at::Tensor& W, const at::Tensor& x, const at
   if (W.dim() != 2 || x.dim() != 1 || W.size(1) != x.size(0) || !known || x.scalar_type() != at::kFloat ||
       !W.is_cpu() || !W.is_contiguous())
     throw Error(
-        "gemv_rows_parallel: needs W [rows, cols] fp32, bf16 or int8 and x [cols] fp32, contiguous on the CPU");
+        "gemv_rows_parallel: needs W [rows, cols] fp32, bf16 or int8 and x [cols] fp32, contiguous on the "
+        "CPU");
   const int64_t rows = W.size(0), cols = W.size(1);
   if (bias.defined() && (bias.dim() != 1 || bias.size(0) != rows || bias.scalar_type() != at::kFloat))
     throw Error("gemv_rows_parallel: the bias must be [rows] fp32");
