@@ -301,6 +301,10 @@ TEST_F(CollabTest, ACloudReturningGarbageIsAnErrorNotACrash) {
   const std::string no_tokenize = error_of(
       [&] { remote_handoff_token(*client_for("http://127.0.0.1:" + std::to_string(port) + "/v1", 0)); });
   EXPECT_NE(no_tokenize.find("--device-handoff-token-id"), std::string::npos) << no_tokenize;
+  const std::string split = error_of([&] {
+    remote_handoff_token(*client_for("http://127.0.0.1:" + std::to_string(port) + "/proxy/v1", 0));
+  });
+  EXPECT_NE(split.find("as 2 tokens [60, 61]"), std::string::npos) << split;
   garbage.stop();
   t.join();
 }
@@ -929,6 +933,10 @@ TEST_F(CollabTest, ADeviceServerThatIsDownOrAnswersGarbageIsA502NamingIt) {
   httplib::Server garbage;
   garbage.Post("/v1/chat/completions", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("{\"choices\": [{\"message\": 17", "application/json");
+  });
+  // Behind a proxy prefix, a server whose vocabulary reads the marker as two tokens.
+  garbage.Post("/proxy/tokenize", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("{\"tokens\": [60, 61]}", "application/json");
   });
   const int port = garbage.bind_to_any_port("127.0.0.1");
   std::thread t([&] { garbage.listen_after_bind(); });
