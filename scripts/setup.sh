@@ -12,7 +12,7 @@ if [ "${HANDOFF_SKIP_APT:-0}" != "1" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential cmake ninja-build libtorch-dev libopenblas0-pthread \
     nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libgtest-dev libbenchmark-dev \
-    libre2-dev libsentencepiece-dev libboost-dev clang-format python3-torch python3-jinja2 \
+    libre2-dev libsentencepiece-dev libgloo-dev libboost-dev clang-format python3-torch python3-jinja2 \
     python3-prometheus-client chromium >/dev/null
   # node + npm run the tokenizer parity reference (tests/js); a machine with a newer Node.js that bundles npm
   # keeps it (Debian's npm package would conflict with it).

@@ -2,7 +2,7 @@
 """Fails on an include that runs against the layering of src/ (README.md, Layout).
 
 Levels, low to high (a folder may include its own level's folder and any lower level):
-    common, protocol -> tokenizer, tasks -> runtime, model -> io -> cloud -> collab -> rl, route -> eval -> cli
+    common, protocol -> tokenizer, tasks -> runtime, model, dist -> io -> cloud -> collab -> rl, route -> eval -> cli
 Folders on the same level may not include each other's headers, except the pairs in SAME_LEVEL_ALLOWED.
 A `pure/` sub-folder (rl/pure, eval/pure) belongs to its parent's level but stays torch-free: it may
 include only common, protocol, tokenizer, tasks and other pure folders (those the level order allows), and
@@ -19,7 +19,7 @@ import sys
 LEVELS = [
     ["common", "protocol"],
     ["tokenizer", "tasks"],
-    ["runtime", "model"],
+    ["runtime", "model", "dist"],
     ["io"],
     ["cloud"],
     ["collab"],

@@ -10,6 +10,7 @@
 #include "cli_runner.h"
 #include "common/atomic_file.h"
 #include "protocol/protocol.h"
+#include "runtime/thread_rule.h"
 
 #include <nlohmann/json.hpp>
 
@@ -109,6 +110,32 @@ TEST(CliTest, InfoReportsBlasAndGemm) {
   r = run_cli("info --gemm-size 64", "OMP_WAIT_POLICY=ACTIVE");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "OpenMP wait policy ACTIVE")) << r.output;
+}
+
+// The thread rule (runtime/thread_rule.h): one thread below width 128, where a second measured slower; the
+// machine's share above; the user's --threads always wins. `info` says what it chose, why, and what
+// reproducibility needs.
+TEST(CliTest, ThreadRuleFollowsTheWidth) {
+  EXPECT_EQ(handoff::choose_threads(0, 64, 2, 1).threads, 1);
+  EXPECT_EQ(handoff::choose_threads(0, 128, 2, 1).threads, 2);
+  EXPECT_EQ(handoff::choose_threads(0, 0, 8, 1).threads, 8);    // width unknown: all cores
+  EXPECT_EQ(handoff::choose_threads(0, 896, 8, 2).threads, 4);  // two processes on this machine share it
+  EXPECT_EQ(handoff::choose_threads(0, 896, 2, 4).threads, 1);  // never below one
+  EXPECT_EQ(handoff::choose_threads(3, 64, 2, 1).threads, 3);
+  EXPECT_TRUE(contains(handoff::choose_threads(3, 64, 2, 1).why, "--threads 3"));
+
+  auto r = run_cli("info --gemm-size 64 --model " + std::string(HANDOFF_SOURCE_DIR) + "/models/device-chain");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "threads: 1 (auto: width 64 < 128")) << r.output;
+  EXPECT_TRUE(contains(r.output, "ATen threads 1, OpenBLAS threads 1")) << r.output;
+  EXPECT_TRUE(contains(r.output, "reproducibility: same kernels")) << r.output;
+  r = run_cli("info --gemm-size 64 --width 64 --threads 2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "threads: 2 (--threads 2)")) << r.output;
+  EXPECT_TRUE(contains(r.output, "ATen threads 2")) << r.output;
+  r = run_cli("info --gemm-size 64 --model " + tmp("no-such-model"));
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "no readable config.json")) << r.output;
 }
 
 // Training pins OpenBLAS's and ATen's kernels to the AVX2 set so that its numbers do not depend on the CPU

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/precision_flag.h"
 #include "cli/protocol_flag.h"
+#include "cli/thread_flag.h"
 #include "cli/weights_flag.h"
 #include "common/error.h"
 #include "runtime/runtime.h"
@@ -45,7 +46,8 @@ void register_ask(CLI::App& app) {
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   cmd->add_option("--seed", a->seed, "Sampling seed (with --temperature > 0)")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--threads", a->threads, "Compute threads (0 = by the model's width: `handoff info`)")
+      ->capture_default_str();
   add_precision_flag(cmd, a->precision);
   add_weights_flag(cmd, a->weights);
   add_protocol_flag(cmd, a->protocol);
@@ -54,7 +56,7 @@ void register_ask(CLI::App& app) {
                 "Also print the device's reasoning, tokens and latency of each side");
   cmd->add_flag("--json", a->json, "Print the whole result as one JSON object");
   cmd->callback([a] {
-    configure_threads(a->threads);
+    setup_threads_for(a->threads, a->device);
     apply_precision(a->precision);
     if (a->device.empty() == a->device_server.url.empty())
       throw Error("ask needs the device: --device DIR or --device-url URL (one of them)");

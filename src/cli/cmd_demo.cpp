@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -41,6 +42,7 @@ struct DemoArgs {
   bool paper_gapg = false;  // ignore demo.algo_options: every method from the preset's rl section alone
   std::string protocol;     // --protocol: the base models are trained in it (from scratch) and keep it
   int threads = 0, jobs = 0;
+  int nproc = 1;  // > 1: every RL run data-parallel on this many processes, launched by torchrun
 };
 
 class Stages {
@@ -135,7 +137,20 @@ struct ChildJob {
   std::vector<std::string> args;
   std::string log, metrics;
   int64_t steps = 0;
+  std::string program;  // empty: this executable; else one on PATH (torchrun)
 };
+
+// `handoff ARGS` as N data-parallel processes under torchrun (issue 19): one machine (--standalone picks a
+// free rendezvous port), torchrun's logs in LOG_DIR. Debian's torchrun 1.13 fails under Python 3.11 unless
+// redirects and tees are non-zero: the workers' stdout goes to LOG_DIR, their stderr (progress) to the job's
+// log too.
+std::vector<std::string> torchrun_args(int nproc, const std::string& log_dir, std::vector<std::string> args) {
+  std::vector<std::string> t = {
+      "--standalone", "--nproc_per_node", std::to_string(nproc), "-r", "1", "-t", "2", "--log_dir",
+      log_dir,        "--no_python",      self_executable()};
+  t.insert(t.end(), args.begin(), args.end());
+  return t;
+}
 
 // Runs the jobs `parallel` at a time, each with one compute thread: tiny models do not scale across cores
 // within one process (OpenMP spinning), but do across processes. A failed job stops the demo with its log.
@@ -153,7 +168,7 @@ void run_side_by_side(const std::vector<ChildJob>& jobs, int parallel) {
       const ChildJob& j = jobs[next++];
       std::fprintf(stderr, "   --- %s (%lld steps), log %s\n", j.name.c_str(),
                    static_cast<long long>(j.steps), j.log.c_str());
-      running.push_back({&j, std::make_unique<ChildProcess>(j.args, j.log)});
+      running.push_back({&j, std::make_unique<ChildProcess>(j.args, j.log, j.program)});
     }
     std::this_thread::sleep_for(std::chrono::seconds(2));
     std::string line;
@@ -234,7 +249,7 @@ std::pair<std::string, std::string> base_models(const nlohmann::json& demo, cons
                                      task,  "--out",  out,  "--resume", "--threads", "1"};
     if (!a.protocol.empty()) args.insert(args.end(), {"--protocol", a.protocol});
     jobs.push_back({"sft " + role, args, out + "/sft.log", out + "/metrics.jsonl",
-                    opts.stop_at_step > 0 ? std::min(opts.steps, opts.stop_at_step) : opts.steps});
+                    opts.stop_at_step > 0 ? std::min(opts.steps, opts.stop_at_step) : opts.steps, ""});
   }
   run_side_by_side(jobs, parallel);
   return {a.out + "/base-device/model", a.out + "/base-cloud/model"};
@@ -308,19 +323,37 @@ std::string rl_dir(const std::string& out, const std::string& algo, uint64_t see
 
 // Each run is `handoff train --options …` in its own process. Each keeps its own cloud answer cache (one
 // writer per file).
-void run_rl_methods(const std::vector<RlRun>& runs, const std::string& device_dir, int parallel) {
+void run_rl_methods(const std::vector<RlRun>& runs, const std::string& device_dir, int parallel, int nproc) {
   std::vector<ChildJob> jobs;
   for (const auto& run : runs) {
     const RlOptions& o = run.o;
     make_dirs(run.dir);
     write_file_atomic(run.dir + "/options.json", o.to_json().dump(2) + "\n");
-    jobs.push_back({fs::path(run.dir).filename().string(),
-                    {"train", "--options", run.dir + "/options.json", "--device", device_dir, "--out",
-                     run.dir, "--resume", "--threads", "1", "--cloud", o.cloud_url, "--cloud-cache",
-                     run.dir + "-cloud_cache.jsonl"},
-                    run.dir + "/train.log",
-                    run.dir + "/metrics.jsonl",
-                    o.steps});
+    std::vector<std::string> args = {"train",
+                                     "--options",
+                                     run.dir + "/options.json",
+                                     "--device",
+                                     device_dir,
+                                     "--out",
+                                     run.dir,
+                                     "--resume",
+                                     "--threads",
+                                     "1",
+                                     "--cloud",
+                                     o.cloud_url,
+                                     "--cloud-cache",
+                                     run.dir + "-cloud_cache.jsonl"};
+    ChildJob job{fs::path(run.dir).filename().string(),
+                 args,
+                 run.dir + "/train.log",
+                 run.dir + "/metrics.jsonl",
+                 o.steps,
+                 ""};
+    if (nproc > 1) {
+      job.args = torchrun_args(nproc, run.dir + "/torchrun-logs", args);
+      job.program = "torchrun";
+    }
+    jobs.push_back(std::move(job));
   }
   run_side_by_side(jobs, parallel);
 }
@@ -381,7 +414,7 @@ TrainedModels train_every_method(const nlohmann::json& demo, const std::vector<u
     t.gapg_by_rate.push_back({r, dir + "/model"});
     plan_run(o, dir, todo);
   }
-  run_rl_methods(todo, device_dir, parallel);
+  run_rl_methods(todo, device_dir, parallel, a.nproc);
   return t;
 }
 
@@ -469,6 +502,9 @@ void run_demo(const DemoArgs& a) {
       demo_rl_options(preset, task_name, demo.value("max_call_rate", 0.3), "http://127.0.0.1:1/v1", a.out),
       a.paper_gapg);
   gapg_rate_sweep(demo);
+  if (a.nproc > 1 && std::system("command -v torchrun >/dev/null 2>&1") != 0)
+    throw Error("--nproc " + std::to_string(a.nproc) + " runs RL under torchrun, which is not on PATH",
+                "apt-get install python3-torch (scripts/setup.sh installs it)");
   if (a.fresh) fs::remove_all(a.out);
   make_dirs(a.out);
   nlohmann::json times = nlohmann::json::object();
@@ -564,6 +600,11 @@ void register_demo(CLI::App& app) {
   cmd->add_option("--jobs", a->jobs,
                   "Base models and RL methods trained side by side, one core each (default: the preset's "
                   "demo.jobs)")
+      ->check(CLI::Range(1, 64));
+  cmd->add_option(
+         "--nproc", a->nproc,
+         "Processes per RL run, data-parallel under torchrun (one thread each; the same steps as one "
+         "process up to float summation order)")
       ->check(CLI::Range(1, 64));
   cmd->callback([a] { run_demo(*a); });
 }

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/precision_flag.h"
 #include "cli/protocol_flag.h"
+#include "cli/thread_flag.h"
 #include "cli/weights_flag.h"
 #include "collab/cloud_answers.h"
 #include "common/atomic_file.h"
@@ -95,7 +96,7 @@ void register_eval(CLI::App& app) {
       "Also write the results as JSON to this file (with --cloud: {\"device\": …, \"collaborative\": …, "
       "\"cloud_usage\": …}; with --device-url: no \"device\")");
   cmd->add_option("--device", a->device, "cpu | cuda")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
+  cmd->add_option("--threads", a->threads, "Compute threads (0 = by the model's width: `handoff info`)");
   add_precision_flag(cmd, a->precision);
   add_weights_flag(cmd, a->weights);
   add_protocol_flag(cmd, a->protocol);
@@ -107,7 +108,7 @@ void register_eval(CLI::App& app) {
   add_price_flags(cmd, a->collab);
   cmd->callback([a] {
     check_eval_args(*a);
-    configure_threads(a->threads);
+    setup_threads_for(a->threads, a->model);
     apply_precision(a->precision);
     // An unreachable cloud is an error before any evaluation work.
     std::shared_ptr<const CloudClient> cloud;

@@ -9,6 +9,7 @@
 #include "cli/cloud_flags.h"
 #include "cli/commands.h"
 #include "cli/protocol_flag.h"
+#include "cli/thread_flag.h"
 #include "common/error.h"
 #include "eval/eval_set.h"
 #include "eval/methods_eval.h"
@@ -65,7 +66,7 @@ std::string all_keys() {
 }
 
 void fit_router(const FitArgs& a) {
-  configure_threads(a.threads);
+  setup_threads_for(a.threads, a.device);
   auto task = make_task(a.items.task);
   auto m = load_checkpoint(a.device);
   apply_protocol_flag(m, a.protocol);
@@ -117,8 +118,8 @@ Routing route_items(const route::RouterFile& f, const route::RouterDevice& devic
 }
 
 void eval_router(const EvalArgs& a) {
-  configure_threads(a.threads);
   const route::RouterFile f = route::load_router_file(a.router_file);
+  setup_threads_for(a.threads, a.device.empty() ? f.device : a.device);
   std::shared_ptr<const CloudClient> client;
   if (!a.cloud.url.empty()) client = make_cloud_client(a.cloud);  // unreachable: an error before any work
   auto task = make_task(a.items.task.empty() ? f.task : a.items.task);
@@ -166,7 +167,7 @@ void register_route(CLI::App& app) {
   fit->add_option("--max-new-tokens", f->max_new_tokens, "Device generation limit")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
-  fit->add_option("--threads", f->threads, "Compute threads (0 = all cores)");
+  fit->add_option("--threads", f->threads, "Compute threads (0 = by the model's width: `handoff info`)");
   add_protocol_flag(fit, f->protocol);
   fit->callback([f] { fit_router(*f); });
 
@@ -179,7 +180,7 @@ void register_route(CLI::App& app) {
   add_item_flags(ev, e->items, "held-out");
   ev->get_option("--task")->description("Task (default: the one the router was fit on)");
   ev->add_flag("--scores", e->scores, "Print each item's score, decision and the device's verdict");
-  ev->add_option("--threads", e->threads, "Compute threads (0 = all cores)");
+  ev->add_option("--threads", e->threads, "Compute threads (0 = by the model's width: `handoff info`)");
   add_protocol_flag(ev, e->protocol);
   add_cloud_flags(ev, e->cloud, /*required=*/false)
       ->description("OpenAI-compatible cloud the routed items go to (e.g. http://127.0.0.1:8080/v1)");

@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/precision_flag.h"
 #include "cli/protocol_flag.h"
+#include "cli/thread_flag.h"
 #include "cli/weights_flag.h"
 #include "cloud/local_model_responder.h"
 #include "cloud/model_server.h"
@@ -213,7 +214,7 @@ std::shared_ptr<Responder> collab_responder(const ServeArgs& a, const std::share
 
 void run_serve(const ServeArgs& a) {
   install_stop_handlers();
-  configure_threads(a.threads);
+  setup_threads_for(a.threads, a.model.empty() ? a.device : a.model);
   apply_precision(a.precision);
   const ServerOptions so = server_options(a);
   if (a.model.empty() && !a.collaborative())
@@ -313,7 +314,7 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--max-body-bytes", a->max_body_bytes, "Largest request body (larger → 413)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
+  cmd->add_option("--threads", a->threads, "Compute threads (0 = by the model's width: `handoff info`)");
   add_precision_flag(cmd, a->precision);
   add_weights_flag(cmd, a->weights);
   add_protocol_flag(cmd, a->protocol);

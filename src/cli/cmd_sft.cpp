@@ -4,8 +4,10 @@
 #include "cli/commands.h"
 #include "cli/precision_flag.h"
 #include "cli/preset.h"
+#include "cli/thread_flag.h"
 #include "common/error.h"
 #include "common/option_table.h"
+#include "dist/world.h"
 #include "rl/sft.h"
 #include "runtime/kernels.h"
 #include "runtime/runtime.h"
@@ -35,11 +37,13 @@ void register_sft(CLI::App& app) {
   cmd->add_option("--out", a->out, "Run directory (model in OUT/model, metrics in OUT/metrics.jsonl)")
       ->required();
   a->apply_flags = sft_option_table().bind_cli(*cmd);
-  cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
+  cmd->add_option("--threads", a->threads, "Compute threads (0 = by the model's width: `handoff info`)");
   add_precision_flag(cmd, a->precision);
   cmd->add_flag("--resume", a->resume, "Continue from OUT/model's trainer state");
   cmd->callback([a] {
-    configure_threads(a->threads);
+    // Under torchrun (RANK, WORLD_SIZE, … set) this process is one rank of a data-parallel run.
+    World& world = World::instance();
+    world.join(launch_env());
     apply_precision(a->precision);
     auto preset = load_preset(a->preset);
     if (!preset.contains(a->role)) throw Error("preset '" + a->preset + "' has no '" + a->role + "' section");
@@ -55,8 +59,15 @@ void register_sft(CLI::App& app) {
     opts.device = "cpu";  // the compute device is the command's choice, never the preset's
     opts.role = a->role;
     a->apply_flags(opts);
-    if (!opts.quiet) std::printf("kernels: %s\n", kernels_summary().c_str());
+    const ThreadChoice threads = setup_threads(a->threads, model_cfg.hidden_size);
+    if (!world.main()) opts.quiet = true;  // rank 0 reports for the job
+    if (!opts.quiet && world.distributed())
+      std::printf("data-parallel: %d processes, this is rank 0\n", world.size());
+    if (!opts.quiet)
+      std::printf("kernels: %s\nthreads: %d (%s)\n", kernels_summary().c_str(), threads.threads,
+                  threads.why.c_str());
     auto r = run_sft(model_cfg, opts, a->out, a->resume);
+    if (!world.main()) return;
     std::printf("sft done: %lld steps, final loss %.4f, %.1f s, %.0f tokens/s → %s/model\n",
                 static_cast<long long>(r.steps_done), r.final_loss, r.seconds, r.tokens_per_s,
                 a->out.c_str());

@@ -4,9 +4,11 @@
 #include "cli/commands.h"
 #include "cli/precision_flag.h"
 #include "cli/preset.h"
+#include "cli/thread_flag.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/option_table.h"
+#include "dist/world.h"
 #include "rl/method_registry.h"
 #include "rl/pure/budget.h"
 #include "rl/rl_trainer.h"
@@ -65,14 +67,22 @@ void register_train(CLI::App& app) {
       cmd->add_option("--max-call-rate", a->max_call_rate, "Sets ρ = r/(1−r): calls ≤ r of all queries");
   cmd->get_option("--budget")->excludes(rate);
   cmd->add_flag("--strict-budget", a->strict_budget, "Cap D² at ⌊ρ|D¹|⌋ per batch (no carried remainder)");
-  cmd->add_option("--threads", a->threads, "Compute threads (0 = all cores)");
+  cmd->add_option("--threads", a->threads, "Compute threads (0 = by the model's width: `handoff info`)");
   add_precision_flag(cmd, a->precision);
   cmd->add_flag("--resume", a->resume, "Continue from OUT/model");
   cmd->callback([a] {
-    configure_threads(a->threads);
+    // Under torchrun (RANK, WORLD_SIZE, … set) this process is one rank of a data-parallel run.
+    World& world = World::instance();
+    world.join(launch_env());
+    const ThreadChoice threads = setup_threads_for(a->threads, a->device_dir);
     apply_precision(a->precision);
-    const RlOptions o = train_options(*a);
+    RlOptions o = train_options(*a);
+    if (!world.main()) o.quiet = true;  // rank 0 reports for the job
+    if (!o.quiet && world.distributed())
+      std::printf("data-parallel: %d processes, this is rank 0\n", world.size());
+    if (!o.quiet) std::printf("threads: %d (%s)\n", threads.threads, threads.why.c_str());
     auto r = run_rl(o, a->device_dir, a->out, a->resume);
+    if (!world.main()) return;
     std::printf(
         "train %s done: %lld steps in %.1f s, reward %.3f, local accuracy %.3f, call rate %.3f, %lld cloud "
         "calls (%lld prompt + %lld completion tokens, $%.4f) → %s/model\n",

@@ -25,9 +25,10 @@ std::string self_executable() {
   return exe;
 }
 
-ChildProcess::ChildProcess(const std::vector<std::string>& args, const std::string& log_path)
+ChildProcess::ChildProcess(const std::vector<std::string>& args, const std::string& log_path,
+                           const std::string& program)
     : log_(log_path) {
-  const std::string exe = self_executable();
+  const std::string exe = program.empty() ? self_executable() : program;
   std::vector<std::string> argv_s = {exe};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -43,7 +44,7 @@ ChildProcess::ChildProcess(const std::vector<std::string>& args, const std::stri
     std::vector<char*> argv;
     for (auto& s : argv_s) argv.push_back(const_cast<char*>(s.c_str()));
     argv.push_back(nullptr);
-    execv(exe.c_str(), argv.data());
+    execvp(exe.c_str(), argv.data());
     _exit(127);
   }
   close(log);

@@ -14,8 +14,10 @@ std::string self_executable();
 
 class ChildProcess {
  public:
-  // args: the arguments after the executable (e.g. {"train", "--algo", "gapg", …}).
-  ChildProcess(const std::vector<std::string>& args, const std::string& log_path);
+  // args: the arguments after the executable (e.g. {"train", "--algo", "gapg", …}). `program`: another
+  // executable to run instead of this one, looked up on PATH (e.g. "torchrun").
+  ChildProcess(const std::vector<std::string>& args, const std::string& log_path,
+               const std::string& program = "");
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;

@@ -64,13 +64,35 @@ std::vector<PolicyBatch> length_microbatches(const PolicyBatch& batch, int64_t m
   return parts;
 }
 
-double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const PolicyBatch& batch,
-                     const RlOptions& o, CausalLM* reference) {
-  if (batch.empty()) return 0;
-  const std::vector<PolicyBatch> parts =
-      o.update_tokens > 0 ? length_microbatches(batch, o.update_tokens) : std::vector<PolicyBatch>{batch};
-  double tokens = 0;
-  for (const auto& c : batch.completions) tokens += static_cast<double>(c.size());
+PolicyBatch rank_rows(const PolicyBatch& batch, const World& world) {
+  if (!world.distributed()) return batch;
+  const size_t n = batch.advantages.size();
+  auto length = [&](size_t i) { return batch.prompts[i].size() + batch.completions[i].size(); };
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return length(a) < length(b); });
+  PolicyBatch mine;
+  mine.kept_prompts = batch.kept_prompts;
+  for (size_t k = static_cast<size_t>(world.rank()); k < n; k += static_cast<size_t>(world.size())) {
+    const size_t i = order[k];
+    mine.prompts.push_back(batch.prompts[i]);
+    mine.completions.push_back(batch.completions[i]);
+    mine.advantages.push_back(batch.advantages[i]);
+    mine.old_logprobs.push_back(batch.old_logprobs[i]);
+  }
+  return mine;
+}
+
+double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const PolicyBatch& whole,
+                     const RlOptions& o, CausalLM* reference, World& world) {
+  if (whole.empty()) return 0;
+  double tokens = 0;  // the KL term's normaliser: the whole batch's tokens
+  for (const auto& c : whole.completions) tokens += static_cast<double>(c.size());
+  const PolicyBatch batch = rank_rows(whole, world);
+  std::vector<PolicyBatch> parts;
+  if (!batch.empty())
+    parts =
+        o.update_tokens > 0 ? length_microbatches(batch, o.update_tokens) : std::vector<PolicyBatch>{batch};
   std::vector<at::Tensor> old_lp, ref_lp(parts.size());
   for (size_t k = 0; k < parts.size(); ++k) {
     old_lp.push_back(old_logprobs_tensor(parts[k], model->device()));
@@ -89,6 +111,8 @@ double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const Policy
       loss.backward();
       loss_value += loss.item<double>();
     }
+    all_reduce_gradients(world, model->parameters());
+    loss_value = world.sum(loss_value);
     if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
     opt.step();
   }

@@ -44,8 +44,14 @@ at::Tensor policy_loss(CausalLM& model, const PolicyBatch& batch, const PolicyLo
                        const at::Tensor& old_lp = {}, const at::Tensor& ref_lp = {});
 
 // ppo_epochs optimiser steps on `batch` (gradient clipping at grad_clip > 0); returns the last loss, 0 for an
-// empty batch. `reference` is used when kl_coef > 0.
+// empty batch. `reference` is used when kl_coef > 0. Data-parallel (issue 19): every rank holds the whole
+// batch and computes the loss of its share of the rows (dealt in order of length, so the shares pad alike),
+// under the whole batch's normalisers; the gradients are summed over the ranks before clipping.
 double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const PolicyBatch& batch,
-                     const RlOptions& o, CausalLM* reference);
+                     const RlOptions& o, CausalLM* reference, World& world = World::instance());
+
+// This rank's rows of `batch`: the rows in order of length, every size()-th from rank() on; the whole batch
+// alone. Normalisers (kept_prompts) are kept.
+PolicyBatch rank_rows(const PolicyBatch& batch, const World& world);
 
 }  // namespace handoff

@@ -169,7 +169,8 @@ void add_run_fields(OptionTable<RlOptions>& t) {
   t.add<uint64_t>(
        "seed", "--seed", "Seed", [](O & o) -> auto& { return o.seed; })
       .add<int64_t>(
-          "log_every", "", "", [](O & o) -> auto& { return o.log_every; }, c::positive<int64_t>())
+          "log_every", "--log-every", "Steps between metrics lines",
+          [](O & o) -> auto& { return o.log_every; }, c::positive<int64_t>())
       .add<int64_t>(
           "checkpoint_every", "--checkpoint-every", "Steps between checkpoints",
           [](O & o) -> auto& { return o.checkpoint_every; });

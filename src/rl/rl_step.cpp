@@ -3,10 +3,75 @@
 #include <numeric>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 #include "collab/verdicts.h"
 #include "protocol/final_answer.h"
 
 namespace handoff {
+
+namespace {
+
+// This rank's contiguous share [lo, hi) of n items.
+std::pair<size_t, size_t> share(size_t n, const World& world) {
+  const auto W = static_cast<size_t>(world.size()), r = static_cast<size_t>(world.rank());
+  return {n * r / W, n * (r + 1) / W};
+}
+
+// Device outputs as CBOR (floats exact) and back.
+std::string pack_outputs(const std::vector<DeviceOutput>& outs) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& o : outs)
+    a.push_back({{"p", o.prompt_tokens},
+                 {"t", o.tokens},
+                 {"l", o.logprobs},
+                 {"x", o.text},
+                 {"e", o.ended_with_eos},
+                 {"k", static_cast<int>(o.parsed.kind)},
+                 {"a", o.parsed.answer},
+                 {"w", o.parsed.well_formatted},
+                 {"r", o.parsed.reasoning},
+                 {"h", o.handoff_score}});
+  const auto bytes = nlohmann::json::to_cbor(a);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+void unpack_outputs(const std::string& bytes, std::vector<DeviceOutput>& into) {
+  for (const auto& j : nlohmann::json::from_cbor(bytes)) {
+    DeviceOutput o;
+    o.prompt_tokens = j.at("p").get<std::vector<int>>();
+    o.tokens = j.at("t").get<std::vector<int>>();
+    o.logprobs = j.at("l").get<std::vector<float>>();
+    o.text = j.at("x").get<std::string>();
+    o.ended_with_eos = j.at("e").get<bool>();
+    o.parsed.kind = static_cast<ResponseKind>(j.at("k").get<int>());
+    o.parsed.answer = j.at("a").get<std::string>();
+    o.parsed.well_formatted = j.at("w").get<bool>();
+    o.parsed.reasoning = j.at("r").get<std::string>();
+    o.handoff_score = j.at("h").get<float>();
+    into.push_back(std::move(o));
+  }
+}
+
+// Every rank's outputs in rank order: the whole step's samples, prompt-major as one process makes them.
+std::vector<DeviceOutput> gather_outputs(World& world, const std::vector<DeviceOutput>& mine) {
+  std::vector<DeviceOutput> all;
+  for (const auto& bytes : world.all_gather_bytes(pack_outputs(mine))) unpack_outputs(bytes, all);
+  return all;
+}
+
+// Rank 0's cloud verdicts (0 not asked, 1 wrong, 2 right) and no-answer count, on every rank.
+void share_verdicts(World& world, Scores& s) {
+  std::string v;
+  for (const auto& c : s.cloud_correct) v.push_back(static_cast<char>(c ? 1 + *c : 0));
+  v += std::to_string(s.cloud_no_answer);
+  v = world.broadcast_bytes(v);
+  for (size_t p = 0; p < s.cloud_correct.size(); ++p)
+    s.cloud_correct[p] = v[p] == 0 ? std::nullopt : std::optional<bool>(v[p] == 2);
+  s.cloud_no_answer = std::stoll(v.substr(s.cloud_correct.size()));
+}
+
+}  // namespace
 
 uint64_t step_seed(uint64_t seed, uint64_t step, uint64_t salt) {
   uint64_t x =
@@ -34,33 +99,41 @@ std::vector<Problem> probe_set(const Task& task, const std::vector<int>& difficu
 }
 
 double greedy_call_rate(CausalLM& model, const DeviceSpeech& io, const std::vector<Problem>& items,
-                        int64_t max_new_tokens) {
+                        int64_t max_new_tokens, World& world) {
   if (items.empty()) return 0.0;
-  const auto outs = greedy_device_outputs(model, io, items, max_new_tokens);
-  model->train();
+  const auto [lo, hi] = share(items.size(), world);
   int64_t calls = 0;
-  for (const auto& o : outs) calls += o.parsed.kind == ResponseKind::kHandoff;
-  return static_cast<double>(calls) / static_cast<double>(items.size());
+  if (hi > lo) {
+    const auto outs = greedy_device_outputs(
+        model, io, std::vector<Problem>(items.begin() + lo, items.begin() + hi), max_new_tokens);
+    model->train();
+    for (const auto& o : outs) calls += o.parsed.kind == ResponseKind::kHandoff;
+  }
+  return world.sum(static_cast<double>(calls)) / static_cast<double>(items.size());
 }
 
 Rollout rollout(CausalLM& model, const DeviceSpeech& io, const Task& task, const std::vector<Problem>& pool,
-                const RlOptions& o, int64_t step) {
+                const RlOptions& o, int64_t step, World& world) {
   const int64_t G = o.group, P = o.prompts_per_step;
   Rollout r;
   std::mt19937_64 rng(step_seed(o.seed, step, 1));
   for (int64_t p = 0; p < P; ++p) r.prompts.push_back(&pool[rng() % pool.size()]);
-  // G samples of every prompt in one batched generation.
+  // G samples of every prompt (of this rank's share) in one batched generation.
+  const auto [lo, hi] = share(static_cast<size_t>(P), world);
   std::vector<std::string> queries;
   std::vector<uint64_t> seeds;
-  for (int64_t p = 0; p < P; ++p)
+  for (auto p = static_cast<int64_t>(lo); p < static_cast<int64_t>(hi); ++p)
     for (int64_t g = 0; g < G; ++g) {
       queries.push_back(r.prompts[p]->prompt);
       seeds.push_back(step_seed(o.seed, step, 1000 + p * G + g));
     }
   model->eval();
-  auto outs =
-      run_device(model, io, queries, device_sampling(io, o.temperature, o.max_new_tokens, o.top_p), seeds);
+  std::vector<DeviceOutput> outs;
+  if (!queries.empty())
+    outs =
+        run_device(model, io, queries, device_sampling(io, o.temperature, o.max_new_tokens, o.top_p), seeds);
   model->train();
+  if (world.distributed()) outs = gather_outputs(world, outs);
   r.samples.resize(P * G);
   r.local_correct.assign(P, 0);
   r.any_handoff.assign(P, false);
@@ -80,11 +153,11 @@ Rollout rollout(CausalLM& model, const DeviceSpeech& io, const Task& task, const
 }
 
 Scores score(Rollout& r, const RlMethod& method, const RewardFn& reward, CloudAnswerCache* cloud,
-             const Task& task, int cloud_concurrency, double handoff_cost) {
+             const Task& task, int cloud_concurrency, double handoff_cost, World& world) {
   const size_t P = r.prompts.size();
   Scores s;
   s.cloud_correct.resize(P);
-  if (method.needs_cloud() && cloud) {
+  if (method.needs_cloud() && cloud && world.main()) {
     std::vector<std::string> ask;
     std::vector<int> who;
     for (size_t p = 0; p < P; ++p)
@@ -99,6 +172,7 @@ Scores score(Rollout& r, const RlMethod& method, const RewardFn& reward, CloudAn
       s.cloud_no_answer += !answer;
     }
   }
+  if (method.needs_cloud() && world.distributed()) share_verdicts(world, s);
   double reward_sum = 0;
   int64_t handoffs = 0, correct = 0;
   for (auto& x : r.samples) {

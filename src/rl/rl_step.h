@@ -12,6 +12,7 @@
 
 #include "collab/cloud_answers.h"
 #include "collab/device_run.h"
+#include "dist/world.h"
 #include "rl/method_registry.h"
 #include "rl/pure/prompt_filter.h"
 #include "rl/rl_options.h"
@@ -34,9 +35,10 @@ std::vector<Problem> training_pool(const Task& task, const std::vector<int>& dif
 // controller); with fresh draws the integral term averages that error out.
 std::vector<Problem> probe_set(const Task& task, const std::vector<int>& difficulties, const RlOptions& o,
                                int64_t step);
-// The deployed (greedy, no threshold) hand-off rate of the model on `items`.
+// The deployed (greedy, no threshold) hand-off rate of the model on `items`. Data-parallel: each rank
+// decodes its share of the items and the calls are summed.
 double greedy_call_rate(CausalLM& model, const DeviceSpeech& io, const std::vector<Problem>& items,
-                        int64_t max_new_tokens);
+                        int64_t max_new_tokens, World& world = World::instance());
 
 struct Sample {
   int prompt = 0;  // index into Rollout::prompts
@@ -52,8 +54,11 @@ struct Rollout {
   std::vector<bool> any_handoff;        // per prompt: whether any sample called the cloud
   int64_t generated_tokens = 0;
 };
+// Data-parallel (issue 19): each rank samples the G completions of its contiguous share of the P prompts,
+// with the seeds one process would use for them, and the ranks exchange their samples, so that every rank
+// holds the whole rollout and decides over the whole batch.
 Rollout rollout(CausalLM& model, const DeviceSpeech& io, const Task& task, const std::vector<Problem>& pool,
-                const RlOptions& o, int64_t step);
+                const RlOptions& o, int64_t step, World& world = World::instance());
 
 struct Scores {
   std::vector<std::optional<bool>> cloud_correct;             // per prompt; asked only where it matters
@@ -65,9 +70,11 @@ struct Scores {
 // Asks the cloud (through the cache) about prompts with a hand-off, or — with filtering — whose samples all
 // failed; then writes every sample's reward into `r`: the method's reward, less `handoff_cost` (the
 // call-rate controller's λ) for a hand-off. reward_mean is the method's reward alone. `cloud` may be null for
-// methods without one.
+// methods without one. Data-parallel: rank 0 alone asks the cloud (one cache, one writer, no call twice) and
+// sends its verdicts to the others; `cloud` is null on the other ranks.
 Scores score(Rollout& r, const RlMethod& method, const RewardFn& reward, CloudAnswerCache* cloud,
-             const Task& task, int cloud_concurrency, double handoff_cost = 0.0);
+             const Task& task, int cloud_concurrency, double handoff_cost = 0.0,
+             World& world = World::instance());
 
 struct Selection {
   std::vector<int> kept;  // prompt indices the update uses

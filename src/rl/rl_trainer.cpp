@@ -55,7 +55,7 @@ std::unique_ptr<CloudAnswerCache> answer_cache(CloudClient* client, const RlOpti
 // --protocol or what the initial checkpoint records; checked against the tokenizer (the <handoff> token only
 // for a method that can call the cloud), set on `loaded` and written to OUT/protocol.json.
 void use_run_protocol(const RlOptions& o, const RlMethod& method, LoadedModel& loaded, bool resuming,
-                      const std::string& out_dir) {
+                      const std::string& out_dir, const World& world) {
   Protocol p = loaded.protocol;  // the checkpoint's own (model_dir's on resume)
   if (!o.protocol.empty()) {
     Protocol asked = load_protocol(o.protocol);
@@ -67,7 +67,7 @@ void use_run_protocol(const RlOptions& o, const RlMethod& method, LoadedModel& l
     p = std::move(asked);
   }
   loaded.use_protocol(p, method.needs_cloud());
-  write_file_atomic(out_dir + "/" + kProtocolFile, p.to_json_text());
+  if (world.main()) write_file_atomic(out_dir + "/" + kProtocolFile, p.to_json_text());
 }
 
 // The frozen reference policy of the KL term (--kl-coef > 0), or none.
@@ -180,6 +180,7 @@ struct StepLog {
   CloudUsage cloud;                    // of the whole run, resumed parts included
   const CallRateDual* dual = nullptr;  // the call-rate controller, if on
   double probe_call_rate = -1;         // its last measurement (−1: none yet)
+  double comm_seconds = -1;            // data-parallel: this step's time in collectives (−1: one process)
 };
 
 std::string cost_text(const CloudUsage& u, const RlOptions& o) {
@@ -223,6 +224,7 @@ void log_step(MetricsLog& log, const RlOptions& o, const RlMethod& method, const
                          {"cloud_prompt_tokens", s.cloud.prompt_tokens},
                          {"cloud_completion_tokens", s.cloud.completion_tokens}};
   const bool priced = o.cloud_price_in > 0 || o.cloud_price_out > 0;
+  if (s.comm_seconds >= 0) line["comm_seconds"] = s.comm_seconds;
   if (priced) line["cloud_cost_usd"] = s.cloud.cost_usd(o.cloud_price_in, o.cloud_price_out);
   if (s.dual) {
     line["lambda"] = s.dual->lambda();
@@ -242,6 +244,34 @@ void log_step(MetricsLog& log, const RlOptions& o, const RlMethod& method, const
       dual_text(s).c_str(), s.eta_seconds);
 }
 
+// Data-parallel (issue 19): rank 0 completes an interrupted save and says whether there is a run to resume;
+// the ranks must then agree on the options and the resume point, and they start from rank 0's weights.
+bool resume_on_every_rank(World& world, bool resume, const std::string& model_dir) {
+  const bool here = world.main() && resume && prepare_resume(model_dir);
+  return world.broadcast_bytes(here ? "1" : "0") == "1";
+}
+
+void join_ranks(World& world, const RlOptions& o, const std::string& init_dir, const ResumePoint& start,
+                const std::string& model_dir, bool resuming, CausalLM& model) {
+  if (!world.distributed()) return;
+  nlohmann::json j = {{"options", o.to_json()},
+                      {"init", checkpoint_fingerprint(init_dir)},
+                      {"resume_step", start.step},
+                      {"checkpoint", resuming ? checkpoint_fingerprint(model_dir) : ""}};
+  j["options"].erase("quiet");
+  world.require_same("options or checkpoint", j.dump());
+  if (resuming && world.main()) {
+    const int64_t was = read_trainer_state(model_dir).value("world_size", int64_t{1});
+    if (was != world.size() && !o.quiet)
+      std::fprintf(stderr,
+                   "%s: resuming a run saved by %lld process(es) on %d: the same steps, summed in another "
+                   "order\n",
+                   o.algo.c_str(), static_cast<long long>(was), world.size());
+  }
+  torch::NoGradGuard no_grad;
+  world.broadcast(model->parameters());
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -254,14 +284,17 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   const RewardFn reward = make_reward(method.reward, o.weights, o.allow_any_order, o.format_bonus);
   auto task = make_task(o.task);
   const std::vector<int> diffs = resolve_difficulties(*task, o.difficulties);
-  auto client = connect_cloud(o, method);
+  World& world = World::instance();
+  // Rank 0 alone talks to the cloud (one cache, one writer); the others get its verdicts.
+  auto client = world.main() ? connect_cloud(o, method) : nullptr;
 
   make_dirs(out_dir);
   const std::string model_dir = out_dir + "/model";
-  const bool resuming = resume && prepare_resume(model_dir);
+  const bool resuming = resume_on_every_rank(world, resume, model_dir);
   const ResumePoint start = resuming ? resume_point(model_dir, o) : ResumePoint{};
   auto loaded = load_checkpoint(resuming ? model_dir : init_dir, o.device);
-  use_run_protocol(o, method, loaded, resuming, out_dir);
+  use_run_protocol(o, method, loaded, resuming, out_dir, world);
+  join_ranks(world, o, init_dir, start, model_dir, resuming, loaded.model);
   std::unique_ptr<CloudAnswerCache> cloud = answer_cache(client.get(), o, out_dir, loaded.protocol);
   CausalLM model = loaded.model;
   const Tokenizer& tok = *loaded.tokenizer;
@@ -277,18 +310,24 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   budget.restore_credit(start.budget_credit);
   std::optional<CallRateDual> dual = make_dual(o, method, start);
   double probe_rate = start.probe_call_rate;
-  std::optional<IterateSelection> selection = make_selection(o, out_dir, resuming, start.step);
+  // The selection's candidates are rank 0's files; every rank measures (its share of the probe).
+  const bool selecting = o.call_rate_control == "dual" && o.dual_select_last > 0;
+  std::optional<IterateSelection> selection;
+  if (world.main()) selection = make_selection(o, out_dir, resuming, start.step);
   bool selection_applied = false;
   // The deployed (greedy) rate of the weights after `s` updates, on a fresh probe; a selection candidate.
   auto measure = [&](int64_t s) {
-    probe_rate = greedy_call_rate(model, io, probe_set(*task, diffs, o, s), o.max_new_tokens);
+    probe_rate = greedy_call_rate(model, io, probe_set(*task, diffs, o, s), o.max_new_tokens, world);
     if (selection) selection->offer(s, probe_rate, model, tok, loaded.protocol);
   };
-  MetricsLog log(out_dir + "/metrics.jsonl", start.step);
+  std::optional<MetricsLog> log;  // rank 0 alone writes metrics and checkpoints
+  if (world.main()) log.emplace(out_dir + "/metrics.jsonl", start.step);
   // From the cache file, not the checkpoint: calls made after the last save of a killed run count too.
   auto cloud_usage = [&] { return cloud ? cloud->run_usage() : CloudUsage{}; };
   auto save = [&](int64_t step) {
+    if (!world.main()) return;
     nlohmann::json state = {{"step", step},
+                            {"world_size", world.size()},
                             {"kind", "rl"},
                             {"algo", o.algo},
                             {"budget_credit", budget.credit()},
@@ -315,17 +354,20 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
     for (; step < o.steps; ++step) {
       updated = false;
       const auto ts = std::chrono::steady_clock::now();
+      const double comm0 = world.comm_seconds();
       set_lr(opt, rl_lr(o, step));
       if (dual && step % o.dual_every == 0) {  // the dual step, from the deployed (greedy) rate
         measure(step);
         dual->update(probe_rate);
       }
-      Rollout r = rollout(model, io, *task, pool, o, step);
+      // Every rank holds the whole rollout, so every decision over the batch (D¹/D², the cap ρ|D¹| and its
+      // carried remainder, the kept count) is the same computation on the same data on every rank.
+      Rollout r = rollout(model, io, *task, pool, o, step, world);
       const Scores sc = score(r, method, reward, cloud.get(), *task, o.cloud_concurrency,
-                              dual ? dual->handoff_cost() : 0.0);
+                              dual ? dual->handoff_cost() : 0.0, world);
       const Selection sel = select_prompts(r, sc, method, budget, o, step);
       const PolicyBatch batch = policy_batch(r, sel, method, o.group);
-      const double loss = policy_update(model, opt, batch, o, o.kl_coef > 0 ? &reference : nullptr);
+      const double loss = policy_update(model, opt, batch, o, o.kl_coef > 0 ? &reference : nullptr, world);
       updated = true;
 
       res.last_reward = sc.reward_mean;
@@ -337,17 +379,25 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
       res.cloud_prompt_tokens = usage.prompt_tokens;
       res.cloud_completion_tokens = usage.completion_tokens;
       res.cloud_cost_usd = usage.cost_usd(o.cloud_price_in, o.cloud_price_out);
-      if ((step + 1) % o.log_every == 0 || step + 1 == o.steps) {
+      if (log && ((step + 1) % o.log_every == 0 || step + 1 == o.steps)) {
         const double total = seconds_since(t0);
         const double eta =
             total / static_cast<double>(step + 1 - start.step) * static_cast<double>(o.steps - step - 1);
-        log_step(log, o, method,
-                 {step + 1, &r, &sc, &sel, loss, seconds_since(ts), total, eta, usage,
-                  dual ? &*dual : nullptr, probe_rate});
+        log_step(
+            *log, o, method,
+            {step + 1, &r, &sc, &sel, loss, seconds_since(ts), total, eta, usage, dual ? &*dual : nullptr,
+             probe_rate, world.distributed() ? world.comm_seconds() - comm0 : -1.0});
       }
       const bool interrupted = o.stop_at_step > 0 && step + 1 >= o.stop_at_step;
-      if (selection && step + 1 == o.steps)
-        selection_applied = finish_selection(*selection, measure, model, o);
+      if (selecting && step + 1 == o.steps) {
+        if (selection) {
+          selection_applied = finish_selection(*selection, measure, model, o);
+        } else {
+          measure(o.steps);  // this rank's share of the last measurement
+        }
+        torch::NoGradGuard no_grad;
+        world.broadcast(model->parameters());  // rank 0's choice
+      }
       if ((o.checkpoint_every > 0 && (step + 1) % o.checkpoint_every == 0) || step + 1 == o.steps ||
           interrupted)
         save(step + 1);
@@ -364,6 +414,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
                 "the checkpoint at step " + std::to_string(done) + " is in " + model_dir +
                     "; fix the cause and rerun with --resume");
   }
+  world.barrier();  // the other ranks exit once rank 0's last checkpoint is written
   res.seconds = seconds_since(t0);
   return res;
 }

@@ -5,11 +5,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "collab/device_run.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "dist/world.h"
 #include "io/checkpoint.h"
 #include "model/logprobs.h"
 #include "protocol/response.h"
@@ -80,6 +82,37 @@ Batch make_batch(const Task& task, const DeviceSpeech& io, const SftOptions& o, 
   return b;
 }
 
+// This rank's rows of a batch: a contiguous share of ⌈B/W⌉ or ⌊B/W⌋ rows (issue 19). Every rank builds the
+// whole batch (it depends on (seed, step) alone), so the split needs no communication.
+Batch shard(Batch b, const World& world) {
+  if (!world.distributed()) return b;
+  const auto B = static_cast<int64_t>(b.prompts.size());
+  const int64_t W = world.size(), r = world.rank();
+  const int64_t lo = B * r / W, hi = B * (r + 1) / W;
+  Batch mine;
+  mine.tokens = b.tokens;  // the throughput counts the whole batch
+  for (int64_t i = lo; i < hi; ++i) {
+    mine.prompts.push_back(std::move(b.prompts[i]));
+    mine.completions.push_back(std::move(b.completions[i]));
+  }
+  return mine;
+}
+
+// Ranks must train the same run: the options, the resume point and the world's own view of it.
+void check_ranks_agree(World& world, const SftOptions& o, const ModelConfig& cfg, int64_t start_step,
+                       const std::string& resumed_dir) {
+  if (!world.distributed()) return;
+  if (o.batch_size < world.size())
+    throw Error("--batch-size " + std::to_string(o.batch_size) + " is smaller than the world size " +
+                std::to_string(world.size()) + ": some rank would have no rows");
+  nlohmann::json j = {{"options", o.to_json()},
+                      {"model", cfg.to_json()},
+                      {"resume_step", start_step},
+                      {"checkpoint", checkpoint_fingerprint(resumed_dir)}};
+  j["options"].erase("quiet");
+  world.require_same("options or checkpoint", j.dump());
+}
+
 }  // namespace
 
 SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const std::string& out_dir,
@@ -89,11 +122,14 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
   const std::vector<int> mix = resolve_difficulties(*task, o.difficulties);
 
   CharTokenizer tok;
+  World& world = World::instance();
   const std::string model_dir = out_dir + "/model";
   make_dirs(out_dir);
   CausalLM model{nullptr};
   int64_t start_step = 0;
-  const bool resuming = resume && prepare_resume(model_dir);
+  // Rank 0 completes an interrupted save; the others read what it leaves.
+  bool resuming = world.main() && resume && prepare_resume(model_dir);
+  resuming = world.broadcast_bytes(resuming ? "1" : "0") == "1";
   // A resumed run keeps the protocol it was started with; naming another is an error.
   Protocol protocol = !o.protocol.empty() ? load_protocol(o.protocol)
                       : resuming          ? recorded_protocol(model_dir)
@@ -114,8 +150,21 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
     model->to(compute_device(o.device));
   }
   model->train();
+  check_ranks_agree(world, o, model->config, start_step, resuming ? model_dir : "");
+  if (resuming && world.main()) {
+    const int64_t was = read_trainer_state(model_dir).value("world_size", int64_t{1});
+    if (was != world.size() && !o.quiet)
+      std::fprintf(stderr,
+                   "sft: resuming a run saved by %lld process(es) on %d: the same global batches, summed in "
+                   "another order\n",
+                   static_cast<long long>(was), world.size());
+  }
+  {  // every rank starts from rank 0's weights (a resumed or freshly seeded model alike)
+    torch::NoGradGuard no_grad;
+    world.broadcast(model->parameters());
+  }
   check_protocol_fits(protocol, tok);
-  write_file_atomic(out_dir + "/" + kProtocolFile, protocol.to_json_text());
+  if (world.main()) write_file_atomic(out_dir + "/" + kProtocolFile, protocol.to_json_text());
   const DeviceSpeech io{tok, protocol};
 
   // Decay matrices only; norms and biases are not regularised.
@@ -130,16 +179,20 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
   torch::optim::AdamW opt(groups);
   if (start_step > 0) load_optimizer_state(model_dir, opt);
 
-  MetricsLog log(out_dir + "/metrics.jsonl", start_step);
+  std::optional<MetricsLog> log;  // rank 0 alone writes metrics and checkpoints
+  if (world.main()) log.emplace(out_dir + "/metrics.jsonl", start_step);
   LrSchedule schedule{o.lr, o.warmup_steps, o.steps, o.min_lr_ratio};
   auto save = [&](int64_t step) {
-    save_training_checkpoint(model_dir, model, tok, protocol,
-                             {{"step", step}, {"kind", "sft"}, {"options", o.to_json()}}, opt);
+    if (!world.main()) return;
+    save_training_checkpoint(
+        model_dir, model, tok, protocol,
+        {{"step", step}, {"kind", "sft"}, {"options", o.to_json()}, {"world_size", world.size()}}, opt);
   };
 
   SftResult res;
   res.steps_done = start_step;
   auto t0 = std::chrono::steady_clock::now();
+  const double comm0 = world.comm_seconds();
   int64_t tokens = 0;
   double loss_acc = 0;
   int64_t loss_n = 0;
@@ -148,15 +201,18 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
   for (int64_t step = start_step; step < end_step; ++step) {
     const double lr = schedule(step);
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    Batch b = make_batch(*task, io, o, mix, step);
+    Batch b = shard(make_batch(*task, io, o, mix, step), world);
     auto lp = completion_logprobs(model, b.prompts, b.completions);
-    auto loss = -(lp.token_logprobs.sum() / lp.mask.sum());
+    // Over the whole batch's tokens, so that the ranks' gradients sum to the single-process one.
+    const double n_tokens = world.sum(lp.mask.sum().item<double>());
+    auto loss = -(lp.token_logprobs.sum() / n_tokens);
     opt.zero_grad();
     loss.backward();
+    all_reduce_gradients(world, model->parameters());
     if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
     opt.step();
     tokens += b.tokens;
-    loss_acc += loss.item<double>();
+    loss_acc += world.sum(loss.item<double>());
     ++loss_n;
     res.steps_done = step + 1;
     const bool last = step + 1 == o.steps;
@@ -166,12 +222,15 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
       const double eta = secs / done * static_cast<double>(o.steps - step - 1);
       res.final_loss = loss_acc / loss_n;
       res.tokens_per_s = tokens / secs;
-      log.write({{"step", step + 1},
-                 {"loss", res.final_loss},
-                 {"lr", lr},
-                 {"tokens_per_s", res.tokens_per_s},
-                 {"steps_per_s", done / secs}});
-      if (!o.quiet)
+      nlohmann::json line = {{"step", step + 1},
+                             {"loss", res.final_loss},
+                             {"lr", lr},
+                             {"tokens_per_s", res.tokens_per_s},
+                             {"steps_per_s", done / secs}};
+      // The share of the time spent in collectives, waiting included (issue 19's benchmark).
+      if (world.distributed()) line["comm_fraction"] = (world.comm_seconds() - comm0) / secs;
+      if (log) log->write(line);
+      if (!o.quiet && world.main())
         std::fprintf(stderr,
                      "sft %s step %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  %.1f steps/s  ETA %.0fs\n",
                      o.task.c_str(), static_cast<long long>(step + 1), static_cast<long long>(o.steps),
@@ -184,6 +243,7 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
       save(step + 1);
     if (interrupted) break;
   }
+  world.barrier();  // the other ranks exit once rank 0's last checkpoint is written
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (res.steps_done == start_step && start_step > 0 && !o.quiet)
     std::fprintf(stderr, "sft: %s already finished %lld steps\n", model_dir.c_str(),

@@ -43,9 +43,11 @@ OptionTable<SftOptions> make_table() {
       .add<uint64_t>(
           "seed", "--seed", "Seed of initialisation and data", [](O & o) -> auto& { return o.seed; })
       .add<int64_t>(
-          "log_every", "", "", [](O & o) -> auto& { return o.log_every; }, c::positive<int64_t>())
+          "log_every", "--log-every", "Steps between metrics lines",
+          [](O & o) -> auto& { return o.log_every; }, c::positive<int64_t>())
       .add<int64_t>(
-          "checkpoint_every", "", "", [](O & o) -> auto& { return o.checkpoint_every; })
+          "checkpoint_every", "--checkpoint-every", "Steps between checkpoints (the last step always saves)",
+          [](O & o) -> auto& { return o.checkpoint_every; })
       .add<int64_t>(
           "stop_at_step", "--stop-at-step",
           "Stop (with a checkpoint) at this step while keeping the schedule of --steps",

@@ -1,5 +1,6 @@
 #include "rl/trainer_state.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -52,6 +53,21 @@ void save_training_checkpoint(const std::string& model_dir, CausalLM& model, con
                   {{"trainer_state.json", state.dump(2) + "\n"},
                    {"optimizer.pt", os.str()},
                    {kProtocolFile, protocol.to_json_text()}});
+}
+
+std::string checkpoint_fingerprint(const std::string& dir) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(dir)) return "";
+  std::string f;
+  for (const char* name : {"config.json", "trainer_state.json"})
+    if (file_exists(dir + "/" + name)) f += read_file(dir + "/" + name);
+  std::vector<std::string> sizes;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file())
+      sizes.push_back(e.path().filename().string() + ":" + std::to_string(e.file_size()));
+  std::sort(sizes.begin(), sizes.end());
+  for (const auto& s : sizes) f += "\n" + s;
+  return f;
 }
 
 void load_optimizer_state(const std::string& model_dir, torch::optim::Optimizer& opt) {

@@ -30,6 +30,9 @@ nlohmann::json read_trainer_state(const std::string& model_dir);
 // checkpoint.
 void save_training_checkpoint(const std::string& model_dir, CausalLM& model, const Tokenizer& tok,
                               const Protocol& protocol, nlohmann::json state, torch::optim::Optimizer& opt);
+// What identifies checkpoint DIR cheaply (its config.json, trainer_state.json and the sizes of its files),
+// for data-parallel ranks to check that they start from the same one; "" when DIR does not exist.
+std::string checkpoint_fingerprint(const std::string& dir);
 // Restores the optimiser's state from MODEL_DIR/optimizer.pt; an Error naming the file if it is missing or
 // does not fit.
 void load_optimizer_state(const std::string& model_dir, torch::optim::Optimizer& opt);

@@ -1,0 +1,29 @@
+#pragma once
+// How many compute threads a command uses when the user does not say (issue 18, "threads that add up").
+//
+// Why a rule and not "all cores": ATen forks and joins its OpenMP team around every op, and at the embedded
+// default's widths an op is a few microseconds of work, so a second thread costs as much as it saves.
+// Measured with bench_train_step (OMP_WAIT_POLICY=PASSIVE, idle and with the other core busy, 2 threads over
+// 1): d = 64 0.92–1.19×, d = 128 1.19–1.47×, d = 256 1.53–1.71×, d = 512 1.66–1.71×. Below
+// kMinWidthForThreads one thread is never slower; from it on, every core of this process's share helps.
+#include <cstdint>
+#include <string>
+
+namespace handoff {
+
+inline constexpr int64_t kMinWidthForThreads = 128;
+
+struct ThreadChoice {
+  int threads = 1;
+  std::string why;  // one line for `handoff info` and the commands' start-up line
+};
+
+// requested > 0: that many (the user's --threads). Otherwise: one thread for a model narrower than
+// kMinWidthForThreads, else `cores` split among the processes of this machine (`local_processes`, torchrun's
+// LOCAL_WORLD_SIZE; at least 1 each). hidden_size <= 0 (unknown) counts as wide.
+ThreadChoice choose_threads(int requested, int64_t hidden_size, int cores, int local_processes);
+
+// The same with this machine's cores and LOCAL_WORLD_SIZE from the environment (1 when unset or invalid).
+ThreadChoice choose_threads(int requested, int64_t hidden_size);
+
+}  // namespace handoff
