@@ -1,5 +1,6 @@
 #include "rl/sft.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -98,6 +99,43 @@ Batch shard(Batch b, const World& world) {
   return mine;
 }
 
+// The batch's rows cut into micro-batches of similar length with at most `max_tokens` padded tokens each
+// (at least one row each); max_tokens <= 0: the batch itself. Rows in order of length, so a part pads to
+// its last row.
+std::vector<Batch> length_parts(Batch b, int64_t max_tokens) {
+  if (max_tokens <= 0) return {std::move(b)};
+  const size_t n = b.prompts.size();
+  auto length = [&](size_t i) { return static_cast<int64_t>(b.prompts[i].size() + b.completions[i].size()); };
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return length(x) < length(y); });
+  std::vector<Batch> parts;
+  for (size_t i : order) {
+    if (parts.empty() || static_cast<int64_t>(parts.back().prompts.size() + 1) * length(i) > max_tokens)
+      parts.emplace_back();
+    parts.back().tokens += length(i);
+    parts.back().prompts.push_back(std::move(b.prompts[i]));
+    parts.back().completions.push_back(std::move(b.completions[i]));
+  }
+  return parts;
+}
+
+// Tokens a forward over `b` computes: every row padded to the longest.
+int64_t padded_tokens(const Batch& b) {
+  size_t longest = 0;
+  for (size_t i = 0; i < b.prompts.size(); ++i)
+    longest = std::max(longest, b.prompts[i].size() + b.completions[i].size());
+  return static_cast<int64_t>(longest * b.prompts.size());
+}
+
+// Tokens of `b`'s rows, padding aside.
+int64_t real_tokens_of(const Batch& b) {
+  int64_t n = 0;
+  for (size_t i = 0; i < b.prompts.size(); ++i)
+    n += static_cast<int64_t>(b.prompts[i].size() + b.completions[i].size());
+  return n;
+}
+
 // Ranks must train the same run: the options, the resume point and the world's own view of it.
 void check_ranks_agree(World& world, const SftOptions& o, const ModelConfig& cfg, int64_t start_step,
                        const std::string& resumed_dir) {
@@ -193,7 +231,7 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
   res.steps_done = start_step;
   auto t0 = std::chrono::steady_clock::now();
   const double comm0 = world.comm_seconds();
-  int64_t tokens = 0;
+  int64_t tokens = 0, computed_tokens = 0, real_tokens = 0;
   double loss_acc = 0;
   int64_t loss_n = 0;
   // A run that already reached its stop step (a resumed time-boxed run) is finished, like one past o.steps.
@@ -202,17 +240,26 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
     const double lr = schedule(step);
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     Batch b = shard(make_batch(*task, io, o, mix, step), world);
-    auto lp = completion_logprobs(model, b.prompts, b.completions);
-    // Over the whole batch's tokens, so that the ranks' gradients sum to the single-process one.
-    const double n_tokens = world.sum(lp.mask.sum().item<double>());
-    auto loss = -(lp.token_logprobs.sum() / n_tokens);
+    tokens += b.tokens;
+    // Over the whole batch's completion tokens, so that the gradients of micro-batches and of ranks sum to
+    // the batch's.
+    double completion_tokens = 0;
+    for (const auto& c : b.completions) completion_tokens += static_cast<double>(c.size());
+    const double n_tokens = world.sum(completion_tokens);
     opt.zero_grad();
-    loss.backward();
+    double loss_value = 0;
+    for (const Batch& part : length_parts(std::move(b), o.update_tokens)) {
+      computed_tokens += padded_tokens(part);
+      real_tokens += real_tokens_of(part);
+      auto lp = completion_logprobs(model, part.prompts, part.completions);
+      auto loss = -(lp.token_logprobs.sum() / n_tokens);
+      loss.backward();
+      loss_value += loss.item<double>();
+    }
     all_reduce_gradients(world, model->parameters());
     if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
     opt.step();
-    tokens += b.tokens;
-    loss_acc += world.sum(loss.item<double>());
+    loss_acc += world.sum(loss_value);
     ++loss_n;
     res.steps_done = step + 1;
     const bool last = step + 1 == o.steps;
@@ -227,6 +274,9 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
                              {"lr", lr},
                              {"tokens_per_s", res.tokens_per_s},
                              {"steps_per_s", done / secs}};
+      // What share of the tokens computed was padding (this rank's; issue 18).
+      line["padding_fraction"] =
+          1.0 - static_cast<double>(real_tokens) / static_cast<double>(computed_tokens);
       // The share of the time spent in collectives, waiting included (issue 19's benchmark).
       if (world.distributed()) line["comm_fraction"] = (world.comm_seconds() - comm0) / secs;
       if (log) log->write(line);

@@ -52,6 +52,12 @@ OptionTable<SftOptions> make_table() {
           "stop_at_step", "--stop-at-step",
           "Stop (with a checkpoint) at this step while keeping the schedule of --steps",
           [](O & o) -> auto& { return o.stop_at_step; })
+      .add<int64_t>(
+          "update_tokens", "--update-tokens",
+          "Micro-batches of rows of similar length, at most this many padded tokens each (0 = the whole "
+          "batch "
+          "at once, padded to its longest row)",
+          [](O & o) -> auto& { return o.update_tokens; }, c::at_least<int64_t>(0))
       .add<std::string>(
           "device", "--device", "cpu | cuda", [](O & o) -> auto& { return o.device; })
       .not_written()

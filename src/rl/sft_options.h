@@ -33,6 +33,11 @@ struct SftOptions {
   // > 0: stop (with a checkpoint) at this step of the o.steps schedule, as if interrupted: tests, time boxes,
   // and the cloud reference model (its cosine schedule is 6,000 steps; it is stopped at 1,500).
   int64_t stop_at_step = -1;
+  // > 0: each batch runs as micro-batches of rows of similar length, at most this many padded tokens each,
+  // whose gradients add up to the batch's (the same step up to float summation order; issue 18: a batch
+  // padded to its longest row computes ~45 % padding). 0: the whole batch at once, as the reference models
+  // were trained.
+  int64_t update_tokens = 0;
 
   nlohmann::json to_json() const;
   static SftOptions from_json(const nlohmann::json& j, const std::string& source);  // unknown keys → Error
