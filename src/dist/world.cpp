@@ -8,6 +8,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "common/error.h"
 
 namespace handoff {
@@ -70,6 +72,7 @@ void World::join(const LaunchEnv& env) {
   env_ = env;
   if (!env.distributed()) return;
   auto g = std::make_unique<Group>();
+  const auto t0 = std::chrono::steady_clock::now();
   try {
     auto base = rendezvous_store(env);
     auto opts = c10d::ProcessGroupGloo::Options::create(env.timeout);
@@ -82,9 +85,10 @@ void World::join(const LaunchEnv& env) {
     const std::string what = dynamic_cast<const c10::Error*>(&e)
                                  ? static_cast<const c10::Error&>(e).what_without_backtrace()
                                  : e.what();
+    const bool waited = std::chrono::steady_clock::now() - t0 >= env.timeout * 9 / 10;
     throw Error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
-                    ": the rendezvous at " + endpoint(env) + " did not complete within " +
-                    seconds(env.timeout) + ": " + what,
+                    ": the rendezvous at " + endpoint(env) +
+                    (waited ? " did not complete within " + seconds(env.timeout) : " failed") + ": " + what,
                 "start every rank (same MASTER_ADDR/MASTER_PORT, WORLD_SIZE=" +
                     std::to_string(env.world_size) + "); HANDOFF_DIST_TIMEOUT sets the wait in seconds");
   }
@@ -96,7 +100,8 @@ void World::leave() {
 }
 
 // Which ranks are gone: each survivor marks itself under this operation's number and waits a moment for the
-// others' marks; ranks without one did not reach the failure (killed or hung). Best effort — the store lives
+// others' marks; ranks without one did not reach the failure (killed, hung, slow, or stopped by an error of
+// their own, which their own output names). Best effort — the store lives
 // on rank 0 (or torchrun's agent), and when it is gone too that is the answer.
 void World::fail(const std::string& op, const std::exception& e) {
   std::string what = e.what();
@@ -110,7 +115,7 @@ void World::fail(const std::string& op, const std::exception& e) {
     for (int r = 0; r < size(); ++r)
       if (!group_->store->check({key + std::to_string(r)}))
         lost += (lost.empty() ? "" : ", ") + std::to_string(r);
-    lost = lost.empty() ? "" : "; rank(s) " + lost + " did not answer (killed or hung)";
+    lost = lost.empty() ? "" : "; rank(s) " + lost + " did not answer within 2 s (killed, hung or failed)";
   } catch (const std::exception&) {
     lost = env_.agent_store ? "; torchrun's rendezvous store at " + endpoint(env_) + " is gone too"
                             : "; the store at " + endpoint(env_) + " is gone too: rank 0 (its host) is lost";
@@ -168,23 +173,25 @@ double World::sum(double x) {
   return t.item<double>();
 }
 
-void World::broadcast(const std::vector<at::Tensor>& tensors, int root) {
+void World::broadcast(const std::vector<at::Tensor>& tensors, int root, std::chrono::milliseconds wait) {
   if (!distributed()) return;
   if (!group_) throw Error("rank " + std::to_string(rank()) + ": broadcast after the group was lost");
   for (const auto& t : tensors) {
     std::vector<at::Tensor> one{t.is_contiguous() ? t : t.contiguous()};
     c10d::BroadcastOptions o;
     o.rootRank = root;
+    if (wait.count() > 0) o.timeout = wait;
     ++ops_;
     timed("broadcast", [&] { group_->pg->broadcast(one, o)->wait(); });
     if (!one[0].is_same(t)) t.copy_(one[0]);
   }
 }
 
-std::string World::broadcast_bytes(const std::string& bytes, int root) {
+std::string World::broadcast_bytes(const std::string& bytes, int root, std::chrono::milliseconds wait) {
   if (!distributed()) return bytes;
   auto len = at::full({1}, static_cast<int64_t>(bytes.size()), at::kLong);
-  broadcast({len}, root);
+  broadcast({len}, root, wait);
+  if (len.item<int64_t>() == 0) return "";
   auto buf = at::empty({len.item<int64_t>()}, at::kByte);
   if (rank() == root) std::memcpy(buf.data_ptr(), bytes.data(), bytes.size());
   broadcast({buf}, root);
@@ -219,23 +226,68 @@ void World::barrier() {
   timed("barrier", [&] { group_->pg->barrier()->wait(); });
 }
 
+namespace {
+
+// Where two JSON texts first differ ("options.steps: 31 vs 30"); the texts' beginnings when they are not
+// JSON.
+std::string first_difference(const std::string& a, const std::string& b) {
+  nlohmann::json ja, jb;
+  try {
+    ja = nlohmann::json::parse(a);
+    jb = nlohmann::json::parse(b);
+  } catch (const std::exception&) {
+    return a.substr(0, 200) + " vs " + b.substr(0, 200);
+  }
+  std::string path;
+  while (ja.is_object() && jb.is_object()) {
+    std::string key;
+    for (const auto& [k, v] : ja.items())
+      if (!jb.contains(k) || jb[k] != v) {
+        key = k;
+        break;
+      }
+    if (key.empty())
+      for (const auto& [k, v] : jb.items())
+        if (!ja.contains(k)) {
+          key = k;
+          break;
+        }
+    if (key.empty()) break;
+    path += (path.empty() ? "" : ".") + key;
+    ja = ja.value(key, nlohmann::json());
+    jb = jb.value(key, nlohmann::json());
+  }
+  return path + ": " + ja.dump().substr(0, 200) + " vs " + jb.dump().substr(0, 200);
+}
+
+}  // namespace
+
 void World::require_same(const std::string& what, const std::string& value) {
   if (!distributed()) return;
   const auto all = all_gather_bytes(value);
   for (int r = 1; r < size(); ++r)
     if (all[r] != all[0])
-      throw Error("rank " + std::to_string(r) + " was started with other " + what +
-                      " than rank 0: " + all[r].substr(0, 300) + " vs " + all[0].substr(0, 300),
+      throw Error("rank " + std::to_string(r) + " was started with other " + what + " than rank 0 (" +
+                      first_difference(all[r], all[0]) + ")",
                   "start every rank with the same command line and run directory");
 }
 
 void all_reduce_gradients(World& world, const std::vector<at::Tensor>& parameters) {
   if (!world.distributed()) return;
+  std::vector<at::Tensor> params;
+  for (const auto& p : parameters)
+    if (p.requires_grad()) params.push_back(p);
+  // Which gradients exist anywhere (a count per parameter), so that one missing everywhere stays missing.
+  std::vector<float> mine(params.size());
+  for (size_t i = 0; i < params.size(); ++i) mine[i] = params[i].grad().defined() ? 1.0f : 0.0f;
+  auto defined = at::from_blob(mine.data(), {static_cast<int64_t>(mine.size())}, at::kFloat).clone();
+  world.all_reduce_sum({defined});
+  const float* anywhere = defined.data_ptr<float>();
   std::vector<at::Tensor> grads;
-  for (auto p : parameters) {
-    if (!p.requires_grad()) continue;
-    if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
-    grads.push_back(p.mutable_grad());
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (anywhere[i] == 0) continue;
+    if (!params[i].grad().defined()) params[i].mutable_grad() = at::zeros_like(params[i]);
+    grads.push_back(params[i].mutable_grad());
   }
   world.all_reduce_sum(grads);
 }

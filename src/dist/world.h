@@ -36,8 +36,12 @@ class World {
   void all_reduce_sum(const std::vector<at::Tensor>& tensors);
   double sum(double x);
   // In place: every tensor becomes root's.
-  void broadcast(const std::vector<at::Tensor>& tensors, int root = 0);
-  std::string broadcast_bytes(const std::string& bytes, int root = 0);
+  // `wait` > 0: how long the others may wait for root here (root computing first, e.g. asking the cloud);
+  // else the launch's timeout.
+  void broadcast(const std::vector<at::Tensor>& tensors, int root = 0,
+                 std::chrono::milliseconds wait = std::chrono::milliseconds(0));
+  std::string broadcast_bytes(const std::string& bytes, int root = 0,
+                              std::chrono::milliseconds wait = std::chrono::milliseconds(0));
   // Everyone's bytes, indexed by rank.
   std::vector<std::string> all_gather_bytes(const std::string& bytes);
   void barrier();
@@ -62,9 +66,10 @@ class World {
   void timed(const std::string& op, F&& f);
 };
 
-// Sums every parameter's gradient over the ranks (a missing gradient counts as zeros), before clipping and
-// the optimiser step: with each rank's loss divided by the global normaliser, the sum is the gradient of
-// the whole batch.
+// Sums every parameter's gradient over the ranks, before clipping and the optimiser step: with each rank's
+// loss divided by the global normaliser, the sum is the gradient of the whole batch. A gradient missing on
+// some ranks counts as zeros there; one missing on every rank stays missing (the optimiser skips it, as
+// alone).
 void all_reduce_gradients(World& world, const std::vector<at::Tensor>& parameters);
 
 }  // namespace handoff

@@ -84,7 +84,7 @@ PolicyBatch rank_rows(const PolicyBatch& batch, const World& world) {
 }
 
 double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const PolicyBatch& whole,
-                     const RlOptions& o, CausalLM* reference, World& world) {
+                     const RlOptions& o, CausalLM* reference, World& world, int* steps_taken) {
   if (whole.empty()) return 0;
   double tokens = 0;  // the KL term's normaliser: the whole batch's tokens
   for (const auto& c : whole.completions) tokens += static_cast<double>(c.size());
@@ -115,6 +115,7 @@ double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const Policy
     loss_value = world.sum(loss_value);
     if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
     opt.step();
+    if (steps_taken) ++*steps_taken;
   }
   return loss_value;
 }

@@ -47,8 +47,11 @@ at::Tensor policy_loss(CausalLM& model, const PolicyBatch& batch, const PolicyLo
 // empty batch. `reference` is used when kl_coef > 0. Data-parallel (issue 19): every rank holds the whole
 // batch and computes the loss of its share of the rows (dealt in order of length, so the shares pad alike),
 // under the whole batch's normalisers; the gradients are summed over the ranks before clipping.
+// `steps_taken`, when given, counts the optimiser steps as they happen (an error between two of them leaves
+// the weights part-updated).
 double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const PolicyBatch& batch,
-                     const RlOptions& o, CausalLM* reference, World& world = World::instance());
+                     const RlOptions& o, CausalLM* reference, World& world = World::instance(),
+                     int* steps_taken = nullptr);
 
 // This rank's rows of `batch`: the rows in order of length, every size()-th from rank() on; the whole batch
 // alone. Normalisers (kept_prompts) are kept.

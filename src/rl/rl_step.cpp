@@ -61,11 +61,11 @@ std::vector<DeviceOutput> gather_outputs(World& world, const std::vector<DeviceO
 }
 
 // Rank 0's cloud verdicts (0 not asked, 1 wrong, 2 right) and no-answer count, on every rank.
-void share_verdicts(World& world, Scores& s) {
+void share_verdicts(World& world, Scores& s, std::chrono::milliseconds wait) {
   std::string v;
   for (const auto& c : s.cloud_correct) v.push_back(static_cast<char>(c ? 1 + *c : 0));
   v += std::to_string(s.cloud_no_answer);
-  v = world.broadcast_bytes(v);
+  v = world.broadcast_bytes(v, 0, wait);
   for (size_t p = 0; p < s.cloud_correct.size(); ++p)
     s.cloud_correct[p] = v[p] == 0 ? std::nullopt : std::optional<bool>(v[p] == 2);
   s.cloud_no_answer = std::stoll(v.substr(s.cloud_correct.size()));
@@ -153,7 +153,8 @@ Rollout rollout(CausalLM& model, const DeviceSpeech& io, const Task& task, const
 }
 
 Scores score(Rollout& r, const RlMethod& method, const RewardFn& reward, CloudAnswerCache* cloud,
-             const Task& task, int cloud_concurrency, double handoff_cost, World& world) {
+             const Task& task, int cloud_concurrency, double handoff_cost, World& world,
+             std::chrono::milliseconds verdict_wait) {
   const size_t P = r.prompts.size();
   Scores s;
   s.cloud_correct.resize(P);
@@ -172,7 +173,7 @@ Scores score(Rollout& r, const RlMethod& method, const RewardFn& reward, CloudAn
       s.cloud_no_answer += !answer;
     }
   }
-  if (method.needs_cloud() && world.distributed()) share_verdicts(world, s);
+  if (method.needs_cloud() && world.distributed()) share_verdicts(world, s, verdict_wait);
   double reward_sum = 0;
   int64_t handoffs = 0, correct = 0;
   for (auto& x : r.samples) {

@@ -71,10 +71,12 @@ struct Scores {
 // failed; then writes every sample's reward into `r`: the method's reward, less `handoff_cost` (the
 // call-rate controller's λ) for a hand-off. reward_mean is the method's reward alone. `cloud` may be null for
 // methods without one. Data-parallel: rank 0 alone asks the cloud (one cache, one writer, no call twice) and
-// sends its verdicts to the others; `cloud` is null on the other ranks.
+// sends its verdicts to the others, who wait for them up to `verdict_wait` (the cloud's own worst case; 0:
+// the launch's timeout); `cloud` is null on the other ranks.
 Scores score(Rollout& r, const RlMethod& method, const RewardFn& reward, CloudAnswerCache* cloud,
              const Task& task, int cloud_concurrency, double handoff_cost = 0.0,
-             World& world = World::instance());
+             World& world = World::instance(),
+             std::chrono::milliseconds verdict_wait = std::chrono::milliseconds(0));
 
 struct Selection {
   std::vector<int> kept;  // prompt indices the update uses

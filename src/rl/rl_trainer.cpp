@@ -1,5 +1,6 @@
 #include "rl/rl_trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -293,8 +294,8 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   const bool resuming = resume_on_every_rank(world, resume, model_dir);
   const ResumePoint start = resuming ? resume_point(model_dir, o) : ResumePoint{};
   auto loaded = load_checkpoint(resuming ? model_dir : init_dir, o.device);
+  join_ranks(world, o, init_dir, start, model_dir, resuming, loaded.model);  // before anything is written
   use_run_protocol(o, method, loaded, resuming, out_dir, world);
-  join_ranks(world, o, init_dir, start, model_dir, resuming, loaded.model);
   std::unique_ptr<CloudAnswerCache> cloud = answer_cache(client.get(), o, out_dir, loaded.protocol);
   CausalLM model = loaded.model;
   const Tokenizer& tok = *loaded.tokenizer;
@@ -324,7 +325,9 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   if (world.main()) log.emplace(out_dir + "/metrics.jsonl", start.step);
   // From the cache file, not the checkpoint: calls made after the last save of a killed run count too.
   auto cloud_usage = [&] { return cloud ? cloud->run_usage() : CloudUsage{}; };
+  int64_t last_saved = start.step;
   auto save = [&](int64_t step) {
+    last_saved = step;
     if (!world.main()) return;
     nlohmann::json state = {{"step", step},
                             {"world_size", world.size()},
@@ -350,9 +353,19 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   const auto t0 = std::chrono::steady_clock::now();
   int64_t step = start.step;
   bool updated = false;  // whether this step's update is in the weights (an error after it saves step + 1)
+  int steps_taken = 0;   // optimiser steps of this step's update so far (> 0 and !updated: part-updated)
+  bool selecting_now = false;  // the end-of-run selection is under way (an error in it: not saved)
+  // Data-parallel: the other ranks wait while rank 0 asks the cloud for the step's prompts, each call up to
+  // its timeout and retries, cloud_concurrency at a time.
+  const auto verdict_wait =
+      world.env().timeout +
+      std::chrono::milliseconds(static_cast<int64_t>(
+          1000 * 1.2 * o.cloud_timeout_s * (o.cloud_retries + 1) *
+          std::ceil(static_cast<double>(o.prompts_per_step) / std::max(1, o.cloud_concurrency))));
   try {
     for (; step < o.steps; ++step) {
       updated = false;
+      steps_taken = 0;
       const auto ts = std::chrono::steady_clock::now();
       const double comm0 = world.comm_seconds();
       set_lr(opt, rl_lr(o, step));
@@ -364,10 +377,11 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
       // carried remainder, the kept count) is the same computation on the same data on every rank.
       Rollout r = rollout(model, io, *task, pool, o, step, world);
       const Scores sc = score(r, method, reward, cloud.get(), *task, o.cloud_concurrency,
-                              dual ? dual->handoff_cost() : 0.0, world);
+                              dual ? dual->handoff_cost() : 0.0, world, verdict_wait);
       const Selection sel = select_prompts(r, sc, method, budget, o, step);
       const PolicyBatch batch = policy_batch(r, sel, method, o.group);
-      const double loss = policy_update(model, opt, batch, o, o.kl_coef > 0 ? &reference : nullptr, world);
+      const double loss =
+          policy_update(model, opt, batch, o, o.kl_coef > 0 ? &reference : nullptr, world, &steps_taken);
       updated = true;
 
       res.last_reward = sc.reward_mean;
@@ -390,6 +404,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
       }
       const bool interrupted = o.stop_at_step > 0 && step + 1 >= o.stop_at_step;
       if (selecting && step + 1 == o.steps) {
+        selecting_now = true;
         if (selection) {
           selection_applied = finish_selection(*selection, measure, model, o);
         } else {
@@ -397,6 +412,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
         }
         torch::NoGradGuard no_grad;
         world.broadcast(model->parameters());  // rank 0's choice
+        selecting_now = false;
       }
       if ((o.checkpoint_every > 0 && (step + 1) % o.checkpoint_every == 0) || step + 1 == o.steps ||
           interrupted)
@@ -407,11 +423,13 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
       }
     }
   } catch (const Error& e) {
-    // No lost work: the state after the last completed step is saved before the error leaves.
-    const int64_t done = updated ? step + 1 : step;
-    save(done);
+    // No lost work: the state after the last completed step is saved before the error leaves — unless the
+    // weights are between two states (an update's epochs part-done, the end-of-run selection under way:
+    // possible when a data-parallel rank is lost), where the last checkpoint stands.
+    const bool between = (!updated && steps_taken > 0) || selecting_now;
+    if (!between) save(updated ? step + 1 : step);
     throw Error("RL step " + std::to_string(step + 1) + " failed: " + e.what(),
-                "the checkpoint at step " + std::to_string(done) + " is in " + model_dir +
+                "the checkpoint at step " + std::to_string(last_saved) + " is in " + model_dir +
                     "; fix the cause and rerun with --resume");
   }
   world.barrier();  // the other ranks exit once rank 0's last checkpoint is written

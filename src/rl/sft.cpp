@@ -140,15 +140,15 @@ int64_t real_tokens_of(const Batch& b) {
 void check_ranks_agree(World& world, const SftOptions& o, const ModelConfig& cfg, int64_t start_step,
                        const std::string& resumed_dir) {
   if (!world.distributed()) return;
-  if (o.batch_size < world.size())
-    throw Error("--batch-size " + std::to_string(o.batch_size) + " is smaller than the world size " +
-                std::to_string(world.size()) + ": some rank would have no rows");
   nlohmann::json j = {{"options", o.to_json()},
                       {"model", cfg.to_json()},
                       {"resume_step", start_step},
                       {"checkpoint", checkpoint_fingerprint(resumed_dir)}};
   j["options"].erase("quiet");
   world.require_same("options or checkpoint", j.dump());
+  if (o.batch_size < world.size())  // the same on every rank now: every rank stops here alike
+    throw Error("--batch-size " + std::to_string(o.batch_size) + " is smaller than the world size " +
+                std::to_string(world.size()) + ": some rank would have no rows");
 }
 
 }  // namespace
@@ -252,7 +252,7 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
       computed_tokens += padded_tokens(part);
       real_tokens += real_tokens_of(part);
       auto lp = completion_logprobs(model, part.prompts, part.completions);
-      auto loss = -(lp.token_logprobs.sum() / n_tokens);
+      auto loss = -(lp.token_logprobs.sum() / at::scalar_tensor(n_tokens, lp.mask.options()));
       loss.backward();
       loss_value += loss.item<double>();
     }
