@@ -6,6 +6,7 @@
 #include <torch/optim/optimizer.h>
 
 #include "model/logprobs.h"
+#include "rl/pure/length_buckets.h"
 
 namespace handoff {
 
@@ -41,25 +42,19 @@ at::Tensor policy_loss(CausalLM& model, const PolicyBatch& batch, const PolicyLo
 }
 
 std::vector<PolicyBatch> length_microbatches(const PolicyBatch& batch, int64_t max_tokens) {
-  const size_t n = batch.advantages.size();
-  auto length = [&](size_t i) {
-    return static_cast<int64_t>(batch.prompts[i].size() + batch.completions[i].size());
-  };
-  std::vector<size_t> order(n);
-  for (size_t i = 0; i < n; ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return length(a) < length(b); });
+  std::vector<int64_t> lengths;
+  for (size_t i = 0; i < batch.advantages.size(); ++i)
+    lengths.push_back(static_cast<int64_t>(batch.prompts[i].size() + batch.completions[i].size()));
   std::vector<PolicyBatch> parts;
-  for (size_t i : order) {
-    // Ascending lengths: row i is the longest of its part, so the part pads to length(i).
-    if (parts.empty() || static_cast<int64_t>(parts.back().advantages.size() + 1) * length(i) > max_tokens) {
-      parts.emplace_back();
-      parts.back().kept_prompts = batch.kept_prompts;
+  for (const auto& bucket : length_buckets(lengths, max_tokens)) {
+    PolicyBatch& p = parts.emplace_back();
+    p.kept_prompts = batch.kept_prompts;
+    for (size_t i : bucket) {
+      p.prompts.push_back(batch.prompts[i]);
+      p.completions.push_back(batch.completions[i]);
+      p.advantages.push_back(batch.advantages[i]);
+      p.old_logprobs.push_back(batch.old_logprobs[i]);
     }
-    PolicyBatch& p = parts.back();
-    p.prompts.push_back(batch.prompts[i]);
-    p.completions.push_back(batch.completions[i]);
-    p.advantages.push_back(batch.advantages[i]);
-    p.old_logprobs.push_back(batch.old_logprobs[i]);
   }
   return parts;
 }

@@ -29,9 +29,11 @@ namespace handoff {
 
 namespace {
 
-// The cloud: reachable before any training starts, or a clear error now. Null for methods without one.
-std::unique_ptr<CloudClient> connect_cloud(const RlOptions& o, const RlMethod& method) {
-  if (!method.needs_cloud()) return nullptr;
+// The cloud: reachable before any training starts, or a clear error now. Null for methods without one, and on
+// every rank but 0: rank 0 alone talks to the cloud (one cache, one writer) and sends the others its
+// verdicts.
+std::unique_ptr<CloudClient> connect_cloud(const RlOptions& o, const RlMethod& method, const World& world) {
+  if (!method.needs_cloud() || !world.main()) return nullptr;
   if (o.cloud_url.empty())
     throw Error("--algo " + o.algo + " needs a cloud", "pass --cloud URL (e.g. a `handoff serve` endpoint)");
   auto client = std::make_unique<CloudClient>(
@@ -177,7 +179,8 @@ struct StepLog {
   const Rollout* rollout = nullptr;
   const Scores* scores = nullptr;
   const Selection* selection = nullptr;
-  double loss = 0, step_seconds = 0, elapsed_seconds = 0, eta_seconds = 0;
+  double loss = 0, step_seconds = 0, elapsed_seconds = 0;
+  int64_t first_step = 0;              // the run's (or this resumed part's) first step, for the ETA
   CloudUsage cloud;                    // of the whole run, resumed parts included
   const CallRateDual* dual = nullptr;  // the call-rate controller, if on
   double probe_call_rate = -1;         // its last measurement (−1: none yet)
@@ -242,7 +245,8 @@ void log_step(MetricsLog& log, const RlOptions& o, const RlMethod& method, const
       s.scores->local_accuracy, s.scores->call_rate, o.budget / (1 + o.budget),
       method.filter ? fr.num_d1() : static_cast<int>(kept), fr.num_d2_kept(), fr.num_d2_candidates(), tok_s,
       static_cast<long long>(s.cloud.calls), priced ? cost_text(s.cloud, o).c_str() : "",
-      dual_text(s).c_str(), s.eta_seconds);
+      dual_text(s).c_str(),
+      s.elapsed_seconds / static_cast<double>(s.step - s.first_step) * static_cast<double>(o.steps - s.step));
 }
 
 // Data-parallel (issue 19): rank 0 completes an interrupted save and says whether there is a run to resume;
@@ -273,6 +277,57 @@ void join_ranks(World& world, const RlOptions& o, const std::string& init_dir, c
   world.broadcast(model->parameters());
 }
 
+// Data-parallel: how long the other ranks wait while rank 0 asks the cloud for a step's prompts — each call
+// up to its timeout and retries, cloud_concurrency at a time — on top of the launch's timeout.
+std::chrono::milliseconds verdict_wait(const RlOptions& o, const World& world) {
+  const double rounds = std::ceil(static_cast<double>(o.prompts_per_step) / std::max(1, o.cloud_concurrency));
+  return world.env().timeout + std::chrono::milliseconds(static_cast<int64_t>(
+                                   1000 * 1.2 * o.cloud_timeout_s * (o.cloud_retries + 1) * rounds));
+}
+
+// The run's result after `steps_done` steps.
+void record_step(RlResult& res, int64_t steps_done, const Scores& sc, const CloudUsage& usage,
+                 const RlOptions& o) {
+  res.last_reward = sc.reward_mean;
+  res.last_call_rate = sc.call_rate;
+  res.last_local_accuracy = sc.local_accuracy;
+  res.steps_done = steps_done;
+  res.cloud_calls = usage.calls;
+  res.cloud_prompt_tokens = usage.prompt_tokens;
+  res.cloud_completion_tokens = usage.completion_tokens;
+  res.cloud_cost_usd = usage.cost_usd(o.cloud_price_in, o.cloud_price_out);
+}
+
+// The end-of-run iterate selection on every rank: each measures its share of the probe, rank 0 (which holds
+// the candidates) picks, and its weights go to all. Returns whether rank 0 applied a selected iterate.
+template <class Measure>
+bool select_last_iterate(std::optional<IterateSelection>& selection, Measure& measure, CausalLM& model,
+                         const RlOptions& o, World& world) {
+  bool applied = false;
+  if (selection) {
+    applied = finish_selection(*selection, measure, model, o);
+  } else {
+    measure(o.steps);  // this rank's share of the last measurement
+  }
+  torch::NoGradGuard no_grad;
+  world.broadcast(model->parameters());
+  return applied;
+}
+
+// What the call-rate controller and the iterate selection add to trainer_state.json: λ and its last
+// measurement; the selected iterate when the weights saved are the selected ones (`applied` non-null).
+void add_controller_state(nlohmann::json& state, const CallRateDual* dual, double probe_rate,
+                          const IterateSelection* applied) {
+  if (dual) {
+    state["dual_lambda"] = dual->lambda();
+    state["probe_call_rate"] = probe_rate;
+  }
+  if (applied) {
+    state["selected_step"] = applied->selected_step();
+    state["selected_probe_call_rate"] = applied->selected_rate();
+  }
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -286,9 +341,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   auto task = make_task(o.task);
   const std::vector<int> diffs = resolve_difficulties(*task, o.difficulties);
   World& world = World::instance();
-  // Rank 0 alone talks to the cloud (one cache, one writer); the others get its verdicts.
-  auto client = world.main() ? connect_cloud(o, method) : nullptr;
-
+  auto client = connect_cloud(o, method, world);
   make_dirs(out_dir);
   const std::string model_dir = out_dir + "/model";
   const bool resuming = resume_on_every_rank(world, resume, model_dir);
@@ -311,18 +364,18 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   budget.restore_credit(start.budget_credit);
   std::optional<CallRateDual> dual = make_dual(o, method, start);
   double probe_rate = start.probe_call_rate;
-  // The selection's candidates are rank 0's files; every rank measures (its share of the probe).
   const bool selecting = o.call_rate_control == "dual" && o.dual_select_last > 0;
-  std::optional<IterateSelection> selection;
-  if (world.main()) selection = make_selection(o, out_dir, resuming, start.step);
+  auto selection = world.main() ? make_selection(o, out_dir, resuming, start.step) : std::nullopt;
   bool selection_applied = false;
   // The deployed (greedy) rate of the weights after `s` updates, on a fresh probe; a selection candidate.
   auto measure = [&](int64_t s) {
     probe_rate = greedy_call_rate(model, io, probe_set(*task, diffs, o, s), o.max_new_tokens, world);
     if (selection) selection->offer(s, probe_rate, model, tok, loaded.protocol);
+    return probe_rate;
   };
-  std::optional<MetricsLog> log;  // rank 0 alone writes metrics and checkpoints
-  if (world.main()) log.emplace(out_dir + "/metrics.jsonl", start.step);
+  // Rank 0 alone writes metrics and checkpoints.
+  auto log = world.main() ? std::optional<MetricsLog>(std::in_place, out_dir + "/metrics.jsonl", start.step)
+                          : std::nullopt;
   // From the cache file, not the checkpoint: calls made after the last save of a killed run count too.
   auto cloud_usage = [&] { return cloud ? cloud->run_usage() : CloudUsage{}; };
   int64_t last_saved = start.step;
@@ -337,14 +390,8 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
                             {"cloud_calls", cloud_usage().calls},
                             {"init", init_dir},
                             {"options", o.to_json()}};
-    if (dual) {
-      state["dual_lambda"] = dual->lambda();
-      state["probe_call_rate"] = probe_rate;
-    }
-    if (selection && selection_applied) {  // the weights saved are the selected ones
-      state["selected_step"] = selection->selected_step();
-      state["selected_probe_call_rate"] = selection->selected_rate();
-    }
+    add_controller_state(state, dual ? &*dual : nullptr, probe_rate,
+                         selection && selection_applied ? &*selection : nullptr);
     save_training_checkpoint(model_dir, model, tok, loaded.protocol, state, opt);
   };
 
@@ -355,13 +402,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   bool updated = false;  // whether this step's update is in the weights (an error after it saves step + 1)
   int steps_taken = 0;   // optimiser steps of this step's update so far (> 0 and !updated: part-updated)
   bool selecting_now = false;  // the end-of-run selection is under way (an error in it: not saved)
-  // Data-parallel: the other ranks wait while rank 0 asks the cloud for the step's prompts, each call up to
-  // its timeout and retries, cloud_concurrency at a time.
-  const auto verdict_wait =
-      world.env().timeout +
-      std::chrono::milliseconds(static_cast<int64_t>(
-          1000 * 1.2 * o.cloud_timeout_s * (o.cloud_retries + 1) *
-          std::ceil(static_cast<double>(o.prompts_per_step) / std::max(1, o.cloud_concurrency))));
+  const auto wait_for_cloud = verdict_wait(o, world);
   try {
     for (; step < o.steps; ++step) {
       updated = false;
@@ -369,49 +410,27 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
       const auto ts = std::chrono::steady_clock::now();
       const double comm0 = world.comm_seconds();
       set_lr(opt, rl_lr(o, step));
-      if (dual && step % o.dual_every == 0) {  // the dual step, from the deployed (greedy) rate
-        measure(step);
-        dual->update(probe_rate);
-      }
-      // Every rank holds the whole rollout, so every decision over the batch (D¹/D², the cap ρ|D¹| and its
-      // carried remainder, the kept count) is the same computation on the same data on every rank.
+      if (dual && step % o.dual_every == 0) dual->update(measure(step));  // from the deployed (greedy) rate
       Rollout r = rollout(model, io, *task, pool, o, step, world);
       const Scores sc = score(r, method, reward, cloud.get(), *task, o.cloud_concurrency,
-                              dual ? dual->handoff_cost() : 0.0, world, verdict_wait);
+                              dual ? dual->handoff_cost() : 0.0, world, wait_for_cloud);
       const Selection sel = select_prompts(r, sc, method, budget, o, step);
       const PolicyBatch batch = policy_batch(r, sel, method, o.group);
       const double loss =
           policy_update(model, opt, batch, o, o.kl_coef > 0 ? &reference : nullptr, world, &steps_taken);
       updated = true;
-
-      res.last_reward = sc.reward_mean;
-      res.last_call_rate = sc.call_rate;
-      res.last_local_accuracy = sc.local_accuracy;
-      res.steps_done = step + 1;
       const CloudUsage usage = cloud_usage();
-      res.cloud_calls = usage.calls;
-      res.cloud_prompt_tokens = usage.prompt_tokens;
-      res.cloud_completion_tokens = usage.completion_tokens;
-      res.cloud_cost_usd = usage.cost_usd(o.cloud_price_in, o.cloud_price_out);
+      record_step(res, step + 1, sc, usage, o);
       if (log && ((step + 1) % o.log_every == 0 || step + 1 == o.steps)) {
-        const double total = seconds_since(t0);
-        const double eta =
-            total / static_cast<double>(step + 1 - start.step) * static_cast<double>(o.steps - step - 1);
         log_step(
             *log, o, method,
-            {step + 1, &r, &sc, &sel, loss, seconds_since(ts), total, eta, usage, dual ? &*dual : nullptr,
-             probe_rate, world.distributed() ? world.comm_seconds() - comm0 : -1.0});
+            {step + 1, &r, &sc, &sel, loss, seconds_since(ts), seconds_since(t0), start.step, usage,
+             dual ? &*dual : nullptr, probe_rate, world.distributed() ? world.comm_seconds() - comm0 : -1.0});
       }
       const bool interrupted = o.stop_at_step > 0 && step + 1 >= o.stop_at_step;
       if (selecting && step + 1 == o.steps) {
         selecting_now = true;
-        if (selection) {
-          selection_applied = finish_selection(*selection, measure, model, o);
-        } else {
-          measure(o.steps);  // this rank's share of the last measurement
-        }
-        torch::NoGradGuard no_grad;
-        world.broadcast(model->parameters());  // rank 0's choice
+        selection_applied = select_last_iterate(selection, measure, model, o, world);
         selecting_now = false;
       }
       if ((o.checkpoint_every > 0 && (step + 1) % o.checkpoint_every == 0) || step + 1 == o.steps ||
@@ -423,9 +442,8 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
       }
     }
   } catch (const Error& e) {
-    // No lost work: the state after the last completed step is saved before the error leaves — unless the
-    // weights are between two states (an update's epochs part-done, the end-of-run selection under way:
-    // possible when a data-parallel rank is lost), where the last checkpoint stands.
+    // No lost work: the last completed step is saved — unless the weights are between two states (epochs
+    // part-done, the end-of-run selection under way: a lost data-parallel rank), where the last one stands.
     const bool between = (!updated && steps_taken > 0) || selecting_now;
     if (!between) save(updated ? step + 1 : step);
     throw Error("RL step " + std::to_string(step + 1) + " failed: " + e.what(),

@@ -18,6 +18,7 @@
 #include "protocol/response.h"
 #include "rl/lr_schedule.h"
 #include "rl/metrics_log.h"
+#include "rl/pure/length_buckets.h"
 #include "rl/trainer_state.h"
 #include "runtime/runtime.h"
 #include "tasks/task.h"
@@ -104,18 +105,17 @@ Batch shard(Batch b, const World& world) {
 // its last row.
 std::vector<Batch> length_parts(Batch b, int64_t max_tokens) {
   if (max_tokens <= 0) return {std::move(b)};
-  const size_t n = b.prompts.size();
-  auto length = [&](size_t i) { return static_cast<int64_t>(b.prompts[i].size() + b.completions[i].size()); };
-  std::vector<size_t> order(n);
-  for (size_t i = 0; i < n; ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return length(x) < length(y); });
+  std::vector<int64_t> lengths;
+  for (size_t i = 0; i < b.prompts.size(); ++i)
+    lengths.push_back(static_cast<int64_t>(b.prompts[i].size() + b.completions[i].size()));
   std::vector<Batch> parts;
-  for (size_t i : order) {
-    if (parts.empty() || static_cast<int64_t>(parts.back().prompts.size() + 1) * length(i) > max_tokens)
-      parts.emplace_back();
-    parts.back().tokens += length(i);
-    parts.back().prompts.push_back(std::move(b.prompts[i]));
-    parts.back().completions.push_back(std::move(b.completions[i]));
+  for (const auto& bucket : length_buckets(lengths, max_tokens)) {
+    Batch& part = parts.emplace_back();
+    for (size_t i : bucket) {
+      part.tokens += lengths[i];
+      part.prompts.push_back(std::move(b.prompts[i]));
+      part.completions.push_back(std::move(b.completions[i]));
+    }
   }
   return parts;
 }
@@ -149,6 +149,54 @@ void check_ranks_agree(World& world, const SftOptions& o, const ModelConfig& cfg
   if (o.batch_size < world.size())  // the same on every rank now: every rank stops here alike
     throw Error("--batch-size " + std::to_string(o.batch_size) + " is smaller than the world size " +
                 std::to_string(world.size()) + ": some rank would have no rows");
+}
+
+// The AdamW groups: decay on matrices only; norms and biases are not regularised.
+std::vector<torch::optim::OptimizerParamGroup> param_groups(CausalLM& model, const SftOptions& o) {
+  std::vector<at::Tensor> decay, no_decay;
+  for (auto& p : model->parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay,
+                      std::make_unique<torch::optim::AdamWOptions>(
+                          torch::optim::AdamWOptions(o.lr).betas({0.9, 0.98}).weight_decay(o.weight_decay)));
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
+                                    torch::optim::AdamWOptions(o.lr).betas({0.9, 0.98}).weight_decay(0.0)));
+  return groups;
+}
+
+// One optimiser step on this rank's rows `b` (in length micro-batches with --update-tokens); returns the
+// whole batch's loss (summed over ranks) and adds the tokens computed and the real ones to the counters.
+double sft_update(CausalLM& model, torch::optim::Optimizer& opt, Batch b, const SftOptions& o, World& world,
+                  int64_t& computed_tokens, int64_t& real_tokens) {
+  // Over the whole batch's completion tokens, so that the gradients of micro-batches and of ranks sum to
+  // the batch's.
+  double completion_tokens = 0;
+  for (const auto& c : b.completions) completion_tokens += static_cast<double>(c.size());
+  const double n_tokens = world.sum(completion_tokens);
+  opt.zero_grad();
+  double loss_value = 0;
+  for (const Batch& part : length_parts(std::move(b), o.update_tokens)) {
+    computed_tokens += padded_tokens(part);
+    real_tokens += real_tokens_of(part);
+    auto lp = completion_logprobs(model, part.prompts, part.completions);
+    auto loss = -(lp.token_logprobs.sum() / at::scalar_tensor(n_tokens, lp.mask.options()));
+    loss.backward();
+    loss_value += loss.item<double>();
+  }
+  all_reduce_gradients(world, model->parameters());
+  if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
+  opt.step();
+  return world.sum(loss_value);
+}
+
+// A resumed run saved by another number of processes says so (the same batches, summed in another order).
+void note_world_size_change(const World& world, const std::string& model_dir, const SftOptions& o) {
+  const int64_t was = read_trainer_state(model_dir).value("world_size", int64_t{1});
+  if (was != world.size() && !o.quiet)
+    std::fprintf(stderr,
+                 "sft: resuming a run saved by %lld process(es) on %d: the same global batches, summed in "
+                 "another order\n",
+                 static_cast<long long>(was), world.size());
 }
 
 }  // namespace
@@ -189,14 +237,7 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
   }
   model->train();
   check_ranks_agree(world, o, model->config, start_step, resuming ? model_dir : "");
-  if (resuming && world.main()) {
-    const int64_t was = read_trainer_state(model_dir).value("world_size", int64_t{1});
-    if (was != world.size() && !o.quiet)
-      std::fprintf(stderr,
-                   "sft: resuming a run saved by %lld process(es) on %d: the same global batches, summed in "
-                   "another order\n",
-                   static_cast<long long>(was), world.size());
-  }
+  if (resuming && world.main()) note_world_size_change(world, model_dir, o);
   {  // every rank starts from rank 0's weights (a resumed or freshly seeded model alike)
     torch::NoGradGuard no_grad;
     world.broadcast(model->parameters());
@@ -205,16 +246,7 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
   if (world.main()) write_file_atomic(out_dir + "/" + kProtocolFile, protocol.to_json_text());
   const DeviceSpeech io{tok, protocol};
 
-  // Decay matrices only; norms and biases are not regularised.
-  std::vector<at::Tensor> decay, no_decay;
-  for (auto& p : model->parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay,
-                      std::make_unique<torch::optim::AdamWOptions>(
-                          torch::optim::AdamWOptions(o.lr).betas({0.9, 0.98}).weight_decay(o.weight_decay)));
-  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                    torch::optim::AdamWOptions(o.lr).betas({0.9, 0.98}).weight_decay(0.0)));
-  torch::optim::AdamW opt(groups);
+  torch::optim::AdamW opt(param_groups(model, o));
   if (start_step > 0) load_optimizer_state(model_dir, opt);
 
   std::optional<MetricsLog> log;  // rank 0 alone writes metrics and checkpoints
@@ -241,25 +273,7 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     Batch b = shard(make_batch(*task, io, o, mix, step), world);
     tokens += b.tokens;
-    // Over the whole batch's completion tokens, so that the gradients of micro-batches and of ranks sum to
-    // the batch's.
-    double completion_tokens = 0;
-    for (const auto& c : b.completions) completion_tokens += static_cast<double>(c.size());
-    const double n_tokens = world.sum(completion_tokens);
-    opt.zero_grad();
-    double loss_value = 0;
-    for (const Batch& part : length_parts(std::move(b), o.update_tokens)) {
-      computed_tokens += padded_tokens(part);
-      real_tokens += real_tokens_of(part);
-      auto lp = completion_logprobs(model, part.prompts, part.completions);
-      auto loss = -(lp.token_logprobs.sum() / at::scalar_tensor(n_tokens, lp.mask.options()));
-      loss.backward();
-      loss_value += loss.item<double>();
-    }
-    all_reduce_gradients(world, model->parameters());
-    if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
-    opt.step();
-    loss_acc += world.sum(loss_value);
+    loss_acc += sft_update(model, opt, std::move(b), o, world, computed_tokens, real_tokens);
     ++loss_n;
     res.steps_done = step + 1;
     const bool last = step + 1 == o.steps;
