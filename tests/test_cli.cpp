@@ -9,6 +9,7 @@
 
 #include "cli_runner.h"
 #include "common/atomic_file.h"
+#include "common/error.h"
 #include "protocol/protocol.h"
 #include "runtime/thread_rule.h"
 
@@ -123,16 +124,28 @@ TEST(CliTest, ThreadRuleFollowsTheWidth) {
   EXPECT_EQ(handoff::choose_threads(0, 896, 2, 4).threads, 1);  // never below one
   EXPECT_EQ(handoff::choose_threads(3, 64, 2, 1).threads, 3);
   EXPECT_TRUE(contains(handoff::choose_threads(3, 64, 2, 1).why, "--threads 3"));
+  // Training: data threads by default (the core share), ATen's threads only when asked for alone.
+  using handoff::choose_training_threads;
+  EXPECT_EQ(choose_training_threads(0, 0, 2, 1).data_threads, 2);
+  EXPECT_EQ(choose_training_threads(0, 0, 2, 1).op_threads, 1);
+  EXPECT_EQ(choose_training_threads(0, 0, 8, 2).data_threads, 4);
+  EXPECT_EQ(choose_training_threads(2, 0, 8, 1).data_threads, 1);
+  EXPECT_EQ(choose_training_threads(2, 0, 8, 1).op_threads, 2);
+  EXPECT_EQ(choose_training_threads(1, 3, 8, 1).data_threads, 3);
+  EXPECT_THROW(choose_training_threads(2, 2, 8, 1), handoff::Error);
+  EXPECT_THROW(choose_training_threads(-1, 0, 8, 1), handoff::Error);
 
   auto r = run_cli("info --gemm-size 64 --model " + std::string(HANDOFF_SOURCE_DIR) + "/models/device-chain");
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_TRUE(contains(r.output, "threads: 1 (auto: width 64 < 128")) << r.output;
+  EXPECT_TRUE(contains(r.output, "threads (eval, ask, serve, route): 1 (auto: width 64 < 128")) << r.output;
+  EXPECT_TRUE(contains(r.output, "threads (sft, train): ")) << r.output;
   EXPECT_TRUE(contains(r.output, "ATen threads 1, OpenBLAS threads 1")) << r.output;
   EXPECT_TRUE(contains(r.output, "reproducibility: same kernels")) << r.output;
   r = run_cli("info --gemm-size 64 --width 64 --threads 2");
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_TRUE(contains(r.output, "threads: 2 (--threads 2)")) << r.output;
+  EXPECT_TRUE(contains(r.output, "route): 2 (--threads 2)")) << r.output;
   EXPECT_TRUE(contains(r.output, "ATen threads 2")) << r.output;
+  EXPECT_TRUE(contains(r.output, "decode GEMV: 2 thread(s)")) << r.output;  // the split is real
   r = run_cli("info --gemm-size 64 --model " + tmp("no-such-model"));
   EXPECT_NE(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "no readable config.json")) << r.output;

@@ -2,6 +2,9 @@
 // invariance.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <mutex>
+
 #include <ATen/autocast_mode.h>
 #include <c10/core/InferenceMode.h>
 
@@ -10,6 +13,7 @@
 #include "model/gemv.h"
 #include "model/logprobs.h"
 #include "model/sampler.h"
+#include "runtime/data_threads.h"
 
 using namespace handoff;
 
@@ -285,6 +289,16 @@ TEST(GemvTest, RowParallelGemvMatchesMvAndDecodingMatchesOneThread) {
   EXPECT_THROW(gemv_rows_parallel(torch::randn({4, 5}), torch::randn({6})), handoff::Error);
   EXPECT_TRUE(use_parallel_gemv(torch::zeros({512, 512})));
   EXPECT_FALSE(use_parallel_gemv(torch::zeros({8, 8})));  // too small to split
+  // The rows really are split: two threads run the blocks (a file built without OpenMP ran them all on one).
+  EXPECT_EQ(gemv_worker_threads(), 2);
+  std::vector<std::pair<int64_t, int64_t>> blocks;
+  std::mutex mu;
+  for_row_blocks(100, [&](int64_t b, int64_t e) {  // 7 blocks of 16: 64 rows + 36
+    std::lock_guard<std::mutex> lock(mu);
+    blocks.emplace_back(b, e);
+  });
+  std::sort(blocks.begin(), blocks.end());
+  EXPECT_EQ(blocks, (std::vector<std::pair<int64_t, int64_t>>{{0, 64}, {64, 100}}));
   ModelConfig c;
   c.hidden_size = 256;
   c.intermediate_size = 512;
@@ -298,6 +312,7 @@ TEST(GemvTest, RowParallelGemvMatchesMvAndDecodingMatchesOneThread) {
   const auto two = generate(m, {{1, 20, 30, 40}}, o, {1}).tokens;
   at::set_num_threads(1);
   EXPECT_FALSE(use_parallel_gemv(torch::zeros({512, 512})));
+  EXPECT_EQ(gemv_worker_threads(), 1);
   EXPECT_EQ(generate(m, {{1, 20, 30, 40}}, o, {1}).tokens, two);
   at::set_num_threads(before);
 }
@@ -385,4 +400,38 @@ TEST(ModelTest, Int8WeightsDecodeAsTheirDequantizedFp32Does) {
   CausalLM bf(tiny_config("llama"));
   bf->store_weights_bf16();
   EXPECT_THROW(bf->store_weights_int8(), handoff::Error);
+}
+
+// Data threads (runtime/data_threads.h): items dealt by cost, gradients of two workers add up to one
+// worker's, a parameter no loss reaches keeps no gradient, and a worker's error reaches the caller.
+TEST(DataThreadsTest, GradientsAddUpUnreachedStayMissingErrorsPropagate) {
+  EXPECT_EQ(deal_by_cost({5, 1, 4, 2, 3}, 2), (std::vector<std::vector<size_t>>{{1, 4, 0}, {3, 2}}));
+  EXPECT_EQ(deal_by_cost({7}, 3), (std::vector<std::vector<size_t>>{{0}, {}, {}}));
+  torch::manual_seed(5);
+  std::vector<at::Tensor> xs;
+  for (int k = 0; k < 6; ++k) xs.push_back(torch::randn({4}));
+  auto grads = [&](const std::vector<std::vector<size_t>>& items) {
+    auto a = torch::randn({4}).requires_grad_(), b = torch::ones({4}).requires_grad_(),
+         unused = torch::zeros({2}).requires_grad_();
+    const double total = backward_on_threads(
+        items, [&](size_t k) { return (a * xs[k]).sum() + (b * xs[k]).pow(2).sum(); }, {a, b, unused});
+    EXPECT_FALSE(unused.grad().defined());
+    return std::make_tuple(total, a.grad().clone(), b.grad().clone());
+  };
+  torch::manual_seed(6);
+  const auto [t1, a1, b1] = grads({{0, 1, 2, 3, 4, 5}});
+  torch::manual_seed(6);
+  const auto [t2, a2, b2] = grads({{0, 2, 4}, {1, 3, 5}});
+  EXPECT_NEAR(t1, t2, 1e-5);
+  EXPECT_TRUE(torch::allclose(a1, a2, 1e-6, 1e-6));
+  EXPECT_TRUE(torch::allclose(b1, b2, 1e-6, 1e-6));
+  EXPECT_TRUE(torch::allclose(a1, torch::stack(xs).sum(0), 1e-5, 1e-5));
+  auto p = torch::ones({3}).requires_grad_();
+  EXPECT_THROW(backward_on_threads({{0}, {1}},
+                                   [&](size_t k) -> at::Tensor {
+                                     if (k == 1) throw handoff::Error("worker 1 failed");
+                                     return p.sum();
+                                   },
+                                   {p}),
+               handoff::Error);
 }

@@ -209,6 +209,37 @@ TEST(RlTrainerTest, GapgStepsRunAndLogMetricsWithTheRealCloud) {
   fs::remove_all(tmp("run2"));
 }
 
+// Data threads (the training default): the rollout's rows are decoded on two threads, each row with its own
+// seed, so the samples are those of one thread; the greedy probe splits alike; the update's rows are dealt to
+// the threads and their gradients added. Same rewards, call rates, D1/D2, probe rates at every step; weights
+// equal up to summation order.
+TEST(RlTrainerTest, DataThreadsSampleTheSameRolloutsAndTrainTheSameSteps) {
+  Cloud cloud;
+  auto o = partly_right_opts(cloud.url());
+  o.call_rate_control = "dual";
+  o.dual_every = 2;
+  o.dual_probe = 12;
+  const auto one = tmp("dthreads1"), two = tmp("dthreads2");
+  run_rl(o, partly_right_device(), one, false);
+  o.data_threads = 2;
+  run_rl(o, partly_right_device(), two, false);
+  const auto m1 = read_metrics(one + "/metrics.jsonl"), m2 = read_metrics(two + "/metrics.jsonl");
+  ASSERT_EQ(m1.size(), 4u);
+  ASSERT_EQ(m2.size(), 4u);
+  for (size_t i = 0; i < m1.size(); ++i)
+    for (const char* key : {"reward_mean", "acc_local", "call_rate", "d1", "d2_kept", "kept_fraction"})
+      EXPECT_EQ(m1[i][key], m2[i][key]) << "step " << i << " " << key;
+  EXPECT_TRUE(m1.back().contains("probe_call_rate")) << m1.back().dump();
+  EXPECT_EQ(m1.back()["probe_call_rate"], m2.back()["probe_call_rate"]);
+  auto pa = load_checkpoint(one + "/model").model->named_parameters();
+  auto pb = load_checkpoint(two + "/model").model->named_parameters();
+  double worst = 0;
+  for (auto& p : pa) worst = std::max(worst, (p.value() - pb[p.key()]).abs().max().item<double>());
+  EXPECT_LT(worst, 1e-3);
+  fs::remove_all(one);
+  fs::remove_all(two);
+}
+
 TEST(RlTrainerTest, TheProtocolIsRecordedTheCacheKeysOnItAndTheRunCountsWhatItPaid) {
   Cloud cloud;
   const auto device = tiny_checkpoint("device_p", 1), base = tmp("proto_base"), out = tmp("proto_run");

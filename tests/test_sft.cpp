@@ -5,6 +5,8 @@
 #include <fstream>
 #include <set>
 
+#include <torch/torch.h>
+
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "io/checkpoint.h"
@@ -119,6 +121,35 @@ TEST(SftTest, MicroBatchesByLengthTrainTheSameStepsWithLessPadding) {
   EXPECT_THROW(o.validate(), Error);
   fs::remove_all(whole);
   fs::remove_all(parts);
+}
+
+// Data threads (runtime/data_threads.h, the training default): two threads each take half of every batch's
+// rows and their gradients are added — the same steps up to float summation order, and the same bytes again
+// for the same thread count (the reproducibility statement of `handoff info`), micro-batches or not.
+TEST(SftTest, DataThreadsTrainTheSameStepsAndReproduce) {
+  const auto one = tmp("dt1"), two = tmp("dt2"), again = tmp("dt2b"), parts = tmp("dt2p");
+  run_sft(tiny(), opts(30), one, false);
+  auto o = opts(30);
+  o.data_threads = 2;
+  run_sft(tiny(), o, two, false);
+  run_sft(tiny(), o, again, false);
+  o.update_tokens = 128;
+  run_sft(tiny(), o, parts, false);
+  auto params = [](const std::string& dir) {
+    return load_checkpoint(dir + "/model").model->named_parameters();
+  };
+  auto pa = params(one), pb = params(two), pc = params(again), pd = params(parts);
+  double worst = 0, worst_parts = 0, repeat = 0;
+  for (auto& p : pa) {
+    worst = std::max(worst, (p.value() - pb[p.key()]).abs().max().item<double>());
+    worst_parts = std::max(worst_parts, (p.value() - pd[p.key()]).abs().max().item<double>());
+    repeat = std::max(repeat, (pb[p.key()] - pc[p.key()]).abs().max().item<double>());
+  }
+  EXPECT_LT(worst, 1e-4);
+  EXPECT_GT(worst, 0.0);  // really two threads' sums, not the batch on one
+  EXPECT_LT(worst_parts, 1e-4);
+  EXPECT_EQ(repeat, 0.0);
+  for (const auto& d : {one, two, again, parts}) fs::remove_all(d);
 }
 
 // A run in a protocol records it; resuming without --protocol keeps it, naming another is refused.

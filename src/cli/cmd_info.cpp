@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/thread_flag.h"
 #include "common/error.h"
+#include "model/gemv.h"
 #include "runtime/kernels.h"
 #include "runtime/runtime.h"
 
@@ -31,8 +32,13 @@ void register_info(CLI::App& app) {
     const ThreadChoice choice = setup_threads(*threads, model->empty() ? *width : checkpoint_width(*model));
     std::printf("handoff 0.1.0, libtorch %s\n", TORCH_VERSION);
     std::printf("BLAS: %s\n", blas_library().c_str());
-    std::printf("threads: %d (%s)\n", choice.threads, choice.why.c_str());
+    std::printf("threads (eval, ask, serve, route): %d (%s)\n", choice.threads, choice.why.c_str());
+    const TrainingThreads training = choose_training_threads(0, 0);
+    std::printf("threads (sft, train): %d data x %d ATen (%s)\n", training.data_threads, training.op_threads,
+                training.why.c_str());
     std::printf("thread pools: %s\n", blas_threads_summary().c_str());
+    // Measured, not assumed: the threads that really ran a batch-1 decode GEMV's row blocks.
+    std::printf("decode GEMV: %d thread(s) ran its row blocks\n", gemv_worker_threads());
     std::printf(
         "reproducibility: same kernels (below) and same thread count give the same bytes; another thread "
         "count sums in another order (results then differ like another seed)\n");

@@ -17,7 +17,7 @@ namespace handoff::cli {
 namespace {
 struct SftArgs {
   std::string task = "chain", role = "device", preset = "quick", out;
-  int threads = 0;
+  int threads = 0, data_threads = 0;
   std::string precision = "fp32";
   bool resume = false;
   std::function<void(SftOptions&)> apply_flags;  // the option table's flags that were given
@@ -37,7 +37,7 @@ void register_sft(CLI::App& app) {
   cmd->add_option("--out", a->out, "Run directory (model in OUT/model, metrics in OUT/metrics.jsonl)")
       ->required();
   a->apply_flags = sft_option_table().bind_cli(*cmd);
-  cmd->add_option("--threads", a->threads, "Compute threads (0 = by the model's width: `handoff info`)");
+  add_training_thread_flags(cmd, a->threads, a->data_threads);
   add_precision_flag(cmd, a->precision);
   cmd->add_flag("--resume", a->resume, "Continue from OUT/model's trainer state");
   cmd->callback([a] {
@@ -59,13 +59,14 @@ void register_sft(CLI::App& app) {
     opts.device = "cpu";  // the compute device is the command's choice, never the preset's
     opts.role = a->role;
     a->apply_flags(opts);
-    const ThreadChoice threads = setup_threads(a->threads, model_cfg.hidden_size);
+    const TrainingThreads threads = setup_training_threads(a->threads, a->data_threads);
+    opts.data_threads = threads.data_threads;
     if (!world.main()) opts.quiet = true;  // rank 0 reports for the job
     if (!opts.quiet && world.distributed())
       std::printf("data-parallel: %d processes, this is rank 0\n", world.size());
     if (!opts.quiet)
-      std::printf("kernels: %s\nthreads: %d (%s)\n", kernels_summary().c_str(), threads.threads,
-                  threads.why.c_str());
+      std::printf("kernels: %s\nthreads: %d data x %d ATen (%s)\n", kernels_summary().c_str(),
+                  threads.data_threads, threads.op_threads, threads.why.c_str());
     auto r = run_sft(model_cfg, opts, a->out, a->resume);
     if (!world.main()) return;
     std::printf("sft done: %lld steps, final loss %.4f, %.1f s, %.0f tokens/s → %s/model\n",

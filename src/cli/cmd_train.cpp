@@ -20,7 +20,7 @@ namespace {
 struct TrainArgs {
   std::string device_dir, out, preset = "quick", options_file;
   double max_call_rate = -1;
-  int threads = 0;
+  int threads = 0, data_threads = 0;
   std::string precision = "fp32";
   bool resume = false, strict_budget = false;
   std::function<void(RlOptions&)> apply_flags;  // the option table's flags that were given
@@ -67,20 +67,23 @@ void register_train(CLI::App& app) {
       cmd->add_option("--max-call-rate", a->max_call_rate, "Sets ρ = r/(1−r): calls ≤ r of all queries");
   cmd->get_option("--budget")->excludes(rate);
   cmd->add_flag("--strict-budget", a->strict_budget, "Cap D² at ⌊ρ|D¹|⌋ per batch (no carried remainder)");
-  cmd->add_option("--threads", a->threads, "Compute threads (0 = by the model's width: `handoff info`)");
+  add_training_thread_flags(cmd, a->threads, a->data_threads);
   add_precision_flag(cmd, a->precision);
   cmd->add_flag("--resume", a->resume, "Continue from OUT/model");
   cmd->callback([a] {
     // Under torchrun (RANK, WORLD_SIZE, … set) this process is one rank of a data-parallel run.
     World& world = World::instance();
     world.join(launch_env());
-    const ThreadChoice threads = setup_threads_for(a->threads, a->device_dir);
+    const TrainingThreads threads = setup_training_threads(a->threads, a->data_threads);
     apply_precision(a->precision);
     RlOptions o = train_options(*a);
     if (!world.main()) o.quiet = true;  // rank 0 reports for the job
     if (!o.quiet && world.distributed())
       std::printf("data-parallel: %d processes, this is rank 0\n", world.size());
-    if (!o.quiet) std::printf("threads: %d (%s)\n", threads.threads, threads.why.c_str());
+    o.data_threads = threads.data_threads;
+    if (!o.quiet)
+      std::printf("threads: %d data x %d ATen (%s)\n", threads.data_threads, threads.op_threads,
+                  threads.why.c_str());
     auto r = run_rl(o, a->device_dir, a->out, a->resume);
     if (!world.main()) return;
     std::printf(

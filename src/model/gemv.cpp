@@ -1,13 +1,25 @@
 #include "model/gemv.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/TensorOperators.h>
 #include <ATen/core/grad_mode.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/ones_like.h>
 #include <ATen/ops/round.h>
 #include <ATen/ops/where.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <thread>
 
 #include "common/error.h"
+
+#ifndef _OPENMP
+#error "gemv.cpp must be compiled with OpenMP (CMakeLists.txt): without it the row blocks run on one thread"
+#endif
 
 namespace handoff {
 
@@ -101,8 +113,41 @@ bool has_avx2_fma() {
 }
 #endif
 
-// y[r] = scale[r] · (w[r] · x) + b[r] over the rows, in blocks of 16 rows (enough work per task, and
-// contiguous runs of W per thread).
+}  // namespace
+
+// Contiguous blocks of 16 rows (enough work per thread, and one run of W each) over at::get_num_threads()
+// OpenMP threads. Our own pragma, not at::parallel_for: that is an inline template which runs serially in any
+// file compiled without OpenMP (its `#ifdef _OPENMP`), as this one was until gemv_worker_threads() caught it
+// — every "2-thread" decode had read the weights on one core. This file is built with OpenMP
+// (CMakeLists.txt).
+void for_row_blocks(int64_t rows, const std::function<void(int64_t, int64_t)>& body) {
+  const int64_t blocks = (rows + 15) / 16;
+  const int threads = static_cast<int>(std::min<int64_t>(at::get_num_threads(), blocks));
+  if (threads <= 1 || omp_in_parallel()) return body(0, rows);
+    // num_threads: the count ATen was given, also where torch brings an OpenMP runtime of its own (pip
+    // wheels).
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t n = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t per = (blocks + n - 1) / n;
+    const int64_t begin = std::min(rows, t * per * 16), end = std::min(rows, (t + 1) * per * 16);
+    if (begin < end) body(begin, end);
+  }
+}
+
+int gemv_worker_threads() {
+  std::mutex m;
+  std::set<std::thread::id> seen;
+  for_row_blocks(1024, [&](int64_t, int64_t) {
+    std::lock_guard<std::mutex> lock(m);
+    seen.insert(std::this_thread::get_id());
+  });
+  return static_cast<int>(seen.size());
+}
+
+namespace {
+
+// y[r] = scale[r] · (w[r] · x) + b[r] over the rows.
 template <class T>
 void rows_parallel(const T* w, int64_t rows, int64_t cols, const float* x, const float* scale, const float* b,
                    float* y) {
@@ -111,7 +156,7 @@ void rows_parallel(const T* w, int64_t rows, int64_t cols, const float* x, const
 #else
   const auto dot = dot_plain<T>;
 #endif
-  at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+  for_row_blocks(rows, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const float d = dot(w + r * cols, x, cols);
       y[r] = (scale ? d * scale[r] : d) + (b ? b[r] : 0.0f);

@@ -10,6 +10,7 @@
 // decoding — every recorded result — keeps OpenBLAS's sgemv bit for bit.
 #include <ATen/Tensor.h>
 
+#include <functional>
 #include <utility>
 
 namespace handoff {
@@ -24,6 +25,13 @@ at::Tensor gemv_rows_parallel(const at::Tensor& W, const at::Tensor& x, const at
 // Per-row symmetric int8 weight-only quantization (llama.cpp's Q8_0 in spirit, with one scale a row instead
 // of one per 32 values): q = round(W / s) in [-127, 127], s = max|W[r]| / 127. Returns {q int8, s fp32}.
 std::pair<at::Tensor, at::Tensor> quantize_rows_int8(const at::Tensor& W);
+
+// Runs body(begin, end) over [0, rows) in blocks of 16 rows split among at::get_num_threads() threads.
+void for_row_blocks(int64_t rows, const std::function<void(int64_t, int64_t)>& body);
+
+// How many distinct threads for_row_blocks runs a 1,024-row job on: at::get_num_threads() when the
+// parallelism is real (tests; `handoff info`).
+int gemv_worker_threads();
 
 // Whether gemv_rows_parallel is the better path for W at the current thread count.
 bool use_parallel_gemv(const at::Tensor& W);

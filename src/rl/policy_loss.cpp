@@ -7,6 +7,7 @@
 
 #include "model/logprobs.h"
 #include "rl/pure/length_buckets.h"
+#include "runtime/data_threads.h"
 
 namespace handoff {
 
@@ -59,17 +60,14 @@ std::vector<PolicyBatch> length_microbatches(const PolicyBatch& batch, int64_t m
   return parts;
 }
 
-PolicyBatch rank_rows(const PolicyBatch& batch, const World& world) {
-  if (!world.distributed()) return batch;
-  const size_t n = batch.advantages.size();
-  auto length = [&](size_t i) { return batch.prompts[i].size() + batch.completions[i].size(); };
-  std::vector<size_t> order(n);
-  for (size_t i = 0; i < n; ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return length(a) < length(b); });
+PolicyBatch dealt_rows(const PolicyBatch& batch, int shares, int index) {
+  std::vector<int64_t> lengths;
+  for (size_t i = 0; i < batch.advantages.size(); ++i)
+    lengths.push_back(static_cast<int64_t>(batch.prompts[i].size() + batch.completions[i].size()));
   PolicyBatch mine;
   mine.kept_prompts = batch.kept_prompts;
-  for (size_t k = static_cast<size_t>(world.rank()); k < n; k += static_cast<size_t>(world.size())) {
-    const size_t i = order[k];
+  const auto lists = deal_by_cost(lengths, shares);  // held: a range-for over a temporary's element dangles
+  for (size_t i : lists[static_cast<size_t>(index)]) {
     mine.prompts.push_back(batch.prompts[i]);
     mine.completions.push_back(batch.completions[i]);
     mine.advantages.push_back(batch.advantages[i]);
@@ -78,16 +76,31 @@ PolicyBatch rank_rows(const PolicyBatch& batch, const World& world) {
   return mine;
 }
 
+PolicyBatch rank_rows(const PolicyBatch& batch, const World& world) {
+  return world.distributed() ? dealt_rows(batch, world.size(), world.rank()) : batch;
+}
+
 double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const PolicyBatch& whole,
                      const RlOptions& o, CausalLM* reference, World& world, int* steps_taken) {
   if (whole.empty()) return 0;
   double tokens = 0;  // the KL term's normaliser: the whole batch's tokens
   for (const auto& c : whole.completions) tokens += static_cast<double>(c.size());
   const PolicyBatch batch = rank_rows(whole, world);
+  // This process's rows dealt to its data threads (runtime/data_threads.h; one thread: all of them), each
+  // share cut into micro-batches: thread t computes parts[items[t]].
   std::vector<PolicyBatch> parts;
-  if (!batch.empty())
-    parts =
-        o.update_tokens > 0 ? length_microbatches(batch, o.update_tokens) : std::vector<PolicyBatch>{batch};
+  std::vector<std::vector<size_t>> items;
+  const int threads = std::max(1, o.data_threads);
+  for (int t = 0; t < threads; ++t) {
+    const PolicyBatch share = threads > 1 ? dealt_rows(batch, threads, t) : batch;
+    if (share.empty()) continue;
+    auto& mine = items.emplace_back();
+    for (auto& part : o.update_tokens > 0 ? length_microbatches(share, o.update_tokens)
+                                          : std::vector<PolicyBatch>{share}) {
+      mine.push_back(parts.size());
+      parts.push_back(std::move(part));
+    }
+  }
   std::vector<at::Tensor> old_lp, ref_lp(parts.size());
   for (size_t k = 0; k < parts.size(); ++k) {
     old_lp.push_back(old_logprobs_tensor(parts[k], model->device()));
@@ -100,12 +113,10 @@ double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const Policy
   double loss_value = 0;
   for (int64_t epoch = 0; epoch < o.ppo_epochs; ++epoch) {
     opt.zero_grad();
-    loss_value = 0;
-    for (size_t k = 0; k < parts.size(); ++k) {  // gradients add up over the micro-batches
-      auto loss = policy_loss(model, parts[k], lo, old_lp[k], ref_lp[k]);
-      loss.backward();
-      loss_value += loss.item<double>();
-    }
+    // Gradients add up over the micro-batches and the threads.
+    loss_value = backward_on_threads(
+        items, [&](size_t k) { return policy_loss(model, parts[k], lo, old_lp[k], ref_lp[k]); },
+        model->parameters());
     all_reduce_gradients(world, model->parameters());
     loss_value = world.sum(loss_value);
     if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);

@@ -53,8 +53,11 @@ double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const Policy
                      const RlOptions& o, CausalLM* reference, World& world = World::instance(),
                      int* steps_taken = nullptr);
 
-// This rank's rows of `batch`: the rows in order of length, every size()-th from rank() on; the whole batch
-// alone. Normalisers (kept_prompts) are kept.
+// Share `index` of `shares` of batch's rows: the rows in order of length, every shares-th from index on (so
+// the shares pad alike). Normalisers (kept_prompts) are kept.
+PolicyBatch dealt_rows(const PolicyBatch& batch, int shares, int index);
+
+// This rank's rows of `batch` (dealt_rows over the world); the whole batch alone.
 PolicyBatch rank_rows(const PolicyBatch& batch, const World& world);
 
 }  // namespace handoff

@@ -32,6 +32,9 @@ struct RlOptions {
   // (rl/policy_loss.h length_microbatches); 0: one batch padded to its longest row. 2048: 2.3x faster
   // updates than one batch on a quick-preset GAPG step at 1 thread (bench/bench_policy_update.cpp).
   int64_t update_tokens = 2048;
+  // > 1: the update's rows (and the rollout's prompts) dealt to this many threads, each on one ATen thread
+  // (runtime/data_threads.h); set by the commands' thread rule (cli/thread_flag.h), not a recorded option.
+  int data_threads = 1;
   double budget = 3.0 / 7.0;  // ρ: D² ≤ ρ·D¹ (the paper's ratio form; --max-call-rate r sets ρ = r/(1−r))
   bool carry_remainder = true;
   // The deployed call rate held by a dual variable (rl/pure/call_rate_dual.h): "none" (the paper: the

@@ -1,5 +1,7 @@
 #include "rl/rl_step.h"
 
+#include <algorithm>
+#include <functional>
 #include <numeric>
 #include <random>
 
@@ -7,6 +9,7 @@
 
 #include "collab/verdicts.h"
 #include "protocol/final_answer.h"
+#include "runtime/data_threads.h"
 
 namespace handoff {
 
@@ -16,6 +19,23 @@ namespace {
 std::pair<size_t, size_t> share(size_t n, const World& world) {
   const auto W = static_cast<size_t>(world.size()), r = static_cast<size_t>(world.rank());
   return {n * r / W, n * (r + 1) / W};
+}
+
+// [0, n) in contiguous runs over `threads` data threads (runtime/data_threads.h), run(lo, hi) on each, the
+// outputs in order. Every row decodes with its own seed, so the split changes the speed only (as across
+// ranks).
+std::vector<DeviceOutput> outputs_on_threads(
+    size_t n, int threads, const std::function<std::vector<DeviceOutput>(size_t, size_t)>& run) {
+  const int T = static_cast<int>(std::clamp<size_t>(static_cast<size_t>(std::max(1, threads)), 1, n));
+  std::vector<std::vector<DeviceOutput>> parts(static_cast<size_t>(T));
+  on_threads(T, [&](int t) {
+    const size_t lo = n * t / T, hi = n * (t + 1) / T;
+    parts[static_cast<size_t>(t)] = run(lo, hi);
+  });
+  std::vector<DeviceOutput> all;
+  for (auto& p : parts)
+    for (auto& o : p) all.push_back(std::move(o));
+  return all;
 }
 
 // Device outputs as CBOR (floats exact) and back.
@@ -99,13 +119,15 @@ std::vector<Problem> probe_set(const Task& task, const std::vector<int>& difficu
 }
 
 double greedy_call_rate(CausalLM& model, const DeviceSpeech& io, const std::vector<Problem>& items,
-                        int64_t max_new_tokens, World& world) {
+                        int64_t max_new_tokens, World& world, int threads) {
   if (items.empty()) return 0.0;
   const auto [lo, hi] = share(items.size(), world);
   int64_t calls = 0;
   if (hi > lo) {
-    const auto outs = greedy_device_outputs(
-        model, io, std::vector<Problem>(items.begin() + lo, items.begin() + hi), max_new_tokens);
+    const auto outs = outputs_on_threads(hi - lo, threads, [&](size_t a, size_t b) {
+      return greedy_device_outputs(
+          model, io, std::vector<Problem>(items.begin() + lo + a, items.begin() + lo + b), max_new_tokens);
+    });
     model->train();
     for (const auto& o : outs) calls += o.parsed.kind == ResponseKind::kHandoff;
   }
@@ -129,9 +151,12 @@ Rollout rollout(CausalLM& model, const DeviceSpeech& io, const Task& task, const
     }
   model->eval();
   std::vector<DeviceOutput> outs;
+  const SamplingOptions sampling = device_sampling(io, o.temperature, o.max_new_tokens, o.top_p);
   if (!queries.empty())
-    outs =
-        run_device(model, io, queries, device_sampling(io, o.temperature, o.max_new_tokens, o.top_p), seeds);
+    outs = outputs_on_threads(queries.size(), o.data_threads, [&](size_t lo, size_t hi) {
+      return run_device(model, io, std::vector<std::string>(queries.begin() + lo, queries.begin() + hi),
+                        sampling, std::vector<uint64_t>(seeds.begin() + lo, seeds.begin() + hi));
+    });
   model->train();
   if (world.distributed()) outs = gather_outputs(world, outs);
   r.samples.resize(P * G);

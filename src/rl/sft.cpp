@@ -20,6 +20,7 @@
 #include "rl/metrics_log.h"
 #include "rl/pure/length_buckets.h"
 #include "rl/trainer_state.h"
+#include "runtime/data_threads.h"
 #include "runtime/runtime.h"
 #include "tasks/task.h"
 #include "tokenizer/char_tokenizer.h"
@@ -120,6 +121,26 @@ std::vector<Batch> length_parts(Batch b, int64_t max_tokens) {
   return parts;
 }
 
+// The rows dealt to `threads` data threads by length (runtime/data_threads.h); one thread: the batch itself.
+// A share without rows (a batch smaller than the threads) is dropped.
+std::vector<Batch> thread_shares(Batch b, int threads) {
+  if (threads <= 1) return {std::move(b)};
+  std::vector<int64_t> lengths;
+  for (size_t i = 0; i < b.prompts.size(); ++i)
+    lengths.push_back(static_cast<int64_t>(b.prompts[i].size() + b.completions[i].size()));
+  std::vector<Batch> shares;
+  for (const auto& rows : deal_by_cost(lengths, threads)) {
+    if (rows.empty()) continue;
+    Batch& share = shares.emplace_back();
+    for (size_t i : rows) {
+      share.tokens += lengths[i];
+      share.prompts.push_back(std::move(b.prompts[i]));
+      share.completions.push_back(std::move(b.completions[i]));
+    }
+  }
+  return shares;
+}
+
 // Tokens a forward over `b` computes: every row padded to the longest.
 int64_t padded_tokens(const Batch& b) {
   size_t longest = 0;
@@ -174,15 +195,26 @@ double sft_update(CausalLM& model, torch::optim::Optimizer& opt, Batch b, const 
   for (const auto& c : b.completions) completion_tokens += static_cast<double>(c.size());
   const double n_tokens = world.sum(completion_tokens);
   opt.zero_grad();
-  double loss_value = 0;
-  for (const Batch& part : length_parts(std::move(b), o.update_tokens)) {
-    computed_tokens += padded_tokens(part);
-    real_tokens += real_tokens_of(part);
-    auto lp = completion_logprobs(model, part.prompts, part.completions);
-    auto loss = -(lp.token_logprobs.sum() / at::scalar_tensor(n_tokens, lp.mask.options()));
-    loss.backward();
-    loss_value += loss.item<double>();
+  // Worker t's micro-batches are items[t]: its share of the rows (all of them with one thread), cut by
+  // length.
+  std::vector<Batch> parts;
+  std::vector<std::vector<size_t>> items;
+  for (Batch& share : thread_shares(std::move(b), o.data_threads)) {
+    auto& mine = items.emplace_back();
+    for (Batch& part : length_parts(std::move(share), o.update_tokens)) {
+      computed_tokens += padded_tokens(part);
+      real_tokens += real_tokens_of(part);
+      mine.push_back(parts.size());
+      parts.push_back(std::move(part));
+    }
   }
+  const double loss_value = backward_on_threads(
+      items,
+      [&](size_t k) {
+        auto lp = completion_logprobs(model, parts[k].prompts, parts[k].completions);
+        return -(lp.token_logprobs.sum() / at::scalar_tensor(n_tokens, lp.mask.options()));
+      },
+      model->parameters());
   all_reduce_gradients(world, model->parameters());
   if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
   opt.step();

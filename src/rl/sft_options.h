@@ -38,6 +38,9 @@ struct SftOptions {
   // padded to its longest row computes ~45 % padding). 0: the whole batch at once, as the reference models
   // were trained.
   int64_t update_tokens = 0;
+  // > 1: each batch's rows dealt to this many threads, each running its share on one ATen thread
+  // (runtime/data_threads.h); set by the commands' thread rule (cli/thread_flag.h), not a recorded option.
+  int data_threads = 1;
 
   nlohmann::json to_json() const;
   static SftOptions from_json(const nlohmann::json& j, const std::string& source);  // unknown keys → Error

@@ -26,4 +26,22 @@ ThreadChoice choose_threads(int requested, int64_t hidden_size, int cores, int l
 // The same with this machine's cores and LOCAL_WORLD_SIZE from the environment (1 when unset or invalid).
 ThreadChoice choose_threads(int requested, int64_t hidden_size);
 
+// Training (`sft`, `train`) has a second way to use threads: data threads (runtime/data_threads.h), each
+// running its share of a batch's rows on one ATen thread. Measured on the quick device (d = 64, 150 SFT
+// steps, 2 idle cores): 2 data threads 1.82x one thread, where 2 ATen threads gave 1.19x. So training's
+// default is data threads, at every width; `--threads N` alone keeps ATen's threads (as the reference
+// checkpoints were trained, e.g. models/device-hops at --threads 2).
+struct TrainingThreads {
+  int op_threads = 1;    // ATen's and OpenBLAS's threads
+  int data_threads = 1;  // threads that split the batch
+  std::string why;
+};
+
+// requested_ops > 0 and requested_data == 0: that many ATen threads, one data thread. requested_data > 0:
+// that many data threads on one ATen thread each (with requested_ops > 1 too: Error). Neither: the core
+// share (as choose_threads's) as data threads. Negative: Error.
+TrainingThreads choose_training_threads(int requested_ops, int requested_data, int cores,
+                                        int local_processes);
+TrainingThreads choose_training_threads(int requested_ops, int requested_data);
+
 }  // namespace handoff
