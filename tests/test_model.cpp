@@ -402,36 +402,41 @@ TEST(ModelTest, Int8WeightsDecodeAsTheirDequantizedFp32Does) {
   EXPECT_THROW(bf->store_weights_int8(), handoff::Error);
 }
 
-// Data threads (runtime/data_threads.h): items dealt by cost, gradients of two workers add up to one
-// worker's, a parameter no loss reaches keeps no gradient, and a worker's error reaches the caller.
-TEST(DataThreadsTest, GradientsAddUpUnreachedStayMissingErrorsPropagate) {
+// Data threads (runtime/data_threads.h): gradients added in item order give one thread's bytes at any thread
+// count, a parameter no loss reaches keeps no gradient, a worker's error reaches the caller; items dealt by cost.
+TEST(DataThreadsTest, GradientsInItemOrderEqualOneThreadsBitForBit) {
   EXPECT_EQ(deal_by_cost({5, 1, 4, 2, 3}, 2), (std::vector<std::vector<size_t>>{{1, 4, 0}, {3, 2}}));
   EXPECT_EQ(deal_by_cost({7}, 3), (std::vector<std::vector<size_t>>{{0}, {}, {}}));
   torch::manual_seed(5);
   std::vector<at::Tensor> xs;
-  for (int k = 0; k < 6; ++k) xs.push_back(torch::randn({4}));
-  auto grads = [&](const std::vector<std::vector<size_t>>& items) {
-    auto a = torch::randn({4}).requires_grad_(), b = torch::ones({4}).requires_grad_(),
+  for (int k = 0; k < 7; ++k) xs.push_back(torch::randn({64}));
+  const auto w0 = torch::randn({64});
+  auto grads = [&](int threads) {
+    auto a = w0.clone().requires_grad_(), b = torch::ones({64}).requires_grad_(),
          unused = torch::zeros({2}).requires_grad_();
-    const double total = backward_on_threads(
-        items, [&](size_t k) { return (a * xs[k]).sum() + (b * xs[k]).pow(2).sum(); }, {a, b, unused});
+    const double total = backward_in_order(
+        xs.size(), threads,
+        [&](size_t k) { return (a * xs[k]).sum() * 0.1 + (b * xs[k]).pow(2).sum() / (k + 1.0); },
+        {a, b, unused});
     EXPECT_FALSE(unused.grad().defined());
     return std::make_tuple(total, a.grad().clone(), b.grad().clone());
   };
-  torch::manual_seed(6);
-  const auto [t1, a1, b1] = grads({{0, 1, 2, 3, 4, 5}});
-  torch::manual_seed(6);
-  const auto [t2, a2, b2] = grads({{0, 2, 4}, {1, 3, 5}});
-  EXPECT_NEAR(t1, t2, 1e-5);
-  EXPECT_TRUE(torch::allclose(a1, a2, 1e-6, 1e-6));
-  EXPECT_TRUE(torch::allclose(b1, b2, 1e-6, 1e-6));
-  EXPECT_TRUE(torch::allclose(a1, torch::stack(xs).sum(0), 1e-5, 1e-5));
+  const auto [t1, a1, b1] = grads(1);
+  for (int threads : {2, 3, 16}) {
+    const auto [t, a, b] = grads(threads);
+    EXPECT_EQ(t, t1) << threads;
+    EXPECT_TRUE(torch::equal(a, a1)) << threads;
+    EXPECT_TRUE(torch::equal(b, b1)) << threads;
+  }
+  EXPECT_TRUE(torch::allclose(a1, 0.1 * torch::stack(xs).sum(0), 1e-5, 1e-5));
   auto p = torch::ones({3}).requires_grad_();
-  EXPECT_THROW(backward_on_threads({{0}, {1}},
-                                   [&](size_t k) -> at::Tensor {
-                                     if (k == 1) throw handoff::Error("worker 1 failed");
-                                     return p.sum();
-                                   },
-                                   {p}),
-               handoff::Error);
+  for (int threads : {1, 2})
+    EXPECT_THROW(backward_in_order(
+                     4, threads,
+                     [&](size_t k) -> at::Tensor {
+                       if (k == 1) throw handoff::Error("item 1 failed");
+                       return p.sum();
+                     },
+                     {p}),
+                 handoff::Error);
 }

@@ -123,33 +123,33 @@ TEST(SftTest, MicroBatchesByLengthTrainTheSameStepsWithLessPadding) {
   fs::remove_all(parts);
 }
 
-// Data threads (runtime/data_threads.h, the training default): two threads each take half of every batch's
-// rows and their gradients are added — the same steps up to float summation order, and the same bytes again
-// for the same thread count (the reproducibility statement of `handoff info`), micro-batches or not.
-TEST(SftTest, DataThreadsTrainTheSameStepsAndReproduce) {
-  const auto one = tmp("dt1"), two = tmp("dt2"), again = tmp("dt2b"), parts = tmp("dt2p");
-  run_sft(tiny(), opts(30), one, false);
+// Data threads (runtime/data_threads.h, the training default). With micro-batches the threads add the
+// micro-batches' gradients in order: the same bytes as one thread. Without, each thread takes a share of the
+// rows: the same steps up to summation order, and the same bytes again for the same thread count.
+TEST(SftTest, DataThreadsGiveOneThreadsBytesWithMicroBatchesAndReproduce) {
+  const auto one = tmp("dt1"), two = tmp("dt2"), again = tmp("dt2b"), parts1 = tmp("dtp1"), parts2 = tmp("dtp2");
   auto o = opts(30);
+  run_sft(tiny(), o, one, false);
+  o.update_tokens = 128;
+  run_sft(tiny(), o, parts1, false);
   o.data_threads = 2;
+  run_sft(tiny(), o, parts2, false);
+  o.update_tokens = 0;
   run_sft(tiny(), o, two, false);
   run_sft(tiny(), o, again, false);
-  o.update_tokens = 128;
-  run_sft(tiny(), o, parts, false);
-  auto params = [](const std::string& dir) {
-    return load_checkpoint(dir + "/model").model->named_parameters();
-  };
-  auto pa = params(one), pb = params(two), pc = params(again), pd = params(parts);
-  double worst = 0, worst_parts = 0, repeat = 0;
+  auto params = [](const std::string& dir) { return load_checkpoint(dir + "/model").model->named_parameters(); };
+  auto pa = params(one), pb = params(two), pc = params(again), p1 = params(parts1), p2 = params(parts2);
+  double shares = 0, repeat = 0, micro = 0;
   for (auto& p : pa) {
-    worst = std::max(worst, (p.value() - pb[p.key()]).abs().max().item<double>());
-    worst_parts = std::max(worst_parts, (p.value() - pd[p.key()]).abs().max().item<double>());
+    shares = std::max(shares, (p.value() - pb[p.key()]).abs().max().item<double>());
     repeat = std::max(repeat, (pb[p.key()] - pc[p.key()]).abs().max().item<double>());
+    micro = std::max(micro, (p1[p.key()] - p2[p.key()]).abs().max().item<double>());
   }
-  EXPECT_LT(worst, 1e-4);
-  EXPECT_GT(worst, 0.0);  // really two threads' sums, not the batch on one
-  EXPECT_LT(worst_parts, 1e-4);
+  EXPECT_EQ(micro, 0.0);
+  EXPECT_LT(shares, 1e-4);
+  EXPECT_GT(shares, 0.0);  // really two shares' sums, not the batch on one
   EXPECT_EQ(repeat, 0.0);
-  for (const auto& d : {one, two, again, parts}) fs::remove_all(d);
+  for (const auto& d : {one, two, again, parts1, parts2}) fs::remove_all(d);
 }
 
 // A run in a protocol records it; resuming without --protocol keeps it, naming another is refused.

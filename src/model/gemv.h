@@ -3,11 +3,13 @@
 //
 // Why our own: with more than one thread, OpenBLAS's sgemv for one row did not get faster than one thread
 // (bench/run_llama_cpp_decode.sh: 10.7 tokens/s at 2 threads vs 11.7 at 1 on a 0.5B-shaped model, while
-// llama.cpp went 8.8 → 15.6). Here the rows are split across ATen's threads, each streaming its block of W
-// with 8-wide FMA accumulators (AVX2+FMA where the CPU has them, plain C++ otherwise).
+// llama.cpp went 8.8 → 15.6). Here the rows are split across the threads in blocks (for_row_blocks, OpenMP),
+// each thread streaming its block of W with 8-wide FMA accumulators (AVX2+FMA where the CPU has them, plain
+// C++ otherwise): 1.05× llama.cpp f32 at 2 threads (docs/results/2026-12-04-decode-openmp/).
 //
 // The sums are ordered differently from OpenBLAS's, so the decoder uses this only with 2+ threads: one-thread
-// decoding — every recorded result — keeps OpenBLAS's sgemv bit for bit.
+// decoding — every recorded result — keeps OpenBLAS's sgemv bit for bit. A row's sum does not depend on the
+// thread count.
 #include <ATen/Tensor.h>
 
 #include <functional>

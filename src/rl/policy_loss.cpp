@@ -86,20 +86,15 @@ double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const Policy
   double tokens = 0;  // the KL term's normaliser: the whole batch's tokens
   for (const auto& c : whole.completions) tokens += static_cast<double>(c.size());
   const PolicyBatch batch = rank_rows(whole, world);
-  // This process's rows dealt to its data threads (runtime/data_threads.h; one thread: all of them), each
-  // share cut into micro-batches: thread t computes parts[items[t]].
+  // The micro-batches of this process's rows; with data threads and no micro-batches, one share of the rows
+  // per thread. The threads' gradients are added in part order (runtime/data_threads.h).
   std::vector<PolicyBatch> parts;
-  std::vector<std::vector<size_t>> items;
-  const int threads = std::max(1, o.data_threads);
-  for (int t = 0; t < threads; ++t) {
-    const PolicyBatch share = threads > 1 ? dealt_rows(batch, threads, t) : batch;
-    if (share.empty()) continue;
-    auto& mine = items.emplace_back();
-    for (auto& part : o.update_tokens > 0 ? length_microbatches(share, o.update_tokens)
-                                          : std::vector<PolicyBatch>{share}) {
-      mine.push_back(parts.size());
-      parts.push_back(std::move(part));
-    }
+  if (!batch.empty() && o.update_tokens <= 0 && o.data_threads > 1) {
+    for (int t = 0; t < o.data_threads; ++t)
+      if (auto share = dealt_rows(batch, o.data_threads, t); !share.empty()) parts.push_back(std::move(share));
+  } else if (!batch.empty()) {
+    parts =
+        o.update_tokens > 0 ? length_microbatches(batch, o.update_tokens) : std::vector<PolicyBatch>{batch};
   }
   std::vector<at::Tensor> old_lp, ref_lp(parts.size());
   for (size_t k = 0; k < parts.size(); ++k) {
@@ -113,10 +108,9 @@ double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const Policy
   double loss_value = 0;
   for (int64_t epoch = 0; epoch < o.ppo_epochs; ++epoch) {
     opt.zero_grad();
-    // Gradients add up over the micro-batches and the threads.
-    loss_value = backward_on_threads(
-        items, [&](size_t k) { return policy_loss(model, parts[k], lo, old_lp[k], ref_lp[k]); },
-        model->parameters());
+    loss_value = backward_in_order(
+        parts.size(), o.data_threads,
+        [&](size_t k) { return policy_loss(model, parts[k], lo, old_lp[k], ref_lp[k]); }, model->parameters());
     all_reduce_gradients(world, model->parameters());
     loss_value = world.sum(loss_value);
     if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);

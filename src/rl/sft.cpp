@@ -121,10 +121,9 @@ std::vector<Batch> length_parts(Batch b, int64_t max_tokens) {
   return parts;
 }
 
-// The rows dealt to `threads` data threads by length (runtime/data_threads.h); one thread: the batch itself.
-// A share without rows (a batch smaller than the threads) is dropped.
+// The rows dealt to `threads` data threads by length (runtime/data_threads.h), one part each; a share without
+// rows (a batch smaller than the threads) is dropped.
 std::vector<Batch> thread_shares(Batch b, int threads) {
-  if (threads <= 1) return {std::move(b)};
   std::vector<int64_t> lengths;
   for (size_t i = 0; i < b.prompts.size(); ++i)
     lengths.push_back(static_cast<int64_t>(b.prompts[i].size() + b.completions[i].size()));
@@ -195,21 +194,17 @@ double sft_update(CausalLM& model, torch::optim::Optimizer& opt, Batch b, const 
   for (const auto& c : b.completions) completion_tokens += static_cast<double>(c.size());
   const double n_tokens = world.sum(completion_tokens);
   opt.zero_grad();
-  // Worker t's micro-batches are items[t]: its share of the rows (all of them with one thread), cut by
-  // length.
-  std::vector<Batch> parts;
-  std::vector<std::vector<size_t>> items;
-  for (Batch& share : thread_shares(std::move(b), o.data_threads)) {
-    auto& mine = items.emplace_back();
-    for (Batch& part : length_parts(std::move(share), o.update_tokens)) {
-      computed_tokens += padded_tokens(part);
-      real_tokens += real_tokens_of(part);
-      mine.push_back(parts.size());
-      parts.push_back(std::move(part));
-    }
+  // The micro-batches (--update-tokens), or the whole batch; with data threads and no micro-batches, one
+  // share of the rows per thread. The threads' gradients are added in part order (runtime/data_threads.h).
+  std::vector<Batch> parts = o.update_tokens <= 0 && o.data_threads > 1
+                                 ? thread_shares(std::move(b), o.data_threads)
+                                 : length_parts(std::move(b), o.update_tokens);
+  for (const Batch& part : parts) {
+    computed_tokens += padded_tokens(part);
+    real_tokens += real_tokens_of(part);
   }
-  const double loss_value = backward_on_threads(
-      items,
+  const double loss_value = backward_in_order(
+      parts.size(), o.data_threads,
       [&](size_t k) {
         auto lp = completion_logprobs(model, parts[k].prompts, parts[k].completions);
         return -(lp.token_logprobs.sum() / at::scalar_tensor(n_tokens, lp.mask.options()));

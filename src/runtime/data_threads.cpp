@@ -4,7 +4,10 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <exception>
+#include <mutex>
 #include <numeric>
 #include <thread>
 
@@ -41,52 +44,65 @@ std::vector<std::vector<size_t>> deal_by_cost(const std::vector<int64_t>& cost, 
 
 namespace {
 
-// grads[i] += g[i] where g[i] is defined (a parameter this loss does not reach has none).
-void add_into(std::vector<at::Tensor>& grads, const std::vector<at::Tensor>& g) {
-  if (grads.empty()) grads.resize(g.size());
-  for (size_t i = 0; i < g.size(); ++i)
-    if (g[i].defined()) grads[i] = grads[i].defined() ? grads[i].add_(g[i]) : g[i];
+// What AccumulateGrad does with a new gradient under no grad mode: the first one becomes .grad (a copy here:
+// autograd may return a view, and a .grad that is a view cannot be zeroed by the optimiser), later ones are
+// added in place.
+void accumulate(const std::vector<at::Tensor>& leaves, const std::vector<at::Tensor>& g) {
+  for (size_t i = 0; i < leaves.size(); ++i) {
+    if (!g[i].defined()) continue;
+    at::Tensor& grad = leaves[i].mutable_grad();
+    grad = grad.defined() ? grad.add_(g[i]) : g[i].clone();
+  }
 }
 
 }  // namespace
 
-double backward_on_threads(const std::vector<std::vector<size_t>>& items,
-                           const std::function<at::Tensor(size_t)>& loss_of,
-                           const std::vector<at::Tensor>& params) {
-  if (items.size() <= 1) {
-    double total = 0;
-    for (size_t k : items.empty() ? std::vector<size_t>{} : items[0]) {
+double backward_in_order(size_t n, int threads, const std::function<at::Tensor(size_t)>& loss_of,
+                         const std::vector<at::Tensor>& params) {
+  const int T = static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(1, threads)), std::max<size_t>(n, 1)));
+  std::vector<double> values(n, 0.0);
+  if (T <= 1) {
+    for (size_t k = 0; k < n; ++k) {
       at::Tensor loss = loss_of(k);
       loss.backward();
-      total += loss.item<double>();
+      values[k] = loss.item<double>();
     }
-    return total;
+    return std::accumulate(values.begin(), values.end(), 0.0);
   }
   std::vector<at::Tensor> leaves;
   for (const auto& p : params)
     if (p.requires_grad()) leaves.push_back(p);
-  const size_t T = items.size();
-  std::vector<std::vector<at::Tensor>> grads(T);
-  std::vector<double> totals(T, 0.0);
-  on_threads(static_cast<int>(T), [&](int t) {
-    for (size_t k : items[t]) {
-      at::Tensor loss = loss_of(k);
-      add_into(grads[t], torch::autograd::grad({loss}, leaves, {}, /*retain_graph=*/false,
-                                               /*create_graph=*/false, /*allow_unused=*/true));
-      totals[t] += loss.item<double>();
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex m;
+  std::condition_variable turn;
+  size_t added = 0;  // items whose gradients are in .grad (guarded by m)
+  on_threads(T, [&](int) {
+    for (size_t k; !failed && (k = next.fetch_add(1)) < n;) {
+      std::vector<at::Tensor> g;
+      try {
+        at::Tensor loss = loss_of(k);
+        g = torch::autograd::grad({loss}, leaves, {}, /*retain_graph=*/false, /*create_graph=*/false,
+                                  /*allow_unused=*/true);
+        values[k] = loss.item<double>();
+      } catch (...) {
+        {
+          std::lock_guard<std::mutex> lock(m);  // under the lock: a waiter cannot miss the wake-up
+          failed = true;
+        }
+        turn.notify_all();
+        throw;
+      }
+      std::unique_lock<std::mutex> lock(m);
+      turn.wait(lock, [&] { return added == k || failed; });
+      if (failed) return;
+      accumulate(leaves, g);
+      ++added;
+      lock.unlock();
+      turn.notify_all();
     }
   });
-  for (size_t i = 0; i < leaves.size(); ++i) {
-    at::Tensor sum;
-    for (size_t t = 0; t < T; ++t)
-      if (!grads[t].empty() && grads[t][i].defined())
-        sum = sum.defined() ? sum.add_(grads[t][i]) : grads[t][i];
-    if (!sum.defined()) continue;
-    // A gradient autograd returns may be a view, and a .grad that is one cannot be zeroed by the optimiser.
-    at::Tensor& g = leaves[i].mutable_grad();
-    g = g.defined() ? g.add_(sum) : sum.clone();
-  }
-  return std::accumulate(totals.begin(), totals.end(), 0.0);
+  return std::accumulate(values.begin(), values.end(), 0.0);
 }
 
 }  // namespace handoff

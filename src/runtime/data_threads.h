@@ -1,11 +1,13 @@
 #pragma once
 // Data-parallel threads inside one process (issue 18, "threads that add up"). For the small matrices of the
-// models trained here, splitting each GEMM across threads (ATen's intra-op parallelism) gained 1.2-1.5x on
-// two cores; giving each thread a share of the batch's rows, each thread single-threaded, is what two
-// processes do (2.00x, docs/results/2026-12-04-dist-scaling) without the second process. Each worker takes
-// its items' gradients with torch::autograd::grad into buffers of its own, and the buffers are added in
-// worker order: a run reproduces for a given thread count (another count sums in another order, like another
-// number of processes).
+// models trained here, splitting each GEMM across threads (ATen's intra-op parallelism) gained 1.0-1.3x on
+// two cores; giving each thread whole micro-batches of a step, each thread on one ATen thread, is what two
+// processes do (2.00x, docs/results/2026-12-04-dist-scaling) without the second process.
+//
+// Reproducibility: the threads take the next micro-batch as they free up (a busy core gets less of the work),
+// and each micro-batch's gradients are added into .grad in micro-batch order — the additions a single thread's
+// backward() makes, in the same order. So the weights do not depend on the thread count: the same bytes as one
+// thread, given the same micro-batches.
 #include <ATen/Tensor.h>
 
 #include <cstdint>
@@ -23,13 +25,13 @@ void on_threads(int workers, const std::function<void(int)>& fn);
 // workers' totals differ by at most the largest item. Fewer items than workers: the last lists are empty.
 std::vector<std::vector<size_t>> deal_by_cost(const std::vector<int64_t>& cost, int workers);
 
-// Runs loss_of(k) for the items of each worker list on a thread of its own (the calling thread is worker 0)
-// and adds the sum of the losses' gradients into params' .grad; a parameter no loss reaches keeps its .grad.
-// With one list: loss.backward() item by item on the calling thread — bit for bit the loop it replaces.
-// Returns the sum of the losses' values, worker by worker. Threads as on_threads(); for the speed-up the
-// process runs one ATen and one OpenBLAS thread (configure_threads(1)).
-double backward_on_threads(const std::vector<std::vector<size_t>>& items,
-                           const std::function<at::Tensor(size_t)>& loss_of,
-                           const std::vector<at::Tensor>& params);
+// For k in [0, n): the gradients of loss_of(k) with respect to params added into their .grad, in order of k
+// (a parameter no loss reaches keeps its .grad), on `threads` threads (as on_threads) that each take the next
+// k as they free up; an item's gradients wait for those of the items before it, so at most `threads` items'
+// gradients are held at once. The result equals loss_of(k).backward() for k = 0, 1, … on one thread, bit for
+// bit, whatever the thread count — which is what one thread runs. Returns the sum of the losses' values in
+// order of k. For the speed-up the process runs one ATen and one OpenBLAS thread (configure_threads(1)).
+double backward_in_order(size_t n, int threads, const std::function<at::Tensor(size_t)>& loss_of,
+                         const std::vector<at::Tensor>& params);
 
 }  // namespace handoff
