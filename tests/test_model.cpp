@@ -403,7 +403,8 @@ TEST(ModelTest, Int8WeightsDecodeAsTheirDequantizedFp32Does) {
 }
 
 // Data threads (runtime/data_threads.h): gradients added in item order give one thread's bytes at any thread
-// count, a parameter no loss reaches keeps no gradient, a worker's error reaches the caller; items dealt by cost.
+// count, a parameter no loss reaches keeps no gradient, a worker's error reaches the caller; items dealt by
+// cost.
 TEST(DataThreadsTest, GradientsInItemOrderEqualOneThreadsBitForBit) {
   EXPECT_EQ(deal_by_cost({5, 1, 4, 2, 3}, 2), (std::vector<std::vector<size_t>>{{1, 4, 0}, {3, 2}}));
   EXPECT_EQ(deal_by_cost({7}, 3), (std::vector<std::vector<size_t>>{{0}, {}, {}}));
@@ -431,12 +432,11 @@ TEST(DataThreadsTest, GradientsInItemOrderEqualOneThreadsBitForBit) {
   EXPECT_TRUE(torch::allclose(a1, 0.1 * torch::stack(xs).sum(0), 1e-5, 1e-5));
   auto p = torch::ones({3}).requires_grad_();
   for (int threads : {1, 2})
-    EXPECT_THROW(backward_in_order(
-                     4, threads,
-                     [&](size_t k) -> at::Tensor {
-                       if (k == 1) throw handoff::Error("item 1 failed");
-                       return p.sum();
-                     },
-                     {p}),
+    EXPECT_THROW(backward_in_order(4, threads,
+                                   [&](size_t k) -> at::Tensor {
+                                     if (k == 1) throw handoff::Error("item 1 failed");
+                                     return p.sum();
+                                   },
+                                   {p}),
                  handoff::Error);
 }

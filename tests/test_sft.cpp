@@ -127,7 +127,8 @@ TEST(SftTest, MicroBatchesByLengthTrainTheSameStepsWithLessPadding) {
 // micro-batches' gradients in order: the same bytes as one thread. Without, each thread takes a share of the
 // rows: the same steps up to summation order, and the same bytes again for the same thread count.
 TEST(SftTest, DataThreadsGiveOneThreadsBytesWithMicroBatchesAndReproduce) {
-  const auto one = tmp("dt1"), two = tmp("dt2"), again = tmp("dt2b"), parts1 = tmp("dtp1"), parts2 = tmp("dtp2");
+  const auto one = tmp("dt1"), two = tmp("dt2"), again = tmp("dt2b"), parts1 = tmp("dtp1"),
+             parts2 = tmp("dtp2");
   auto o = opts(30);
   run_sft(tiny(), o, one, false);
   o.update_tokens = 128;
@@ -137,7 +138,9 @@ TEST(SftTest, DataThreadsGiveOneThreadsBytesWithMicroBatchesAndReproduce) {
   o.update_tokens = 0;
   run_sft(tiny(), o, two, false);
   run_sft(tiny(), o, again, false);
-  auto params = [](const std::string& dir) { return load_checkpoint(dir + "/model").model->named_parameters(); };
+  auto params = [](const std::string& dir) {
+    return load_checkpoint(dir + "/model").model->named_parameters();
+  };
   auto pa = params(one), pb = params(two), pc = params(again), p1 = params(parts1), p2 = params(parts2);
   double shares = 0, repeat = 0, micro = 0;
   for (auto& p : pa) {

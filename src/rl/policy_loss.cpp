@@ -91,7 +91,8 @@ double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const Policy
   std::vector<PolicyBatch> parts;
   if (!batch.empty() && o.update_tokens <= 0 && o.data_threads > 1) {
     for (int t = 0; t < o.data_threads; ++t)
-      if (auto share = dealt_rows(batch, o.data_threads, t); !share.empty()) parts.push_back(std::move(share));
+      if (auto share = dealt_rows(batch, o.data_threads, t); !share.empty())
+        parts.push_back(std::move(share));
   } else if (!batch.empty()) {
     parts =
         o.update_tokens > 0 ? length_microbatches(batch, o.update_tokens) : std::vector<PolicyBatch>{batch};
@@ -110,7 +111,8 @@ double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const Policy
     opt.zero_grad();
     loss_value = backward_in_order(
         parts.size(), o.data_threads,
-        [&](size_t k) { return policy_loss(model, parts[k], lo, old_lp[k], ref_lp[k]); }, model->parameters());
+        [&](size_t k) { return policy_loss(model, parts[k], lo, old_lp[k], ref_lp[k]); },
+        model->parameters());
     all_reduce_gradients(world, model->parameters());
     loss_value = world.sum(loss_value);
     if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);

@@ -59,7 +59,8 @@ void accumulate(const std::vector<at::Tensor>& leaves, const std::vector<at::Ten
 
 double backward_in_order(size_t n, int threads, const std::function<at::Tensor(size_t)>& loss_of,
                          const std::vector<at::Tensor>& params) {
-  const int T = static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(1, threads)), std::max<size_t>(n, 1)));
+  const int T =
+      static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(1, threads)), std::max<size_t>(n, 1)));
   std::vector<double> values(n, 0.0);
   if (T <= 1) {
     for (size_t k = 0; k < n; ++k) {

@@ -5,9 +5,9 @@
 // processes do (2.00x, docs/results/2026-12-04-dist-scaling) without the second process.
 //
 // Reproducibility: the threads take the next micro-batch as they free up (a busy core gets less of the work),
-// and each micro-batch's gradients are added into .grad in micro-batch order — the additions a single thread's
-// backward() makes, in the same order. So the weights do not depend on the thread count: the same bytes as one
-// thread, given the same micro-batches.
+// and each micro-batch's gradients are added into .grad in micro-batch order — the additions a single
+// thread's backward() makes, in the same order. So the weights do not depend on the thread count: the same
+// bytes as one thread, given the same micro-batches.
 #include <ATen/Tensor.h>
 
 #include <cstdint>

@@ -28,10 +28,11 @@ ThreadChoice choose_threads(int requested, int64_t hidden_size);
 
 // Training (`sft`, `train`) has a second way to use threads: data threads (runtime/data_threads.h), each
 // running whole micro-batches (or, without micro-batches, a share of the rows) on one ATen thread. Measured
-// with bench/run_thread_scaling.sh (2 idle cores, steps/s over one thread; docs/results/2026-12-04-thread-scaling):
-// SFT d = 64 / 128 / 256: 2 data threads 1.75x / 1.68x / 1.98x, 2 ATen threads 0.96x / 1.10x / 1.44x. So
-// training's default is data threads, at every width; `--threads N` alone keeps ATen's threads (as the
-// reference checkpoints were trained, e.g. models/device-hops at --threads 2).
+// with bench/run_thread_scaling.sh (2 idle cores, steps/s over one thread;
+// docs/results/2026-12-04-thread-scaling): SFT d = 64 / 128 / 256: 2 data threads 1.75x / 1.68x / 1.98x, 2
+// ATen threads 0.96x / 1.10x / 1.44x. So training's default is data threads, at every width; `--threads N`
+// alone keeps ATen's threads (as the reference checkpoints were trained, e.g. models/device-hops at --threads
+// 2).
 struct TrainingThreads {
   int op_threads = 1;    // ATen's and OpenBLAS's threads
   int data_threads = 1;  // threads that split the batch
