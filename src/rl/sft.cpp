@@ -101,18 +101,22 @@ Batch shard(Batch b, const World& world) {
   return mine;
 }
 
-// The batch's rows cut into micro-batches of similar length with at most `max_tokens` padded tokens each
-// (at least one row each); max_tokens <= 0: the batch itself. Rows in order of length, so a part pads to
-// its last row.
-std::vector<Batch> length_parts(Batch b, int64_t max_tokens) {
-  if (max_tokens <= 0) return {std::move(b)};
+// Each row's length, prompt and completion.
+std::vector<int64_t> row_lengths(const Batch& b) {
   std::vector<int64_t> lengths;
   for (size_t i = 0; i < b.prompts.size(); ++i)
     lengths.push_back(static_cast<int64_t>(b.prompts[i].size() + b.completions[i].size()));
+  return lengths;
+}
+
+// The rows of `b` regrouped: one part per non-empty list of row indices, rows moved out of `b`.
+std::vector<Batch> regroup(Batch& b, const std::vector<std::vector<size_t>>& groups) {
+  const std::vector<int64_t> lengths = row_lengths(b);
   std::vector<Batch> parts;
-  for (const auto& bucket : length_buckets(lengths, max_tokens)) {
+  for (const auto& rows : groups) {
+    if (rows.empty()) continue;
     Batch& part = parts.emplace_back();
-    for (size_t i : bucket) {
+    for (size_t i : rows) {
       part.tokens += lengths[i];
       part.prompts.push_back(std::move(b.prompts[i]));
       part.completions.push_back(std::move(b.completions[i]));
@@ -121,23 +125,18 @@ std::vector<Batch> length_parts(Batch b, int64_t max_tokens) {
   return parts;
 }
 
+// The batch's rows cut into micro-batches of similar length with at most `max_tokens` padded tokens each
+// (at least one row each); max_tokens <= 0: the batch itself. Rows in order of length, so a part pads to
+// its last row.
+std::vector<Batch> length_parts(Batch b, int64_t max_tokens) {
+  if (max_tokens <= 0) return {std::move(b)};
+  return regroup(b, length_buckets(row_lengths(b), max_tokens));
+}
+
 // The rows dealt to `threads` data threads by length (runtime/data_threads.h), one part each; a share without
 // rows (a batch smaller than the threads) is dropped.
 std::vector<Batch> thread_shares(Batch b, int threads) {
-  std::vector<int64_t> lengths;
-  for (size_t i = 0; i < b.prompts.size(); ++i)
-    lengths.push_back(static_cast<int64_t>(b.prompts[i].size() + b.completions[i].size()));
-  std::vector<Batch> shares;
-  for (const auto& rows : deal_by_cost(lengths, threads)) {
-    if (rows.empty()) continue;
-    Batch& share = shares.emplace_back();
-    for (size_t i : rows) {
-      share.tokens += lengths[i];
-      share.prompts.push_back(std::move(b.prompts[i]));
-      share.completions.push_back(std::move(b.completions[i]));
-    }
-  }
-  return shares;
+  return regroup(b, deal_by_cost(row_lengths(b), threads));
 }
 
 // Tokens a forward over `b` computes: every row padded to the longest.
