@@ -80,26 +80,26 @@ double backward_in_order(size_t n, int threads, const std::function<at::Tensor(s
   size_t added = 0;  // items whose gradients are in .grad (guarded by m)
   on_threads(T, [&](int) {
     for (size_t k; !failed && (k = next.fetch_add(1)) < n;) {
-      std::vector<at::Tensor> g;
       try {
         at::Tensor loss = loss_of(k);
-        g = torch::autograd::grad({loss}, leaves, {}, /*retain_graph=*/false, /*create_graph=*/false,
-                                  /*allow_unused=*/true);
+        const auto g = torch::autograd::grad({loss}, leaves, {}, /*retain_graph=*/false,
+                                             /*create_graph=*/false, /*allow_unused=*/true);
         values[k] = loss.item<double>();
+        std::unique_lock<std::mutex> lock(m);
+        turn.wait(lock, [&] { return added == k || failed; });
+        if (failed) return;
+        accumulate(leaves, g);
+        ++added;
       } catch (...) {
         {
-          std::lock_guard<std::mutex> lock(m);  // under the lock: a waiter cannot miss the wake-up
+          // Unwinding released the lock if this thread held it; under it, a waiter cannot miss the wake-up,
+          // and no thread waits for an item that will never be added.
+          std::lock_guard<std::mutex> lock(m);
           failed = true;
         }
         turn.notify_all();
         throw;
       }
-      std::unique_lock<std::mutex> lock(m);
-      turn.wait(lock, [&] { return added == k || failed; });
-      if (failed) return;
-      accumulate(leaves, g);
-      ++added;
-      lock.unlock();
       turn.notify_all();
     }
   });
