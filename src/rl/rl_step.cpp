@@ -119,17 +119,17 @@ std::vector<Problem> probe_set(const Task& task, const std::vector<int>& difficu
 }
 
 double greedy_call_rate(CausalLM& model, const DeviceSpeech& io, const std::vector<Problem>& items,
-                        int64_t max_new_tokens, World& world, int threads) {
+                        const RlOptions& o, World& world) {
   if (items.empty()) return 0.0;
   const auto [lo, hi] = share(items.size(), world);
   int64_t calls = 0;
   if (hi > lo) {
-    const auto outs = outputs_on_threads(hi - lo, threads, [&](size_t a, size_t b) {
+    const auto outs = outputs_on_threads(hi - lo, o.data_threads, [&](size_t a, size_t b) {
       return greedy_device_outputs(
-          model, io, std::vector<Problem>(items.begin() + lo + a, items.begin() + lo + b), max_new_tokens);
+          model, io, std::vector<Problem>(items.begin() + lo + a, items.begin() + lo + b), o.max_new_tokens);
     });
     model->train();
-    for (const auto& o : outs) calls += o.parsed.kind == ResponseKind::kHandoff;
+    for (const auto& out : outs) calls += out.parsed.kind == ResponseKind::kHandoff;
   }
   return world.sum(static_cast<double>(calls)) / static_cast<double>(items.size());
 }

@@ -36,9 +36,10 @@ std::vector<Problem> training_pool(const Task& task, const std::vector<int>& dif
 std::vector<Problem> probe_set(const Task& task, const std::vector<int>& difficulties, const RlOptions& o,
                                int64_t step);
 // The deployed (greedy, no threshold) hand-off rate of the model on `items`. Data-parallel: each rank
-// decodes its share of the items and the calls are summed; within a rank, `threads` data threads split it.
+// decodes its share of the items and the calls are summed; within a rank, o.data_threads threads split it.
+// Completions of at most o.max_new_tokens.
 double greedy_call_rate(CausalLM& model, const DeviceSpeech& io, const std::vector<Problem>& items,
-                        int64_t max_new_tokens, World& world = World::instance(), int threads = 1);
+                        const RlOptions& o, World& world = World::instance());
 
 struct Sample {
   int prompt = 0;  // index into Rollout::prompts

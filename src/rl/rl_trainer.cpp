@@ -369,8 +369,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   bool selection_applied = false;
   // The deployed (greedy) rate of the weights after `s` updates, on a fresh probe; a selection candidate.
   auto measure = [&](int64_t s) {
-    probe_rate =
-        greedy_call_rate(model, io, probe_set(*task, diffs, o, s), o.max_new_tokens, world, o.data_threads);
+    probe_rate = greedy_call_rate(model, io, probe_set(*task, diffs, o, s), o, world);
     if (selection) selection->offer(s, probe_rate, model, tok, loaded.protocol);
     return probe_rate;
   };
