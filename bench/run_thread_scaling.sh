@@ -6,6 +6,7 @@
 # first, so no timing includes the cloud). One run, configurations alternated within each round, median of
 # ROUNDS. BUSY=1 keeps the other core busy (a spinning process) throughout.
 # Usage: bench/run_thread_scaling.sh [ROUNDS] [SFT_STEPS] [GAPG_STEPS]   (defaults 3, 100, 12)
+#        WIDTHS="64 128 256" (SFT widths; WIDTHS="" measures the GAPG step alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -20,7 +21,8 @@ if [ "${BUSY:-0}" = 1 ]; then
 fi
 configs=("one:--threads 1" "ops2:--threads 2" "data2:--data-threads 2")
 
-for width in 64 128 256; do
+widths=${WIDTHS-64 128 256}
+for width in $widths; do
   python3 - "$width" "$out/preset-$width.json" <<'PY'
 import json, sys
 w = int(sys.argv[1])
@@ -57,7 +59,7 @@ done
 : > "$out/rounds.txt"
 for r in $(seq "$rounds"); do
   line=""
-  for width in 64 128 256; do
+  for width in $widths; do
     for c in "${configs[@]}"; do
       d="$out/sft-$width-${c%%:*}-$r"
       "$bin" sft --role device --preset "$out/preset-$width.json" --steps "$sft_steps" --log-every 20 \
@@ -72,14 +74,14 @@ for r in $(seq "$rounds"); do
   done
   echo "$line" | tee -a "$out/rounds.txt"
 done
-python3 - "$out/rounds.txt" "$rounds" "${BUSY:-0}" <<'PY'
+python3 - "$out/rounds.txt" "$rounds" "${BUSY:-0}" $widths <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 med = {rows[0][i]: statistics.median(float(r[i + 1]) for r in rows) for i in range(0, len(rows[0]), 2)}
 busy = "the other core busy" if sys.argv[3] == "1" else "2 idle cores"
 print(f"\nsteps/s, median of {sys.argv[2]} alternated rounds, {busy}")
 print("| workload | 1 thread | 2 ATen threads | 2 data threads | ATen / 1 | data / 1 |\n|---|---|---|---|---|---|")
-for w in ["sft64", "sft128", "sft256", "gapg"]:
+for w in [f"sft{w}" for w in sys.argv[4:]] + ["gapg"]:
     one, ops, data = med[f"{w}-one"], med[f"{w}-ops2"], med[f"{w}-data2"]
     name = {"gapg": "GAPG step (quick, d = 64)"}.get(w, f"SFT d = {w[3:]}")
     print(f"| {name} | {one:.2f} | {ops:.2f} | {data:.2f} | {ops / one:.2f}x | {data / one:.2f}x |")

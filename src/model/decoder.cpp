@@ -131,10 +131,12 @@ AttentionImpl::AttentionImpl(const ModelConfig& c)
   }
 }
 
-// One query token per row over rows of different lengths (continuous batching): as broadcast multiply-sums
-// rather than a batched matmul, because ATen's CPU bmm without MKL runs one small GEMM per (row, head) —
-// B·n_kv·g calls per layer whose fixed cost was ~85 % of a 16-row step (bench/bench_slot_decode). The
-// temporaries are g times the keys read, which stays small next to the weights at serving batch sizes.
+// One query token per row (every decoding step over a KV cache: serving's slots, RL rollouts, evaluation) as
+// broadcast multiply-sums rather than a batched matmul, because ATen's CPU bmm without MKL runs one small
+// GEMM per (row, head) — B·n_kv·g calls per layer whose fixed cost was ~85 % of a 16-row step
+// (bench/bench_slot_decode), and each call takes OpenBLAS's global buffer lock, so two threads decoding
+// rollouts each ran at ~0.7x (issue 18). The temporaries are g times the keys read, which stays small next to
+// the weights at decoding batch sizes.
 at::Tensor AttentionImpl::attend_one_token(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                            const at::Tensor& bias) const {
   const int64_t B = q.size(0), g = n_heads / n_kv;
@@ -177,7 +179,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
   const int64_t S = k.size(2), g = n_heads / n_kv;
   // Multiply-sums materialise [B, n_heads, S, hd] twice: past ~16 MB (long rows) the per-(row, head) GEMMs'
   // fixed cost no longer dominates, and the batched matmul below (same masks) takes over.
-  if (cache && cache->write_cols.defined() && B * n_heads * S * head_dim <= (int64_t{1} << 22))
+  if (cache && T == 1 && B * n_heads * S * head_dim <= (int64_t{1} << 22))
     return project(o_proj, attend_one_token(q, k, v, bias));
   // Group query heads under their shared key/value head instead of copying keys g times.
   auto qg = q.reshape({B, n_kv, g, T, head_dim});

@@ -18,7 +18,7 @@
 #include "protocol/response.h"
 #include "rl/lr_schedule.h"
 #include "rl/metrics_log.h"
-#include "rl/pure/length_buckets.h"
+#include "rl/sft_batch.h"
 #include "rl/trainer_state.h"
 #include "runtime/data_threads.h"
 #include "runtime/runtime.h"
@@ -54,105 +54,20 @@ std::string sft_target(const Protocol& protocol, const std::string& solution, bo
 
 namespace {
 
-struct Batch {
-  std::vector<std::vector<int>> prompts, completions;
-  int64_t tokens = 0;
-};
-
-// The batch of step `step` depends only on (seed, step): a resumed run sees exactly the data it would have
-// seen.
-Batch make_batch(const Task& task, const DeviceSpeech& io, const SftOptions& o, const std::vector<int>& mix,
-                 int64_t step) {
-  const Tokenizer& tok = io.tok;
-  std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step) * 0xBF58476D1CE4E5B9ull +
-                      1);
-  std::uniform_int_distribution<size_t> pick(0, mix.size() - 1);
-  std::bernoulli_distribution handoff(o.handoff_fraction);
-  Batch b;
-  for (int64_t i = 0; i < o.batch_size; ++i) {
-    Problem p = task.sample(rng, mix[pick(rng)], Split::kTrain);
-    require_encodable(io, {p});
-    require_readable(io, task, {p});
-    const std::string target =
-        sft_target(io.protocol, task.solution(p), o.handoff_fraction > 0 && handoff(rng), rng);
-    b.prompts.push_back(o.role == "cloud" ? tok.encode_chat(io.protocol.cloud_messages(p.prompt))
-                                          : io.encode_query(p.prompt));
-    auto c = tok.encode(target);
-    c.push_back(tok.eos_id());
-    b.tokens += static_cast<int64_t>(b.prompts.back().size() + c.size());
-    b.completions.push_back(std::move(c));
-  }
-  return b;
-}
-
 // This rank's rows of a batch: a contiguous share of ⌈B/W⌉ or ⌊B/W⌋ rows (issue 19). Every rank builds the
 // whole batch (it depends on (seed, step) alone), so the split needs no communication.
-Batch shard(Batch b, const World& world) {
+SftBatch shard(SftBatch b, const World& world) {
   if (!world.distributed()) return b;
   const auto B = static_cast<int64_t>(b.prompts.size());
   const int64_t W = world.size(), r = world.rank();
   const int64_t lo = B * r / W, hi = B * (r + 1) / W;
-  Batch mine;
+  SftBatch mine;
   mine.tokens = b.tokens;  // the throughput counts the whole batch
   for (int64_t i = lo; i < hi; ++i) {
     mine.prompts.push_back(std::move(b.prompts[i]));
     mine.completions.push_back(std::move(b.completions[i]));
   }
   return mine;
-}
-
-// Each row's length, prompt and completion.
-std::vector<int64_t> row_lengths(const Batch& b) {
-  std::vector<int64_t> lengths;
-  for (size_t i = 0; i < b.prompts.size(); ++i)
-    lengths.push_back(static_cast<int64_t>(b.prompts[i].size() + b.completions[i].size()));
-  return lengths;
-}
-
-// The rows of `b` regrouped: one part per non-empty list of row indices, rows moved out of `b`.
-std::vector<Batch> regroup(Batch& b, const std::vector<std::vector<size_t>>& groups) {
-  const std::vector<int64_t> lengths = row_lengths(b);
-  std::vector<Batch> parts;
-  for (const auto& rows : groups) {
-    if (rows.empty()) continue;
-    Batch& part = parts.emplace_back();
-    for (size_t i : rows) {
-      part.tokens += lengths[i];
-      part.prompts.push_back(std::move(b.prompts[i]));
-      part.completions.push_back(std::move(b.completions[i]));
-    }
-  }
-  return parts;
-}
-
-// The batch's rows cut into micro-batches of similar length with at most `max_tokens` padded tokens each
-// (at least one row each); max_tokens <= 0: the batch itself. Rows in order of length, so a part pads to
-// its last row.
-std::vector<Batch> length_parts(Batch b, int64_t max_tokens) {
-  if (max_tokens <= 0) return {std::move(b)};
-  return regroup(b, length_buckets(row_lengths(b), max_tokens));
-}
-
-// The rows dealt to `threads` data threads by length (runtime/data_threads.h), one part each; a share without
-// rows (a batch smaller than the threads) is dropped.
-std::vector<Batch> thread_shares(Batch b, int threads) {
-  return regroup(b, deal_by_cost(row_lengths(b), threads));
-}
-
-// Tokens a forward over `b` computes: every row padded to the longest.
-int64_t padded_tokens(const Batch& b) {
-  size_t longest = 0;
-  for (size_t i = 0; i < b.prompts.size(); ++i)
-    longest = std::max(longest, b.prompts[i].size() + b.completions[i].size());
-  return static_cast<int64_t>(longest * b.prompts.size());
-}
-
-// Tokens of `b`'s rows, padding aside.
-int64_t real_tokens_of(const Batch& b) {
-  int64_t n = 0;
-  for (size_t i = 0; i < b.prompts.size(); ++i)
-    n += static_cast<int64_t>(b.prompts[i].size() + b.completions[i].size());
-  return n;
 }
 
 // Ranks must train the same run: the options, the resume point and the world's own view of it.
@@ -185,8 +100,8 @@ std::vector<torch::optim::OptimizerParamGroup> param_groups(CausalLM& model, con
 
 // One optimiser step on this rank's rows `b` (in length micro-batches with --update-tokens); returns the
 // whole batch's loss (summed over ranks) and adds the tokens computed and the real ones to the counters.
-double sft_update(CausalLM& model, torch::optim::Optimizer& opt, Batch b, const SftOptions& o, World& world,
-                  int64_t& computed_tokens, int64_t& real_tokens) {
+double sft_update(CausalLM& model, torch::optim::Optimizer& opt, SftBatch b, const SftOptions& o,
+                  World& world, int64_t& computed_tokens, int64_t& real_tokens) {
   // Over the whole batch's completion tokens, so that the gradients of micro-batches and of ranks sum to
   // the batch's.
   double completion_tokens = 0;
@@ -195,10 +110,10 @@ double sft_update(CausalLM& model, torch::optim::Optimizer& opt, Batch b, const 
   opt.zero_grad();
   // The micro-batches (--update-tokens), or the whole batch; with data threads and no micro-batches, one
   // share of the rows per thread. The threads' gradients are added in part order (runtime/data_threads.h).
-  std::vector<Batch> parts = o.update_tokens <= 0 && o.data_threads > 1
-                                 ? thread_shares(std::move(b), o.data_threads)
-                                 : length_parts(std::move(b), o.update_tokens);
-  for (const Batch& part : parts) {
+  std::vector<SftBatch> parts = o.update_tokens <= 0 && o.data_threads > 1
+                                    ? thread_shares(std::move(b), o.data_threads)
+                                    : length_parts(std::move(b), o.update_tokens);
+  for (const SftBatch& part : parts) {
     computed_tokens += padded_tokens(part);
     real_tokens += real_tokens_of(part);
   }
@@ -297,7 +212,7 @@ SftResult run_sft(const ModelConfig& model_config, const SftOptions& o, const st
   for (int64_t step = start_step; step < end_step; ++step) {
     const double lr = schedule(step);
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    Batch b = shard(make_batch(*task, io, o, mix, step), world);
+    SftBatch b = shard(make_sft_batch(*task, io, o, mix, step), world);
     tokens += b.tokens;
     loss_acc += sft_update(model, opt, std::move(b), o, world, computed_tokens, real_tokens);
     ++loss_n;
