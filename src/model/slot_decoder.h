@@ -4,7 +4,7 @@
 // and RNG; every step() runs one forward for all rows still decoding, whatever their lengths, by writing
 // each row's new key at its own column (KVCache::write_cols) and masking the columns past it.
 // A row decodes what generate() decodes for the same prompt and seed, up to the order of float sums
-// (attention as multiply-sums, GEMM instead of GEMV in a batch, masked columns): logits can differ in the
+// (both attend as multiply-sums; GEMM instead of GEMV in a batch, masked columns): logits can differ in the
 // last bits, so a token can differ only where two candidates tie to ~1e-6.
 // Not thread-safe: one caller drives it (DecodeBatcher's leader).
 #include <cstdint>
