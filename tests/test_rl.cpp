@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
 
 #include "cloud/local_model_responder.h"
 #include "cloud/model_server.h"
@@ -488,6 +489,32 @@ TEST(RlTrainerTest, CallRateControllerRaisesThePriceAndResumesExactly) {
   fs::remove_all(b);
 }
 
+TEST(RlTrainerTest, SelectionWindowMeasuresOnTheLargerProbeExtendingTheSmallerDraw) {
+  auto o = tiny_opts("");
+  o.steps = 10;
+  o.dual_probe = 16;
+  o.dual_select_last = 0.4;  // candidates: the iterates after 6 or more updates
+  EXPECT_EQ(selection_start(o), 6);
+  EXPECT_EQ(probe_size(o, 5), 16);
+  EXPECT_EQ(probe_size(o, 6), 16);  // no --dual-select-probe: the controller's probe
+  o.dual_select_probe = 48;
+  EXPECT_EQ(probe_size(o, 5), 16);
+  EXPECT_EQ(probe_size(o, 6), 48);
+  EXPECT_EQ(probe_size(o, 10), 48);
+  o.dual_select_last = 0;  // no selection: no window
+  EXPECT_EQ(probe_size(o, 10), 16);
+  // The larger probe starts with the smaller one's items, then draws more (train split, not the pool's).
+  const auto task = make_task(o.task);
+  const auto diffs = resolve_difficulties(*task, o.difficulties);
+  const auto small = probe_set(*task, diffs, o, 6, 16), large = probe_set(*task, diffs, o, 6, 48);
+  ASSERT_EQ(small.size(), 16u);
+  ASSERT_EQ(large.size(), 48u);
+  for (size_t i = 0; i < small.size(); ++i) EXPECT_EQ(small[i].prompt, large[i].prompt) << i;
+  std::set<std::string> distinct;
+  for (const auto& p : large) distinct.insert(p.prompt);
+  EXPECT_GT(distinct.size(), 40u);
+}
+
 TEST(RlTrainerTest, BadInputIsRejectedBeforeTraining) {
   const auto device = tiny_checkpoint("device_bad", 3);
   auto expect_error = [&](RlOptions o, const std::string& fragment) {
@@ -537,6 +564,13 @@ TEST(RlTrainerTest, BadInputIsRejectedBeforeTraining) {
   o.dual_select_last = 1.5;
   expect_error(o, "dual_select_last");
   o.dual_select_last = 0;
+  o.dual_select_probe = 1024;  // sizes a window that is not there
+  expect_error(o, "--dual-select-probe");
+  o.dual_select_last = 0.4;
+  o.dual_select_probe = -1;
+  expect_error(o, "dual_select_probe");
+  o.dual_select_last = 0;
+  o.dual_select_probe = 0;
   o.lr_tail = -0.1;
   expect_error(o, "lr_tail");
   o = tiny_opts("");

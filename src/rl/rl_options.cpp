@@ -132,7 +132,11 @@ void add_budget_fields(OptionTable<RlOptions>& t) {
           "dual_select_last", "--dual-select-last",
           "End on the iterate, among those the controller measured in this last fraction of the steps, "
           "whose greedy call rate was closest to the target (0 = the last iterate)",
-          [](O & o) -> auto& { return o.dual_select_last; }, c::in_range(0.0, 1.0));
+          [](O & o) -> auto& { return o.dual_select_last; }, c::in_range(0.0, 1.0))
+      .add<int64_t>(
+          "dual_select_probe", "--dual-select-probe",
+          "Greedy probe prompts per measurement inside the --dual-select-last window (0 = --dual-probe)",
+          [](O & o) -> auto& { return o.dual_select_probe; }, c::at_least<int64_t>(0));
 }
 
 // RL options: the reward (§3.2) and the update.
@@ -262,6 +266,9 @@ void RlOptions::validate() const {
   if (dual_select_last > 0 && call_rate_control != "dual")
     throw Error("--dual-select-last selects among the call-rate controller's measurements",
                 "add --call-rate-control dual, or drop --dual-select-last");
+  if (dual_select_probe > 0 && dual_select_last <= 0)
+    throw Error("--dual-select-probe sizes the measurements of the --dual-select-last window",
+                "add --dual-select-last, or drop --dual-select-probe");
 }
 
 }  // namespace handoff

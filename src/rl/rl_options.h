@@ -50,6 +50,10 @@ struct RlOptions {
   // > 0: the run ends on the iterate of its last dual_select_last fraction of steps whose measured rate was
   // closest to the target (rl/iterate_selection.h), not on the last one.
   double dual_select_last = 0.0;
+  // > 0: measurements inside that selection window probe this many prompts instead of dual_probe — the
+  // selection keeps the closest of ~8 noisy measurements, so each must be finer than the ±0.03 it is
+  // judged by (256 items: sd ≈ 0.029 at r = 0.3; 1,024: ≈ 0.014).
+  int64_t dual_select_probe = 0;
   RewardWeights weights;
   bool allow_any_order = false;
   double format_bonus = 0.2;  // task-tuning/grpo: bonus for a well-formatted answer, as α_f

@@ -1,6 +1,7 @@
 #include "rl/rl_step.h"
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <numeric>
 #include <random>
@@ -110,12 +111,21 @@ std::vector<Problem> training_pool(const Task& task, const std::vector<int>& dif
 }
 
 std::vector<Problem> probe_set(const Task& task, const std::vector<int>& difficulties, const RlOptions& o,
-                               int64_t step) {
+                               int64_t step, int64_t count) {
   std::vector<Problem> items;
   std::mt19937_64 rng(step_seed(o.seed, static_cast<uint64_t>(step), 19));
-  for (int64_t i = 0; i < o.dual_probe; ++i)
+  for (int64_t i = 0; i < count; ++i)
     items.push_back(task.sample(rng, difficulties[i % difficulties.size()], Split::kTrain));
   return items;
+}
+
+int64_t selection_start(const RlOptions& o) {
+  return o.steps - static_cast<int64_t>(std::llround(o.dual_select_last * static_cast<double>(o.steps)));
+}
+
+int64_t probe_size(const RlOptions& o, int64_t step) {
+  const bool in_window = o.dual_select_last > 0 && step >= selection_start(o);
+  return in_window && o.dual_select_probe > 0 ? o.dual_select_probe : o.dual_probe;
 }
 
 double greedy_call_rate(CausalLM& model, const DeviceSpeech& io, const std::vector<Problem>& items,

@@ -28,13 +28,19 @@ uint64_t step_seed(uint64_t seed, uint64_t step, uint64_t salt);
 std::vector<Problem> training_pool(const Task& task, const std::vector<int>& difficulties,
                                    const RlOptions& o);
 
-// The call-rate controller's probe set for the measurement at `step`: `o.dual_probe` train-split problems
+// The call-rate controller's probe set for the measurement at `step`: `count` train-split problems
 // drawn apart from the training pool (another seed), uniform over the difficulties; never test items. A fresh
 // draw at every measurement: a fixed set would steer *its own* rate to the target while the population's rate
 // misses it by the set's sampling error (±0.04 at 128 items, measured as the main miss of the first
 // controller); with fresh draws the integral term averages that error out.
+// (a larger count extends the smaller one's draw: its first items are the same).
 std::vector<Problem> probe_set(const Task& task, const std::vector<int>& difficulties, const RlOptions& o,
-                               int64_t step);
+                               int64_t step, int64_t count);
+// The first step whose iterate --dual-select-last may select (rl/iterate_selection.h).
+int64_t selection_start(const RlOptions& o);
+// The probe's size for the measurement of the weights after `step` updates: o.dual_select_probe inside the
+// selection window when set, else o.dual_probe.
+int64_t probe_size(const RlOptions& o, int64_t step);
 // The deployed (greedy, no threshold) hand-off rate of the model on `items`. Data-parallel: each rank
 // decodes its share of the items and the calls are summed; within a rank, o.data_threads threads split it.
 // Completions of at most o.max_new_tokens.

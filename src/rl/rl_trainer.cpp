@@ -111,9 +111,8 @@ ResumePoint resume_point(const std::string& model_dir, const RlOptions& o) {
 std::optional<IterateSelection> make_selection(const RlOptions& o, const std::string& out_dir, bool resuming,
                                                int64_t resumed_step) {
   if (o.call_rate_control != "dual" || o.dual_select_last <= 0) return std::nullopt;
-  const auto window = static_cast<int64_t>(std::llround(o.dual_select_last * static_cast<double>(o.steps)));
   std::optional<IterateSelection> sel;
-  sel.emplace(out_dir + "/selected", o.budget / (1 + o.budget), o.steps - window);
+  sel.emplace(out_dir + "/selected", o.budget / (1 + o.budget), selection_start(o));
   if (resuming) {
     sel->restore(resumed_step);
   } else {
@@ -369,7 +368,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   bool selection_applied = false;
   // The deployed (greedy) rate of the weights after `s` updates, on a fresh probe; a selection candidate.
   auto measure = [&](int64_t s) {
-    probe_rate = greedy_call_rate(model, io, probe_set(*task, diffs, o, s), o, world);
+    probe_rate = greedy_call_rate(model, io, probe_set(*task, diffs, o, s, probe_size(o, s)), o, world);
     if (selection) selection->offer(s, probe_rate, model, tok, loaded.protocol);
     return probe_rate;
   };
