@@ -258,7 +258,9 @@ std::vector<nlohmann::json> metrics_of(const std::string& run) {
   std::ifstream in(run + "/metrics.jsonl");
   for (std::string l; std::getline(in, l);) {
     auto j = nlohmann::json::parse(l);
-    for (const char* timing : {"tokens_per_s", "step_seconds", "comm_seconds"}) j.erase(timing);
+    for (const char* timing :
+         {"tokens_per_s", "step_seconds", "rollout_seconds", "update_seconds", "comm_seconds"})
+      j.erase(timing);
     lines.push_back(j);
   }
   return lines;

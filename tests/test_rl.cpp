@@ -184,6 +184,12 @@ TEST(RlTrainerTest, GapgStepsRunAndLogMetricsWithTheRealCloud) {
     for (const char* key : {"reward_mean", "acc_local", "call_rate", "d1", "d2_kept", "d2_candidates",
                             "dropped", "kept_fraction", "loss", "tokens_per_s", "cloud_calls"})
       EXPECT_TRUE(line.contains(key)) << key;
+    // The sampling and the update are parts of the step's time.
+    const double rollout = line["rollout_seconds"].get<double>(),
+                 update = line["update_seconds"].get<double>();
+    EXPECT_GT(rollout, 0);
+    EXPECT_GT(update, 0);
+    EXPECT_LE(rollout + update, line["step_seconds"].get<double>());
     EXPECT_EQ(line["d1"].get<int>() + line["d2_candidates"].get<int>() + line["dropped"].get<int>() -
                   (line["d2_candidates"].get<int>() - line["d2_kept"].get<int>()),
               4);

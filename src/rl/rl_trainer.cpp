@@ -179,6 +179,9 @@ struct StepLog {
   const Scores* scores = nullptr;
   const Selection* selection = nullptr;
   double loss = 0, step_seconds = 0, elapsed_seconds = 0;
+  // Parts of step_seconds: sampling the responses, and the policy update; the rest is the controller's
+  // measurement, scoring (the cloud included) and the filter.
+  double rollout_seconds = 0, update_seconds = 0;
   int64_t first_step = 0;              // the run's (or this resumed part's) first step, for the ETA
   CloudUsage cloud;                    // of the whole run, resumed parts included
   const CallRateDual* dual = nullptr;  // the call-rate controller, if on
@@ -222,6 +225,8 @@ void log_step(MetricsLog& log, const RlOptions& o, const RlMethod& method, const
                          {"lr", rl_lr(o, s.step - 1)},
                          {"tokens_per_s", tok_s},
                          {"step_seconds", s.step_seconds},
+                         {"rollout_seconds", s.rollout_seconds},
+                         {"update_seconds", s.update_seconds},
                          {"cloud_calls", s.cloud.calls},
                          {"cloud_no_answer", s.scores->cloud_no_answer},
                          {"cloud_prompt_tokens", s.cloud.prompt_tokens},
@@ -313,6 +318,14 @@ bool select_last_iterate(std::optional<IterateSelection>& selection, Measure& me
   return applied;
 }
 
+// trainer_state.json of an RL run after `step` steps, before the controller's part.
+nlohmann::json run_state(int64_t step, const World& world, const RlOptions& o, double budget_credit,
+                         int64_t cloud_calls, const std::string& init_dir) {
+  return {{"step", step},     {"world_size", world.size()},     {"kind", "rl"},
+          {"algo", o.algo},   {"budget_credit", budget_credit}, {"cloud_calls", cloud_calls},
+          {"init", init_dir}, {"options", o.to_json()}};
+}
+
 // What the call-rate controller and the iterate selection add to trainer_state.json: λ and its last
 // measurement; the selected iterate when the weights saved are the selected ones (`applied` non-null).
 void add_controller_state(nlohmann::json& state, const CallRateDual* dual, double probe_rate,
@@ -381,14 +394,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   auto save = [&](int64_t step) {
     last_saved = step;
     if (!world.main()) return;
-    nlohmann::json state = {{"step", step},
-                            {"world_size", world.size()},
-                            {"kind", "rl"},
-                            {"algo", o.algo},
-                            {"budget_credit", budget.credit()},
-                            {"cloud_calls", cloud_usage().calls},
-                            {"init", init_dir},
-                            {"options", o.to_json()}};
+    nlohmann::json state = run_state(step, world, o, budget.credit(), cloud_usage().calls, init_dir);
     add_controller_state(state, dual ? &*dual : nullptr, probe_rate,
                          selection && selection_applied ? &*selection : nullptr);
     save_training_checkpoint(model_dir, model, tok, loaded.protocol, state, opt);
@@ -410,21 +416,25 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
       const double comm0 = world.comm_seconds();
       set_lr(opt, rl_lr(o, step));
       if (dual && step % o.dual_every == 0) dual->update(measure(step));  // from the deployed (greedy) rate
+      const auto tr = std::chrono::steady_clock::now();
       Rollout r = rollout(model, io, *task, pool, o, step, world);
+      const double rollout_s = seconds_since(tr);
       const Scores sc = score(r, method, reward, cloud.get(), *task, o.cloud_concurrency,
                               dual ? dual->handoff_cost() : 0.0, world, wait_for_cloud);
       const Selection sel = select_prompts(r, sc, method, budget, o, step);
       const PolicyBatch batch = policy_batch(r, sel, method, o.group);
+      const auto tu = std::chrono::steady_clock::now();
       const double loss =
           policy_update(model, opt, batch, o, o.kl_coef > 0 ? &reference : nullptr, world, &steps_taken);
+      const double update_s = seconds_since(tu);
       updated = true;
       const CloudUsage usage = cloud_usage();
       record_step(res, step + 1, sc, usage, o);
       if (log && ((step + 1) % o.log_every == 0 || step + 1 == o.steps)) {
-        log_step(
-            *log, o, method,
-            {step + 1, &r, &sc, &sel, loss, seconds_since(ts), seconds_since(t0), start.step, usage,
-             dual ? &*dual : nullptr, probe_rate, world.distributed() ? world.comm_seconds() - comm0 : -1.0});
+        log_step(*log, o, method,
+                 {step + 1, &r, &sc, &sel, loss, seconds_since(ts), seconds_since(t0), rollout_s, update_s,
+                  start.step, usage, dual ? &*dual : nullptr, probe_rate,
+                  world.distributed() ? world.comm_seconds() - comm0 : -1.0});
       }
       const bool interrupted = o.stop_at_step > 0 && step + 1 >= o.stop_at_step;
       if (selecting && step + 1 == o.steps) {
