@@ -96,6 +96,10 @@ TEST(CliTest, BadInputGivesMessageAndNonZeroExit) {
   r = run_cli("eval --model " + dev + " --weights int8 --precision bf16 --n 1");
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(contains(r.output, "--weights int8 keeps fp32 activations")) << r.output;
+  // The knob is a probability: 1.1 would silently mean "off" (the unset default), so it is refused.
+  r = run_cli("eval --model " + dev + " --cloud http://127.0.0.1:9/v1 --handoff-threshold 1.1 --n 1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.output, "--handoff-threshold")) << r.output;
   fs::remove_all(tmp("x"));
   fs::remove(bad_preset);
 }

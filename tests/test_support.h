@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "common/error.h"
+#include "common/free_port.h"
 
 namespace handoff::testing {
 
@@ -54,17 +55,7 @@ inline std::string error_of(const std::function<void()>& f) {
 
 // A port nothing listens on: bound (not listening) to learn a free number, then closed.
 inline int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = -1;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
+  return handoff::free_local_port();
 }
 
 }  // namespace handoff::testing

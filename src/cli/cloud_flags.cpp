@@ -115,7 +115,8 @@ void add_collab_flags(CLI::App* cmd, CollabFlags& f) {
                       std::string(kHandoffMarker) +
                       ") >= this (0-1; lower means more calls; default off: the device's own decoding "
                       "decides)")
-      ->check(CLI::Range(0.0, 1.1));
+      ->check(
+          CLI::Range(0.0, 1.0));  // above 1 is the unset default (collab/collaborator.h): not a value to type
   cmd->add_option("--cloud-max-tokens", f.cloud_max_tokens, "max_tokens of a request to the cloud")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();

@@ -19,6 +19,7 @@
 #include "common/atomic_file.h"
 #include "common/child_process.h"
 #include "common/error.h"
+#include "common/free_port.h"
 #include "eval/comparison.h"
 #include "eval/eval_set.h"
 #include "eval/pure/report.h"
@@ -137,19 +138,43 @@ struct ChildJob {
   std::vector<std::string> args;
   std::string log, metrics;
   int64_t steps = 0;
-  std::string program;  // empty: this executable; else one on PATH (torchrun)
+  int nproc = 1;  // > 1: `args` run under torchrun on this many processes (torchrun_args)
+  std::string torchrun_logs;
 };
 
-// `handoff ARGS` as N data-parallel processes under torchrun (issue 19): one machine (--standalone picks a
-// free rendezvous port), torchrun's logs in LOG_DIR. Debian's torchrun 1.13 fails under Python 3.11 unless
-// redirects and tees are non-zero: the workers' stdout goes to LOG_DIR, their stderr (progress) to the job's
-// log too.
-std::vector<std::string> torchrun_args(int nproc, const std::string& log_dir, std::vector<std::string> args) {
-  std::vector<std::string> t = {
-      "--standalone", "--nproc_per_node", std::to_string(nproc), "-r", "1", "-t", "2", "--log_dir",
-      log_dir,        "--no_python",      self_executable()};
+// `handoff ARGS` as N data-parallel processes under torchrun (issue 19) on this machine, its rendezvous store
+// on `port`, torchrun's logs in LOG_DIR. Not --standalone: that puts every job's store on port 29400, so two
+// jobs side by side share one store and the second fails when the first ends and closes it ("Broken pipe").
+// Debian's torchrun 1.13 fails under Python 3.11 unless redirects and tees are non-zero: the workers' stdout
+// goes to LOG_DIR, their stderr (progress) to the job's log too.
+std::vector<std::string> torchrun_args(int nproc, const std::string& log_dir, std::vector<std::string> args,
+                                       int port) {
+  std::vector<std::string> t = {"--rdzv_backend",
+                                "c10d",
+                                "--rdzv_endpoint",
+                                "127.0.0.1:" + std::to_string(port),
+                                "--rdzv_id",
+                                "handoff-demo-" + std::to_string(port),
+                                "--nproc_per_node",
+                                std::to_string(nproc),
+                                "-r",
+                                "1",
+                                "-t",
+                                "2",
+                                "--log_dir",
+                                log_dir,
+                                "--no_python",
+                                self_executable()};
   t.insert(t.end(), args.begin(), args.end());
   return t;
+}
+
+// A job's child process; a torchrun job gets a free port for its store when it starts, not when it was
+// listed.
+std::unique_ptr<ChildProcess> start_job(const ChildJob& j) {
+  if (j.nproc <= 1) return std::make_unique<ChildProcess>(j.args, j.log);
+  return std::make_unique<ChildProcess>(torchrun_args(j.nproc, j.torchrun_logs, j.args, free_local_port()),
+                                        j.log, "torchrun");
 }
 
 // Runs the jobs `parallel` at a time, each with one compute thread: tiny models do not scale across cores
@@ -168,7 +193,7 @@ void run_side_by_side(const std::vector<ChildJob>& jobs, int parallel) {
       const ChildJob& j = jobs[next++];
       std::fprintf(stderr, "   --- %s (%lld steps), log %s\n", j.name.c_str(),
                    static_cast<long long>(j.steps), j.log.c_str());
-      running.push_back({&j, std::make_unique<ChildProcess>(j.args, j.log, j.program)});
+      running.push_back({&j, start_job(j)});
     }
     std::this_thread::sleep_for(std::chrono::seconds(2));
     std::string line;
@@ -249,7 +274,7 @@ std::pair<std::string, std::string> base_models(const nlohmann::json& demo, cons
                                      task,  "--out",  out,  "--resume", "--threads", "1"};
     if (!a.protocol.empty()) args.insert(args.end(), {"--protocol", a.protocol});
     jobs.push_back({"sft " + role, args, out + "/sft.log", out + "/metrics.jsonl",
-                    opts.stop_at_step > 0 ? std::min(opts.steps, opts.stop_at_step) : opts.steps, ""});
+                    opts.stop_at_step > 0 ? std::min(opts.steps, opts.stop_at_step) : opts.steps, 1, ""});
   }
   run_side_by_side(jobs, parallel);
   return {a.out + "/base-device/model", a.out + "/base-cloud/model"};
@@ -348,11 +373,8 @@ void run_rl_methods(const std::vector<RlRun>& runs, const std::string& device_di
                  run.dir + "/train.log",
                  run.dir + "/metrics.jsonl",
                  o.steps,
-                 ""};
-    if (nproc > 1) {
-      job.args = torchrun_args(nproc, run.dir + "/torchrun-logs", args);
-      job.program = "torchrun";
-    }
+                 nproc,
+                 run.dir + "/torchrun-logs"};
     jobs.push_back(std::move(job));
   }
   run_side_by_side(jobs, parallel);
