@@ -71,7 +71,9 @@ TEST(ModelTest, HfParameterNames) {
 
 TEST(ModelTest, KvCacheDecodingMatchesRecomputation) {
   torch::manual_seed(1);
-  for (auto cfg : {tiny_config("llama", 2), tiny_config("qwen2", 4)}) {
+  ModelConfig wide = tiny_config("qwen2", 2);  // heads of 32: one-token steps take one_token_attention
+  wide.hidden_size = 128;
+  for (auto cfg : {tiny_config("llama", 2), tiny_config("qwen2", 4), wide}) {
     CausalLM m(cfg);
     m->eval();
     c10::InferenceMode guard;

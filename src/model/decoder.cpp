@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "model/autocast.h"
 #include "model/gemv.h"
+#include "model/one_token_attention.h"
 
 namespace handoff {
 
@@ -177,8 +178,13 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
     v = cache->v[layer].narrow(2, 0, start + T);
   }
   const int64_t S = k.size(2), g = n_heads / n_kv;
-  // Multiply-sums materialise [B, n_heads, S, hd] twice: past ~16 MB (long rows) the per-(row, head) GEMMs'
-  // fixed cost no longer dominates, and the batched matmul below (same masks) takes over.
+  // One query token, heads of 32+ in fp32 on the CPU (real models' 64 or 128): our kernel, no per-(row, head)
+  // GEMMs and no temporaries (model/one_token_attention.h says where it pays). Elsewhere (the tiny presets'
+  // heads of 16, CUDA, bf16 autocast) multiply-sums, which materialise [B, n_heads, S, hd] twice: past ~16 MB
+  // (long rows) the per-(row, head) GEMMs' fixed cost no longer dominates, and the batched matmul below takes
+  // over.
+  if (cache && T == 1 && head_dim >= 32 && one_token_attention_applies(q, k, v, bias))
+    return project(o_proj, one_token_attention(q, k, v, bias));
   if (cache && T == 1 && B * n_heads * S * head_dim <= (int64_t{1} << 22))
     return project(o_proj, attend_one_token(q, k, v, bias));
   // Group query heads under their shared key/value head instead of copying keys g times.
@@ -303,13 +309,14 @@ at::Device CausalLMImpl::device() const {
   return model->embed_tokens->weight.device();
 }
 
-KVCache CausalLMImpl::make_cache(int64_t batch, int64_t capacity) const {
+KVCache CausalLMImpl::make_cache(int64_t batch, int64_t capacity, bool zeroed) const {
   KVCache cache;
   cache.capacity = capacity;
   auto opts = model->embed_tokens->weight.options().requires_grad(false);
+  const std::vector<int64_t> shape{batch, config.num_key_value_heads, capacity, config.head_dim()};
   for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
-    cache.k.push_back(at::zeros({batch, config.num_key_value_heads, capacity, config.head_dim()}, opts));
-    cache.v.push_back(at::zeros({batch, config.num_key_value_heads, capacity, config.head_dim()}, opts));
+    cache.k.push_back(zeroed ? at::zeros(shape, opts) : at::empty(shape, opts));
+    cache.v.push_back(zeroed ? at::zeros(shape, opts) : at::empty(shape, opts));
   }
   return cache;
 }

@@ -100,7 +100,12 @@ struct CausalLMImpl : torch::nn::Module {
   // fp32 scale a row (gemv.h, quantize_rows_int8) — a quarter of fp32's bytes. A layer's scales are its
   // "weight_scale" buffer. Idempotent; not after store_weights_bf16 (and the reverse), which is an Error.
   void store_weights_int8();
-  KVCache make_cache(int64_t batch, int64_t capacity) const;
+  // zeroed false: the columns hold whatever the allocator gave until written — for callers that write every
+  // column before they attend over it (batched sampling: the prompt's pass fills [0, P), step t column P +
+  // t), sparing a fill of the whole cache (4 × 8 MB per quick-preset rollout). Per-row columns (write_cols)
+  // need zeros: a row attends over columns other rows have not written yet, masked, and 0 · garbage may be
+  // NaN.
+  KVCache make_cache(int64_t batch, int64_t capacity, bool zeroed = true) const;
   at::Device device() const;
 
  private:

@@ -35,7 +35,7 @@ struct DecodeState {
 at::Tensor prefill(CausalLM& model, DecodeState& s, int64_t steps, bool use_cache) {
   const int64_t B = s.input.size(0), P = s.P;
   if (use_cache) {
-    s.cache = model->make_cache(B, P + steps);
+    s.cache = model->make_cache(B, P + steps, /*zeroed=*/false);  // every column is written before it is read
     return model->forward(s.input, s.all_pos, s.key_valid.narrow(1, 0, P), &s.cache).select(1, P - 1);
   }
   return model->forward(s.input, s.all_pos, s.key_valid.narrow(1, 0, P)).select(1, P - 1);
