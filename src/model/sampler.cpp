@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <random>
 
 #include "common/error.h"
@@ -31,14 +32,50 @@ struct DecodeState {
   int64_t remaining = 0;              // rows of the caller's batch not done
 };
 
-// The prompt's forward pass (filling the cache when there is one): the logits of every row's next token.
-at::Tensor prefill(CausalLM& model, DecodeState& s, int64_t steps, bool use_cache) {
-  const int64_t B = s.input.size(0), P = s.P;
-  if (use_cache) {
-    s.cache = model->make_cache(B, P + steps, /*zeroed=*/false);  // every column is written before it is read
-    return model->forward(s.input, s.all_pos, s.key_valid.narrow(1, 0, P), &s.cache).select(1, P - 1);
+// Which rows share a prompt: first[b] is the index, among the distinct prompts in order of first use, of row
+// b's prompt.
+struct DistinctPrompts {
+  std::vector<std::vector<int>> prompts;
+  std::vector<int64_t> first;
+};
+DistinctPrompts distinct_prompts(const std::vector<std::vector<int>>& prompts) {
+  DistinctPrompts d;
+  std::map<std::vector<int>, int64_t> seen;
+  for (const auto& p : prompts) {
+    auto it = seen.emplace(p, static_cast<int64_t>(d.prompts.size())).first;
+    if (it->second == static_cast<int64_t>(d.prompts.size())) d.prompts.push_back(p);
+    d.first.push_back(it->second);
   }
-  return model->forward(s.input, s.all_pos, s.key_valid.narrow(1, 0, P)).select(1, P - 1);
+  return d;
+}
+
+// The prompt's forward pass (filling the cache when there is one): the logits of every row's next token.
+// Rows with the same prompt (RL's G samples of each, paper §3.1) share one pass: the distinct prompts, padded
+// to the same width P, go through the model and their cache columns and logits are copied to every row that
+// asked for them — 1/G of the prompt's work, a quarter of a quick-preset rollout (bench/run_gapg_peer.sh).
+// The values agree with each row's own pass to float rounding, not bit for bit: OpenBLAS's GEMM orders its
+// sums by the number of rows it is given (SamplerTest.SharedPromptPassMatchesEachRowsOwnPass).
+at::Tensor prefill(CausalLM& model, DecodeState& s, const std::vector<std::vector<int>>& prompts,
+                   int64_t steps, const SamplingOptions& opts) {
+  const int64_t B = s.input.size(0), P = s.P;
+  if (!opts.use_cache)
+    return model->forward(s.input, s.all_pos, s.key_valid.narrow(1, 0, P)).select(1, P - 1);
+  s.cache = model->make_cache(B, P + steps, /*zeroed=*/false);  // every column is written before it is read
+  const DistinctPrompts d = distinct_prompts(prompts);
+  if (!opts.share_prompt_pass || static_cast<int64_t>(d.prompts.size()) == B)
+    return model->forward(s.input, s.all_pos, s.key_valid.narrow(1, 0, P), &s.cache).select(1, P - 1);
+  const PaddedPrompts up = left_pad(d.prompts, model->config, 0, s.input.device());
+  KVCache shared = model->make_cache(static_cast<int64_t>(d.prompts.size()), P, /*zeroed=*/false);
+  auto logits = model->forward(up.input, up.positions, up.key_valid, &shared).select(1, P - 1);
+  auto rows =
+      torch::from_blob(const_cast<int64_t*>(d.first.data()), {B}, at::TensorOptions().dtype(at::kLong))
+          .to(s.input.device());
+  for (size_t l = 0; l < s.cache.k.size(); ++l) {
+    s.cache.k[l].narrow(2, 0, P).copy_(shared.k[l].index_select(0, rows));
+    s.cache.v[l].narrow(2, 0, P).copy_(shared.v[l].index_select(0, rows));
+  }
+  s.cache.length = P;
+  return logits.index_select(0, rows);
 }
 
 // Appends the picked tokens and their log π to the unfinished rows; a row that picked a stop id is done.
@@ -137,7 +174,7 @@ Generation generate(CausalLM& model, const std::vector<std::vector<int>>& prompt
   s.done.assign(B, false);
   s.remaining = B;
 
-  at::Tensor logits = prefill(model, s, steps, opts.use_cache);
+  at::Tensor logits = prefill(model, s, prompts, steps, opts);
   for (int64_t t = 0; t < steps && s.remaining > 0; ++t) {
     std::vector<std::mt19937_64*> rngs;
     for (auto& r : s.rngs) rngs.push_back(&r);

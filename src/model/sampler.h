@@ -13,6 +13,9 @@ struct SamplingOptions {
   int64_t max_new_tokens = 64;
   std::vector<int> stop_ids;  // a row ends after emitting one of these (the stop token is kept in its output)
   bool use_cache = true;      // false: recompute the whole prefix every token (benchmarks and tests only)
+  // Rows with the same prompt share one pass over it (sampler.cpp, prefill); false: each row runs its own
+  // (the reference of the test that the two agree, and of benchmarks).
+  bool share_prompt_pass = true;
   // Deployment knob: `boost_token` is emitted exactly where the model gives it probability ≥ boost_threshold
   // (at temperature 1) and never elsewhere — a decision rule on the model's own P(<handoff>) that moves a
   // hand-off model's call rate both ways at serving time (low threshold: more calls; high: fewer). Off when
