@@ -186,6 +186,39 @@ TEST(SamplerTest, SharedPromptPassMatchesEachRowsOwnPass) {
   }
 }
 
+// The policy update's rows come in groups with one prompt (GAPG's G samples); completion_logprobs then runs
+// each distinct prompt once and its completions over its cached keys and values. Log-probs and every
+// parameter's gradient must be those of one whole sequence per row, to float rounding; prompts of different
+// lengths (left padding in the shared pass), completions of different lengths (one empty), grouped heads.
+TEST(ModelTest, SharedPromptLogprobsMatchOneSequencePerRow) {
+  torch::manual_seed(7);
+  CausalLM m(tiny_config("llama", 2));
+  const std::vector<std::vector<int>> prompts = {{1, 5, 6, 7}, {1, 5, 6, 7}, {1, 9},
+                                                 {1, 9},       {1, 9},       {1, 3, 4}};
+  const std::vector<std::vector<int>> completions = {{8, 9, 10}, {11},    {12, 13, 14, 15, 16},
+                                                     {},         {17, 2}, {18, 19}};
+  auto weights = torch::randn({6, 5});
+  std::vector<std::vector<at::Tensor>> grads;
+  std::vector<at::Tensor> values, masks;
+  for (bool share : {true, false}) {
+    for (auto& p : m->parameters()) p.mutable_grad() = at::Tensor();
+    auto lp = completion_logprobs(m, prompts, completions, share);
+    (lp.token_logprobs * weights.narrow(1, 0, lp.token_logprobs.size(1))).sum().backward();
+    values.push_back(lp.token_logprobs.detach());
+    masks.push_back(lp.mask);
+    grads.emplace_back();
+    for (auto& p : m->parameters()) grads.back().push_back(p.grad().clone());
+  }
+  ASSERT_EQ(values[0].sizes(), values[1].sizes());
+  EXPECT_TRUE(masks[0].equal(masks[1]));
+  EXPECT_LT((values[0] - values[1]).abs().max().item<double>(), 1e-5);
+  EXPECT_GT(values[1].abs().sum().item<double>(), 1.0);  // real log-probs, not zeros
+  for (size_t i = 0; i < grads[0].size(); ++i)
+    EXPECT_LT((grads[0][i] - grads[1][i]).abs().max().item<double>(),
+              1e-5 * (1 + grads[1][i].abs().max().item<double>()))
+        << "parameter " << i;
+}
+
 TEST(SamplerTest, StopsOnStopTokenAndRejectsBadOptions) {
   torch::manual_seed(5);
   auto cfg = tiny_config();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 
 #include "common/error.h"
 
@@ -56,6 +57,17 @@ int64_t longest_prompt(const ModelConfig& cfg, const std::vector<std::vector<int
     throw Error("prompt of " + std::to_string(P) + " tokens does not fit the context of " +
                 std::to_string(cfg.max_position_embeddings));
   return P;
+}
+
+DistinctPrompts distinct_prompts(const std::vector<std::vector<int>>& prompts) {
+  DistinctPrompts d;
+  std::map<std::vector<int>, int64_t> seen;
+  for (const auto& p : prompts) {
+    auto it = seen.emplace(p, static_cast<int64_t>(d.prompts.size())).first;
+    if (it->second == static_cast<int64_t>(d.prompts.size())) d.prompts.push_back(p);
+    d.first.push_back(it->second);
+  }
+  return d;
 }
 
 PaddedPrompts left_pad(const std::vector<std::vector<int>>& prompts, const ModelConfig& cfg,

@@ -27,6 +27,14 @@ struct PaddedPrompts {
   at::Tensor key_valid;       // [B, P + extra_cols]: false on padding
   at::Tensor next_positions;  // [B]: each row's prompt length
 };
+// Which rows share a prompt (RL's G samples of each): `prompts` are the distinct ones in order of first use,
+// and first[b] is the index among them of row b's prompt.
+struct DistinctPrompts {
+  std::vector<std::vector<int>> prompts;
+  std::vector<int64_t> first;
+};
+DistinctPrompts distinct_prompts(const std::vector<std::vector<int>>& prompts);
+
 PaddedPrompts left_pad(const std::vector<std::vector<int>>& prompts, const ModelConfig& cfg,
                        int64_t extra_cols, const at::Device& dev);
 

@@ -5,11 +5,78 @@
 
 #include "common/error.h"
 #include "model/autocast.h"
+#include "model/decode_steps.h"
 
 namespace handoff {
 
+namespace {
+
+// The completions as a right-padded batch [B, Tc]: ids (0 on padding), their positions after each prompt, the
+// mask of real tokens.
+struct CompletionBatch {
+  at::Tensor ids, positions, targets, mask;
+};
+CompletionBatch completion_batch(const std::vector<std::vector<int>>& prompts,
+                                 const std::vector<std::vector<int>>& completions, int64_t Tc,
+                                 const c10::Device& dev) {
+  const int64_t B = static_cast<int64_t>(prompts.size());
+  std::vector<int64_t> ids(B * Tc, 0), pos(B * Tc, 0);
+  std::vector<float> mask(B * Tc, 0.0f);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t np = static_cast<int64_t>(prompts[b].size());
+    for (int64_t t = 0; t < Tc; ++t) {
+      pos[b * Tc + t] = np + t;
+      if (t < static_cast<int64_t>(completions[b].size())) {
+        ids[b * Tc + t] = completions[b][t];
+        mask[b * Tc + t] = 1.0f;
+      }
+    }
+  }
+  auto lopt = at::TensorOptions().dtype(at::kLong);
+  auto input = torch::from_blob(ids.data(), {B, Tc}, lopt).clone().to(dev);
+  return {input, torch::from_blob(pos.data(), {B, Tc}, lopt).clone().to(dev), input,
+          torch::from_blob(mask.data(), {B, Tc}, at::TensorOptions().dtype(at::kFloat)).clone().to(dev)};
+}
+
+// The shared-prompt form (logprobs.h): the distinct prompts left-padded to P through the model, filling a
+// cache; each row's cache is its prompt's columns followed by room for its completion, which then runs with
+// positions continuing its prompt. The state that predicts completion token 0 is the prompt's last; token
+// j's, the completion's j − 1.
+CompletionLogprobs shared_prompt_logprobs(CausalLM& model, const DistinctPrompts& d,
+                                          const std::vector<std::vector<int>>& prompts,
+                                          const std::vector<std::vector<int>>& completions, int64_t Tc) {
+  const int64_t B = static_cast<int64_t>(prompts.size());
+  const auto dev = model->device();
+  const PaddedPrompts up = left_pad(d.prompts, model->config, 0, dev);
+  const int64_t P = up.P;
+  KVCache shared = model->make_cache(static_cast<int64_t>(d.prompts.size()), P);
+  auto last = model->hidden(up.input, up.positions, up.key_valid, &shared).select(1, P - 1);
+  auto rows =
+      torch::from_blob(const_cast<int64_t*>(d.first.data()), {B}, at::TensorOptions().dtype(at::kLong))
+          .clone()
+          .to(dev);
+  KVCache own;
+  own.capacity = P + Tc;
+  own.length = P;
+  for (size_t l = 0; l < shared.k.size(); ++l) {
+    auto room = at::zeros({B, shared.k[l].size(1), Tc, shared.k[l].size(3)}, shared.k[l].options());
+    own.k.push_back(at::cat({shared.k[l].index_select(0, rows), room}, 2));
+    own.v.push_back(at::cat({shared.v[l].index_select(0, rows), room}, 2));
+  }
+  const CompletionBatch c = completion_batch(prompts, completions, Tc, dev);
+  auto key_valid =
+      at::cat({up.key_valid.index_select(0, rows), at::ones({B, Tc}, up.key_valid.options())}, 1);
+  auto h = model->hidden(c.ids, c.positions, key_valid, &own);  // [B, Tc, D]
+  auto hs = at::cat({last.index_select(0, rows).unsqueeze(1), h.narrow(1, 0, Tc - 1)}, 1);
+  auto logits = at::matmul(hs, model->lm_weight().t()).to(at::kFloat);
+  auto lp = at::log_softmax(logits, -1).gather(2, c.targets.unsqueeze(-1)).squeeze(-1);
+  return {lp * c.mask, c.mask};
+}
+
+}  // namespace
+
 CompletionLogprobs completion_logprobs(CausalLM& model, const std::vector<std::vector<int>>& prompts,
-                                       const std::vector<std::vector<int>>& completions) {
+                                       const std::vector<std::vector<int>>& completions, bool share_prompts) {
   const int64_t B = static_cast<int64_t>(prompts.size());
   if (completions.size() != prompts.size())
     throw Error("completion_logprobs: prompts and completions differ in count");
@@ -23,6 +90,16 @@ CompletionLogprobs completion_logprobs(CausalLM& model, const std::vector<std::v
   if (L > cfg.max_position_embeddings)
     throw Error("sequence of " + std::to_string(L) + " tokens exceeds the context of " +
                 std::to_string(cfg.max_position_embeddings));
+  // --precision bf16: the training forward runs under the same autocast as sampling (model/autocast.h);
+  // the logits are cast back to fp32 before the log-softmax.
+  std::optional<Bf16Autocast> autocast;
+  if (model->autocast_bf16 && model->lm_weight().scalar_type() == at::kFloat)
+    autocast.emplace(model->device());
+  if (share_prompts) {
+    const DistinctPrompts d = distinct_prompts(prompts);
+    if (static_cast<int64_t>(d.prompts.size()) < B)
+      return shared_prompt_logprobs(model, d, prompts, completions, Tc);
+  }
   std::vector<int64_t> ids(B * L, 0), gather_at(B * Tc, 0), targets(B * Tc, 0);
   std::vector<float> mask(B * Tc, 0.0f);
   for (int64_t b = 0; b < B; ++b) {
@@ -49,10 +126,6 @@ CompletionLogprobs completion_logprobs(CausalLM& model, const std::vector<std::v
   auto m = torch::from_blob(mask.data(), {B, Tc}, at::TensorOptions().dtype(at::kFloat)).clone().to(dev);
 
   // Right padding needs no key mask: padding comes after every real token, so causality hides it.
-  // --precision bf16: the training forward runs under the same autocast as sampling (model/autocast.h);
-  // the logits are cast back to fp32 before the log-softmax.
-  std::optional<Bf16Autocast> autocast;
-  if (model->autocast_bf16 && model->lm_weight().scalar_type() == at::kFloat) autocast.emplace(dev);
   auto h = model->hidden(input, positions);  // [B, L, D]
   auto hs = h.gather(1, idx.unsqueeze(-1).expand({B, Tc, h.size(2)}));
   auto logits = at::matmul(hs, model->lm_weight().t()).to(at::kFloat);

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <limits>
-#include <map>
 #include <random>
 
 #include "common/error.h"
@@ -31,23 +30,6 @@ struct DecodeState {
   std::vector<bool> done;             // per row of the caller's batch
   int64_t remaining = 0;              // rows of the caller's batch not done
 };
-
-// Which rows share a prompt: first[b] is the index, among the distinct prompts in order of first use, of row
-// b's prompt.
-struct DistinctPrompts {
-  std::vector<std::vector<int>> prompts;
-  std::vector<int64_t> first;
-};
-DistinctPrompts distinct_prompts(const std::vector<std::vector<int>>& prompts) {
-  DistinctPrompts d;
-  std::map<std::vector<int>, int64_t> seen;
-  for (const auto& p : prompts) {
-    auto it = seen.emplace(p, static_cast<int64_t>(d.prompts.size())).first;
-    if (it->second == static_cast<int64_t>(d.prompts.size())) d.prompts.push_back(p);
-    d.first.push_back(it->second);
-  }
-  return d;
-}
 
 // The prompt's forward pass (filling the cache when there is one): the logits of every row's next token.
 // Rows with the same prompt (RL's G samples of each, paper §3.1) share one pass: the distinct prompts, padded
