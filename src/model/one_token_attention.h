@@ -5,9 +5,10 @@
 // batched matmul — one small GEMM per (row, head), which ATen without MKL selects, checks and dispatches
 // slice by slice — or broadcast multiply-sums (AttentionImpl::attend_one_token), which write and read back
 // two temporaries of B·heads·S·hd floats per layer. Here each (row, head) reads its query, keys and values
-// once. bench/bench_one_token_attention measures the three: the kernel pays at heads of 64 (real models: 1.9x
-// the multiply-sums at one row, 3.9x at 16 rows over 512 keys) and not at the tiny presets' heads of 16
-// (0.8-1.5x on RL rollouts' shapes), so the decoder uses it from heads of 32 up.
+// once. bench/bench_one_token_attention measures the three: the kernel pays at heads of 64 (real models: 2.0x
+// the multiply-sums at one row and 2.2x at 16 rows over 512 keys, one thread) and not at the tiny presets'
+// heads of 16 (0.9-1.1x on RL rollouts' shapes, where both read the whole cache once), so the decoder uses it
+// from heads of 32 up (docs/results/2026-12-05-shared-prompt-pass/).
 #include <ATen/Tensor.h>
 
 namespace handoff {
