@@ -16,22 +16,15 @@ namespace {
 
 constexpr float kMaskedBias = -1e29f;  // the decoder's mask is -1e30 (decoder.cpp, CausalLMImpl::hidden)
 
-struct Operand {  // element strides of dims 0-2 (dim 3 contiguous); a broadcast dim has stride 0
+// A float tensor's data and the element strides of three of its dims (the last one's is 1); a broadcast (size
+// 1) dim gets stride 0. q, k, v: row, head, position; the bias: row, query, key.
+struct Strides3 {
   const float* p;
-  int64_t b, h, t;
+  int64_t s0, s1, s2;
 };
-Operand operand(const at::Tensor& x) {
-  return {x.data_ptr<float>(), x.size(0) == 1 ? 0 : x.stride(0), x.size(1) == 1 ? 0 : x.stride(1),
-          x.size(2) == 1 ? 0 : x.stride(2)};
-}
-
-struct Bias {
-  const float* p;
-  int64_t b, t, s;
-};
-Bias bias_view(const at::Tensor& x) {
-  return {x.data_ptr<float>(), x.size(0) == 1 ? 0 : x.stride(0), x.size(2) == 1 ? 0 : x.stride(2),
-          x.size(3) == 1 ? 0 : x.stride(3)};
+Strides3 strides3(const at::Tensor& x, int d0, int d1, int d2) {
+  const auto st = [&](int d) { return x.size(d) == 1 ? int64_t{0} : x.stride(d); };
+  return {x.data_ptr<float>(), st(d0), st(d1), st(d2)};
 }
 
 struct Dims {
@@ -54,18 +47,18 @@ struct Visibility {
 // Query head h of row b: out [B, T, H·HD] gets its softmax-weighted values. `scores` holds S floats. HD is a
 // compile-time head size so that the output row stays in registers across the keys.
 template <int HD>
-void forward_head(const Dims& n, const Operand& q, const Operand& k, const Operand& v, const Bias& bias,
-                  int64_t b, int64_t h, float* scores, float* out) {
+void forward_head(const Dims& n, const Strides3& q, const Strides3& k, const Strides3& v,
+                  const Strides3& bias, int64_t b, int64_t h, float* scores, float* out) {
   const int64_t kvh = h / (n.H / n.KV);
-  const float* kp = k.p + b * k.b + kvh * k.h;
-  const float* vp = v.p + b * v.b + kvh * v.h;
+  const float* kp = k.p + b * k.s0 + kvh * k.s1;
+  const float* vp = v.p + b * v.s0 + kvh * v.s1;
   for (int64_t t = 0; t < n.T; ++t) {
-    const float* qt = q.p + b * q.b + h * q.h + t * q.t;
-    const Visibility vis(bias.p + b * bias.b + t * bias.t, bias.s, n.S);
+    const float* qt = q.p + b * q.s0 + h * q.s1 + t * q.s2;
+    const Visibility vis(bias.p + b * bias.s0 + t * bias.s1, bias.s2, n.S);
     float top = -std::numeric_limits<float>::infinity();
     for (int64_t s = 0; s < n.S; ++s) {
       scores[s] = vis.hidden(s) ? -std::numeric_limits<float>::infinity()
-                                : lane_dot<HD>(qt, kp + s * k.t) * n.scale + vis.bias(s);
+                                : lane_dot<HD>(qt, kp + s * k.s2) * n.scale + vis.bias(s);
       top = std::max(top, scores[s]);
     }
     float total = 0.0f, acc[HD] = {};
@@ -74,15 +67,15 @@ void forward_head(const Dims& n, const Operand& q, const Operand& k, const Opera
       total += scores[s];
     }
     for (int64_t s = 0; s < n.S; ++s)
-      if (scores[s] != 0.0f) lane_axpy<HD>(scores[s], vp + s * v.t, acc);
+      if (scores[s] != 0.0f) lane_axpy<HD>(scores[s], vp + s * v.s2, acc);
     float* o = out + (b * n.T + t) * n.H * HD + h * HD;
     const float inv = 1.0f / total;
     for (int d = 0; d < HD; ++d) o[d] = acc[d] * inv;
   }
 }
 
-using ForwardFn = void (*)(const Dims&, const Operand&, const Operand&, const Operand&, const Bias&, int64_t,
-                           int64_t, float*, float*);
+using ForwardFn = void (*)(const Dims&, const Strides3&, const Strides3&, const Strides3&, const Strides3&,
+                           int64_t, int64_t, float*, float*);
 ForwardFn kernel_for(int64_t hd) {
   switch (hd) {
     case 16:
@@ -114,8 +107,8 @@ at::Tensor one_token_attention(const at::Tensor& q, const at::Tensor& k, const a
   const Dims n = dims_of(q, k);
   auto out = at::empty({n.B, n.T, n.H * q.size(3)}, q.options());
   const ForwardFn fn = kernel_for(q.size(3));
-  const Operand qo = operand(q), ko = operand(k), vo = operand(v);
-  const Bias bo = bias_view(bias);
+  const Strides3 qo = strides3(q, 0, 1, 2), ko = strides3(k, 0, 1, 2), vo = strides3(v, 0, 1, 2);
+  const Strides3 bo = strides3(bias, 0, 2, 3);
   float* o = out.data_ptr<float>();
   for_row_blocks(n.B * n.H, [&](int64_t begin, int64_t end) {  // OpenMP threads (gemv.h)
     std::vector<float> scores(static_cast<size_t>(n.S));
