@@ -537,6 +537,34 @@ TEST(CliTest, ReferenceCheckpointsLoadAndEvaluate) {
   EXPECT_TRUE(contains(r.output, "does not exist")) << r.output;
 }
 
+// The device-alone table decodes as asked: the knob at 0 hands off every item, --no-handoff none, where the
+// plain model's sampled pass does hand off (so the ban is what makes it 0); contradictory flags are refused.
+TEST(CliTest, EvalAloneAppliesTheKnobOrBansTheHandoff) {
+  const std::string dev = std::string(HANDOFF_SOURCE_DIR) + "/models/device-chain";
+  const std::string base = "eval --model " + dev + " --difficulties 8 --n 24 --threads 1 --json ";
+  const auto rates = [&](const std::string& flags) {
+    const auto out = tmp("eval_alone.json");
+    auto r = run_cli(base + out + " " + flags);
+    EXPECT_EQ(r.code, 0) << r.output;
+    const auto j = nlohmann::json::parse(handoff::read_file(out))[0];
+    fs::remove(out);
+    return std::make_pair(j["handoff_rate"].get<double>(), j["sampled_handoff_rate"].get<double>());
+  };
+  const auto plain = rates("");
+  EXPECT_GT(plain.second, 0.0);  // the reference device hands off when sampled at T = 1
+  const auto knob = rates("--handoff-threshold 0 --sample-temperature 0");
+  EXPECT_DOUBLE_EQ(knob.first, 1.0);
+  const auto banned = rates("--no-handoff");
+  EXPECT_DOUBLE_EQ(banned.first, 0.0);
+  EXPECT_DOUBLE_EQ(banned.second, 0.0);
+  auto r = run_cli(base + tmp("x.json") + " --no-handoff --handoff-threshold 0.5");
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.output, "contradict")) << r.output;
+  r = run_cli(base + tmp("x.json") + " --no-handoff --cloud http://127.0.0.1:9/v1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.output, "--no-handoff evaluates the device alone")) << r.output;
+}
+
 // `handoff route fit|eval` on the reference device model with a handful of items: the file holds what was
 // fit, eval reads it back (scores and decisions per item), and bad input is a clear error. The routers and
 // the router file on hand-made data, and more broken files: test_route.cpp.

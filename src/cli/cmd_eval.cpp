@@ -27,6 +27,7 @@ struct EvalArgs {
   double temperature = 1.0;
   int64_t seed = 1234;
   int threads = 0;
+  bool no_handoff = false;
   std::string precision = "fp32", protocol, weights = "fp32";
   CloudFlags cloud;
   CollabFlags collab;
@@ -67,6 +68,11 @@ void check_eval_args(const EvalArgs& a) {
   if (!a.device_server.url.empty() && a.cloud.url.empty())
     throw Error("--device-url evaluates the collaborative system: it needs --cloud URL",
                 "to evaluate a checkpoint alone, give --model DIR");
+  if (a.no_handoff && !(a.cloud.url.empty() && a.device_server.url.empty()))
+    throw Error("--no-handoff evaluates the device alone; with a cloud there would be nothing to send",
+                "drop --cloud/--device-url, or drop --no-handoff");
+  if (a.no_handoff && a.collab.handoff_threshold <= 1.0)
+    throw Error("--no-handoff and --handoff-threshold contradict each other", "give one of them");
   if (!a.device_server.url.empty() && a.weights != "fp32")
     throw Error("--weights applies to a model loaded here (--model DIR), not to a device server");
 }
@@ -100,6 +106,9 @@ void register_eval(CLI::App& app) {
   add_precision_flag(cmd, a->precision);
   add_weights_flag(cmd, a->weights);
   add_protocol_flag(cmd, a->protocol);
+  cmd->add_flag("--no-handoff", a->no_handoff,
+                "Decode the device with its " + std::string(kHandoffMarker) +
+                    " token masked: what it solves by itself (device alone; not with --cloud)");
   add_cloud_flags(cmd, a->cloud, /*required=*/false)
       ->description(
           "Also evaluate the collaborative system: the device's hand-offs go to this OpenAI-compatible cloud "
@@ -123,6 +132,8 @@ void register_eval(CLI::App& app) {
     o.max_new_tokens = a->max_new_tokens;
     o.seed = static_cast<uint64_t>(a->seed);
     o.difficulties = resolve_difficulties(*task, a->difficulties);
+    o.handoff_threshold = a->collab.handoff_threshold;  // the knob decides in the device-alone table too
+    o.ban_handoff = a->no_handoff;
     CollabOptions decoding;
     decoding.max_new_tokens = a->max_new_tokens;
     nlohmann::json out;
@@ -134,9 +145,9 @@ void register_eval(CLI::App& app) {
       apply_protocol_flag(loaded, a->protocol);
       apply_weights(loaded, a->weights);
       auto stats = evaluate_base(loaded.model, {*loaded.tokenizer, loaded.protocol}, *task, o);
-      std::printf("%s on %s (held-out split, %lld per difficulty, sampled at T=%.2f)\n\n%s", a->model.c_str(),
-                  task->name().c_str(), static_cast<long long>(a->n), a->temperature,
-                  base_eval_table(stats).c_str());
+      std::printf("%s on %s (held-out split, %lld per difficulty, sampled at T=%.2f%s)\n\n%s",
+                  a->model.c_str(), task->name().c_str(), static_cast<long long>(a->n), a->temperature,
+                  a->no_handoff ? "; hand-off banned" : "", base_eval_table(stats).c_str());
       out = base_eval_json(stats);
       if (cloud) {
         const auto collab =

@@ -3,10 +3,28 @@
 #include <cstdio>
 
 #include "collab/device_run.h"
+#include "common/error.h"
 #include "eval/eval_set.h"
 #include "tasks/answer.h"
 
 namespace handoff {
+namespace {
+
+// The device's decoding for the two passes: the knob if given, the hand-off banned if asked.
+SamplingOptions eval_sampling(const DeviceSpeech& io, double temperature, const BaseEvalOptions& opts) {
+  auto s = device_sampling(io, temperature, opts.max_new_tokens, 1.0, opts.handoff_threshold);
+  if (!opts.ban_handoff) return s;
+  if (opts.handoff_threshold <= 1.0)
+    throw Error("a hand-off threshold and a banned hand-off contradict each other", "give one of them");
+  if (!io.protocol.handoff_is_token() || io.tok.handoff_id() < 0)
+    throw Error("banning the hand-off needs the " + std::string(kHandoffMarker) + " token, and protocol \"" +
+                    io.protocol.name + "\" hands off with \"" + io.protocol.handoff + "\"",
+                "use a protocol whose hand-off is the token");
+  s.banned_ids.push_back(io.tok.handoff_id());
+  return s;
+}
+
+}  // namespace
 
 std::vector<DifficultyStats> evaluate_base(CausalLM& model, const DeviceSpeech& io, const Task& task,
                                            const BaseEvalOptions& opts) {
@@ -20,11 +38,10 @@ std::vector<DifficultyStats> evaluate_base(CausalLM& model, const DeviceSpeech& 
     queries.push_back(problems[i].prompt);
     seeds.push_back(opts.seed + i);
   }
-  auto greedy = run_device(model, io, queries, device_sampling(io, 0.0, opts.max_new_tokens), seeds);
+  auto greedy = run_device(model, io, queries, eval_sampling(io, 0.0, opts), seeds);
   std::vector<DeviceOutput> sampled;
   if (opts.sample_temperature > 0)
-    sampled = run_device(model, io, queries,
-                         device_sampling(io, opts.sample_temperature, opts.max_new_tokens), seeds);
+    sampled = run_device(model, io, queries, eval_sampling(io, opts.sample_temperature, opts), seeds);
 
   std::vector<DifficultyStats> stats;
   for (int d : distinct_difficulties(diffs)) {

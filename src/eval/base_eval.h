@@ -31,6 +31,10 @@ struct BaseEvalOptions {
   double sample_temperature = 1.0;  // 0 skips the sampled pass
   int64_t max_new_tokens = 96;
   uint64_t seed = 1234;
+  // <= 1: hand off exactly where P(<handoff>) reaches it (the deployment knob, as in collaborative runs).
+  double handoff_threshold = 1.1;
+  // The hand-off token masked in both passes: what the device solves by itself (a phrase protocol → Error).
+  bool ban_handoff = false;
 };
 
 std::vector<DifficultyStats> evaluate_base(CausalLM& model, const DeviceSpeech& io, const Task& task,
