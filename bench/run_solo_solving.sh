@@ -4,8 +4,9 @@
 # can lead a router that hands off nearly only the device's failures (post-inference, AUC 0.98 on hops-mix)
 # only by solving more of what it keeps. This trains task-tuning and GAPG (the preset's GAPG recipe at r = 0.3)
 # from the same reference device per seed, then decodes each greedily on the held-out split with the hand-off
-# banned (`--handoff-threshold 1`: the hand-off token wins only where its probability is 1 and is masked
-# elsewhere; 1.1 would switch the threshold off) and prints
+# banned (`--no-handoff`: the token is masked at every step; records before 2026-12-05 used
+# `--handoff-threshold 1` through the cloud, which hands off where P(<handoff>) rounds to 1, and the table
+# checked that none did) and prints
 # per-class accuracy, the class-weighted mean (hops-mix weights 7:1:…:1) and the same with hand-offs allowed.
 # Usage: bench/run_solo_solving.sh [SEEDS] [STEPS] [N]   (defaults "1 2 3", the preset's 150, 200 per class)
 # Two runs at a time (one thread each).
@@ -33,9 +34,9 @@ run() {  # algo seed
       --steps "$STEPS" $extra --threads 1 --quiet --out "$d" --cloud-cache "$OUT/cache.$1.s$2.jsonl" \
       > "$d.log" 2>&1 || { echo "FAILED $d (see $d.log)"; return; }
   for mode in solo own; do
-    local t=""
-    [ $mode = solo ] && t="--handoff-threshold 1"
-    $B eval --model "$d/model" --task hops --n "$N" --sample-temperature 0 --threads 1 --cloud "$CLOUD" $t \
+    local t="--cloud $CLOUD"
+    [ $mode = solo ] && t="--no-handoff"
+    $B eval --model "$d/model" --task hops --n "$N" --sample-temperature 0 --threads 1 $t \
       --json "$d/$mode.json.tmp" > "$d/$mode.txt" 2>&1 && mv "$d/$mode.json.tmp" "$d/$mode.json"
   done
 }

@@ -23,9 +23,11 @@ def main(out):
           "accuracy @ call rate | device-correct | bound at that rate on this device |")
     print("|---|---|---|---|---|---|")
     for d in runs:
-        solo = json.load(open(os.path.join(out, d, "solo.json")))["collaborative"]
+        solo = json.load(open(os.path.join(out, d, "solo.json")))
+        if isinstance(solo, dict):  # the older records: through the cloud at --handoff-threshold 1
+            solo = solo["collaborative"]
         own = json.load(open(os.path.join(out, d, "own.json")))["collaborative"]
-        if any(r["call_rate"] > 0 for r in solo):
+        if any(r.get("call_rate", r.get("handoff_rate", 0)) > 0 for r in solo):
             sys.exit(f"{d}: the hand-off was not banned in solo.json")
         by_class = " ".join(f"{r['difficulty']}:{r['accuracy']:.2f}" for r in solo)
         s = weighted(solo, "accuracy")

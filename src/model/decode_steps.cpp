@@ -70,6 +70,13 @@ DistinctPrompts distinct_prompts(const std::vector<std::vector<int>>& prompts) {
   return d;
 }
 
+at::Tensor row_index(const DistinctPrompts& d, const at::Device& dev) {
+  const auto n = static_cast<int64_t>(d.first.size());
+  return at::from_blob(const_cast<int64_t*>(d.first.data()), {n}, at::TensorOptions().dtype(at::kLong))
+      .clone()
+      .to(dev);
+}
+
 PaddedPrompts left_pad(const std::vector<std::vector<int>>& prompts, const ModelConfig& cfg,
                        int64_t extra_cols, const at::Device& dev) {
   PaddedPrompts out;

@@ -34,6 +34,8 @@ struct DistinctPrompts {
   std::vector<int64_t> first;
 };
 DistinctPrompts distinct_prompts(const std::vector<std::vector<int>>& prompts);
+// `first` as an owned [B] index tensor on `dev`: rows of a shared pass's outputs gathered per row.
+at::Tensor row_index(const DistinctPrompts& d, const at::Device& dev);
 
 PaddedPrompts left_pad(const std::vector<std::vector<int>>& prompts, const ModelConfig& cfg,
                        int64_t extra_cols, const at::Device& dev);

@@ -51,10 +51,7 @@ CompletionLogprobs shared_prompt_logprobs(CausalLM& model, const DistinctPrompts
   const int64_t P = up.P;
   KVCache shared = model->make_cache(static_cast<int64_t>(d.prompts.size()), P);
   auto last = model->hidden(up.input, up.positions, up.key_valid, &shared).select(1, P - 1);
-  auto rows =
-      torch::from_blob(const_cast<int64_t*>(d.first.data()), {B}, at::TensorOptions().dtype(at::kLong))
-          .clone()
-          .to(dev);
+  const auto rows = row_index(d, dev);
   KVCache own;
   own.capacity = P + Tc;
   own.length = P;

@@ -49,9 +49,7 @@ at::Tensor prefill(CausalLM& model, DecodeState& s, const std::vector<std::vecto
   const PaddedPrompts up = left_pad(d.prompts, model->config, 0, s.input.device());
   KVCache shared = model->make_cache(static_cast<int64_t>(d.prompts.size()), P, /*zeroed=*/false);
   auto logits = model->forward(up.input, up.positions, up.key_valid, &shared).select(1, P - 1);
-  auto rows =
-      torch::from_blob(const_cast<int64_t*>(d.first.data()), {B}, at::TensorOptions().dtype(at::kLong))
-          .to(s.input.device());
+  const auto rows = row_index(d, s.input.device());
   for (size_t l = 0; l < s.cache.k.size(); ++l) {
     s.cache.k[l].narrow(2, 0, P).copy_(shared.k[l].index_select(0, rows));
     s.cache.v[l].narrow(2, 0, P).copy_(shared.v[l].index_select(0, rows));
