@@ -560,6 +560,13 @@ TEST(CliTest, EvalAloneAppliesTheKnobOrBansTheHandoff) {
   auto r = run_cli(base + tmp("x.json") + " --no-handoff --handoff-threshold 0.5");
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(contains(r.output, "contradict")) << r.output;
+  r = run_cli(base + tmp("x.json") + " --split valid");
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(contains(r.output, "--split")) << r.output;
+  r = run_cli(base + tmp("x.json") + " --split train --sample-temperature 0");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "(train split, 24 per difficulty")) << r.output;
+  fs::remove(tmp("x.json"));
   r = run_cli(base + tmp("x.json") + " --no-handoff --cloud http://127.0.0.1:9/v1");
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(contains(r.output, "--no-handoff evaluates the device alone")) << r.output;

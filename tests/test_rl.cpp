@@ -495,6 +495,34 @@ TEST(RlTrainerTest, CallRateControllerRaisesThePriceAndResumesExactly) {
   fs::remove_all(b);
 }
 
+// --solve-first: the first steps' rollouts cannot hand off (a device that always does answers instead) and
+// the controller neither measures nor moves; after them the hand-off is sampled again and the controller
+// starts.
+TEST(RlTrainerTest, SolveFirstBansTheHandoffThenTheControllerStarts) {
+  auto o = partly_right_opts("");
+  StandInCloud cloud(o);
+  o.cloud_url = cloud.url();
+  o.call_rate_control = "dual";
+  o.dual_every = 1;
+  o.dual_probe = 16;
+  o.steps = 4;
+  o.solve_first = 0.5;  // steps 1 and 2
+  o.budget = budget_from_call_rate(0.3);
+  const auto out = tmp("solve_first");
+  run_rl(o, always_handoff_device(), out, false);
+  const auto m = read_metrics(out + "/metrics.jsonl");
+  ASSERT_EQ(m.size(), 4u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_DOUBLE_EQ(m[i]["call_rate"].get<double>(), 0.0) << i;
+    EXPECT_DOUBLE_EQ(m[i]["lambda"].get<double>(), 0.0) << i;
+    EXPECT_DOUBLE_EQ(m[i]["probe_call_rate"].get<double>(), -1.0) << i;  // not measured
+  }
+  EXPECT_GT(m[2]["call_rate"].get<double>(), 0.5);        // the device's own hand-offs are back
+  EXPECT_GT(m[2]["probe_call_rate"].get<double>(), 0.3);  // measured, above the target:
+  EXPECT_GT(m[2]["lambda"].get<double>(), 0.0);           // the price rises from there
+  fs::remove_all(out);
+}
+
 TEST(RlTrainerTest, SelectionWindowMeasuresOnTheLargerProbeExtendingTheSmallerDraw) {
   auto o = tiny_opts("");
   o.steps = 10;
@@ -579,6 +607,11 @@ TEST(RlTrainerTest, BadInputIsRejectedBeforeTraining) {
   o.dual_select_probe = 0;
   o.lr_tail = -0.1;
   expect_error(o, "lr_tail");
+  o.lr_tail = 0;
+  o.solve_first = 1.0;  // no step left to learn when to hand off
+  expect_error(o, "solve_first");
+  o.solve_first = -0.2;
+  expect_error(o, "solve_first");
   o = tiny_opts("");
   o.algo = "task-tuning";
   o.call_rate_control = "dual";

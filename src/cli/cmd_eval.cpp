@@ -28,6 +28,7 @@ struct EvalArgs {
   int64_t seed = 1234;
   int threads = 0;
   bool no_handoff = false;
+  std::string split = "test";
   std::string precision = "fp32", protocol, weights = "fp32";
   CloudFlags cloud;
   CollabFlags collab;
@@ -37,7 +38,7 @@ struct EvalArgs {
 // The collaborative run on the held-out items: its table printed, its JSON and the cloud bill returned.
 nlohmann::json eval_collab(Collaborator& collab, const Task& task, const BaseEvalOptions& o,
                            const EvalArgs& a, const std::string& device_name) {
-  auto cstats = evaluate_collab(collab, task, o.difficulties, a.n, o.seed);
+  auto cstats = evaluate_collab(collab, task, o.difficulties, a.n, o.seed, o.split);
   std::printf("\ncollaborative: device %s + cloud %s (model '%s'), greedy device decisions\n\n%s",
               device_name.c_str(), a.cloud.url.c_str(), a.cloud.model.c_str(),
               collab_eval_table(cstats).c_str());
@@ -106,6 +107,12 @@ void register_eval(CLI::App& app) {
   add_precision_flag(cmd, a->precision);
   add_weights_flag(cmd, a->weights);
   add_protocol_flag(cmd, a->protocol);
+  cmd->add_option(
+         "--split", a->split,
+         "test: the held-out split; train: items of the training distribution at --seed (validation, "
+         "for choosing a recipe without touching held-out items)")
+      ->check(CLI::IsMember({"test", "train"}))
+      ->capture_default_str();
   cmd->add_flag("--no-handoff", a->no_handoff,
                 "Decode the device with its " + std::string(kHandoffMarker) +
                     " token masked: what it solves by itself (device alone; not with --cloud)");
@@ -134,6 +141,7 @@ void register_eval(CLI::App& app) {
     o.difficulties = resolve_difficulties(*task, a->difficulties);
     o.handoff_threshold = a->collab.handoff_threshold;  // the knob decides in the device-alone table too
     o.ban_handoff = a->no_handoff;
+    o.split = a->split == "train" ? Split::kTrain : Split::kTest;
     CollabOptions decoding;
     decoding.max_new_tokens = a->max_new_tokens;
     nlohmann::json out;
@@ -145,9 +153,10 @@ void register_eval(CLI::App& app) {
       apply_protocol_flag(loaded, a->protocol);
       apply_weights(loaded, a->weights);
       auto stats = evaluate_base(loaded.model, {*loaded.tokenizer, loaded.protocol}, *task, o);
-      std::printf("%s on %s (held-out split, %lld per difficulty, sampled at T=%.2f%s)\n\n%s",
-                  a->model.c_str(), task->name().c_str(), static_cast<long long>(a->n), a->temperature,
-                  a->no_handoff ? "; hand-off banned" : "", base_eval_table(stats).c_str());
+      std::printf("%s on %s (%s split, %lld per difficulty, sampled at T=%.2f%s)\n\n%s", a->model.c_str(),
+                  task->name().c_str(), a->split == "train" ? "train" : "held-out",
+                  static_cast<long long>(a->n), a->temperature, a->no_handoff ? "; hand-off banned" : "",
+                  base_eval_table(stats).c_str());
       out = base_eval_json(stats);
       if (cloud) {
         const auto collab =

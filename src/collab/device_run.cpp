@@ -30,6 +30,14 @@ void require_readable(const DeviceSpeech& io, const Task& task, const std::vecto
   }
 }
 
+int handoff_token_id(const DeviceSpeech& io, const std::string& feature) {
+  if (!io.protocol.handoff_is_token() || io.tok.handoff_id() < 0)
+    throw Error(feature + " needs the " + std::string(kHandoffMarker) + " token, and protocol \"" +
+                    io.protocol.name + "\" hands off with \"" + io.protocol.handoff + "\"",
+                "use a protocol whose hand-off is the token, or do without " + feature);
+  return io.tok.handoff_id();
+}
+
 SamplingOptions device_sampling(const DeviceSpeech& io, double temperature, int64_t max_new_tokens,
                                 double top_p, double handoff_threshold) {
   const Tokenizer& tok = io.tok;
@@ -40,12 +48,7 @@ SamplingOptions device_sampling(const DeviceSpeech& io, double temperature, int6
   o.stop_ids = tok.stop_ids();  // EOS and the end of a chat turn
   if (tok.handoff_id() >= 0) o.stop_ids.push_back(tok.handoff_id());
   if (handoff_threshold <= 1.0) {
-    if (!io.protocol.handoff_is_token() || tok.handoff_id() < 0)
-      throw Error("the hand-off threshold needs the " + std::string(kHandoffMarker) +
-                      " token, and protocol \"" + io.protocol.name + "\" hands off with \"" +
-                      io.protocol.handoff + "\"",
-                  "use a protocol whose hand-off is the token, or no threshold");
-    o.boost_token = tok.handoff_id();
+    o.boost_token = handoff_token_id(io, "the hand-off threshold");
     o.boost_threshold = handoff_threshold;
   }
   return o;

@@ -43,6 +43,10 @@ struct DeviceSpeech {
 SamplingOptions device_sampling(const DeviceSpeech& io, double temperature, int64_t max_new_tokens,
                                 double top_p = 1.0, double handoff_threshold = 1.1);
 
+// The id of the device's <handoff> token; an Error naming `feature` (e.g. "the hand-off threshold") when the
+// protocol hands off with a phrase or the tokenizer has no such token.
+int handoff_token_id(const DeviceSpeech& io, const std::string& feature);
+
 // Every problem's prompt encodes; otherwise an Error naming the item (its file:line for a dataset) before
 // any work starts, rather than the tokenizer's bare message halfway through.
 void require_encodable(const DeviceSpeech& io, const std::vector<Problem>& problems);

@@ -16,11 +16,7 @@ SamplingOptions eval_sampling(const DeviceSpeech& io, double temperature, const 
   if (!opts.ban_handoff) return s;
   if (opts.handoff_threshold <= 1.0)
     throw Error("a hand-off threshold and a banned hand-off contradict each other", "give one of them");
-  if (!io.protocol.handoff_is_token() || io.tok.handoff_id() < 0)
-    throw Error("banning the hand-off needs the " + std::string(kHandoffMarker) + " token, and protocol \"" +
-                    io.protocol.name + "\" hands off with \"" + io.protocol.handoff + "\"",
-                "use a protocol whose hand-off is the token");
-  s.banned_ids.push_back(io.tok.handoff_id());
+  s.banned_ids.push_back(handoff_token_id(io, "banning the hand-off"));
   return s;
 }
 
@@ -29,7 +25,7 @@ SamplingOptions eval_sampling(const DeviceSpeech& io, double temperature, const 
 std::vector<DifficultyStats> evaluate_base(CausalLM& model, const DeviceSpeech& io, const Task& task,
                                            const BaseEvalOptions& opts) {
   const std::vector<int> diffs = resolve_difficulties(task, opts.difficulties);
-  auto problems = make_eval_set(task, diffs, opts.n_per_difficulty, opts.seed);
+  auto problems = make_eval_set(task, diffs, opts.n_per_difficulty, opts.seed, opts.split);
   require_encodable(io, problems);
   require_readable(io, task, problems);
   std::vector<std::string> queries;

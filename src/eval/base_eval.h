@@ -31,6 +31,8 @@ struct BaseEvalOptions {
   double sample_temperature = 1.0;  // 0 skips the sampled pass
   int64_t max_new_tokens = 96;
   uint64_t seed = 1234;
+  // kTrain: items of the training distribution (validation: what recipe choices may be measured on).
+  Split split = Split::kTest;
   // <= 1: hand off exactly where P(<handoff>) reaches it (the deployment knob, as in collaborative runs).
   double handoff_threshold = 1.1;
   // The hand-off token masked in both passes: what the device solves by itself (a phrase protocol → Error).

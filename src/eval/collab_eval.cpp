@@ -10,8 +10,8 @@ namespace handoff {
 
 std::vector<CollabStats> evaluate_collab(Collaborator& collab, const Task& task,
                                          const std::vector<int>& difficulties, int64_t n_per_difficulty,
-                                         uint64_t seed) {
-  const auto items = make_eval_set(task, difficulties, n_per_difficulty, seed);
+                                         uint64_t seed, Split split) {
+  const auto items = make_eval_set(task, difficulties, n_per_difficulty, seed, split);
   if (!collab.remote_device()) {  // a device server encodes the prompts itself
     require_encodable(collab.speech(), items);
     require_readable(collab.speech(), task, items);

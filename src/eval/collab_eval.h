@@ -27,10 +27,11 @@ struct CollabStats {
   double cloud_ms = 0;  // per query: mean over all queries of the cloud round trip (0 where not called)
 };
 
-// Greedy device decisions on make_eval_set(task, difficulties, n, seed): the same items as `handoff eval`.
+// Greedy device decisions on make_eval_set(task, difficulties, n, seed, split): the same items as `handoff
+// eval`.
 std::vector<CollabStats> evaluate_collab(Collaborator& collab, const Task& task,
                                          const std::vector<int>& difficulties, int64_t n_per_difficulty,
-                                         uint64_t seed);
+                                         uint64_t seed, Split split = Split::kTest);
 std::string collab_eval_table(const std::vector<CollabStats>& stats);  // markdown; last row "all"
 nlohmann::json collab_eval_json(const std::vector<CollabStats>& stats);
 

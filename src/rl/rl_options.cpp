@@ -94,6 +94,17 @@ void add_budget_fields(OptionTable<RlOptions>& t) {
        })
       .add<bool>(
           "carry_remainder", "", "", [](O & o) -> auto& { return o.carry_remainder; })
+      .add<double>(
+          "solve_first", "--solve-first",
+          "Fraction of the steps, at the start, whose rollouts have the hand-off token banned: the device "
+          "practises solving before it learns when to hand off; the call-rate controller starts after them "
+          "(0 = off)",
+          [](O & o) -> auto& { return o.solve_first; },
+          [](const double& v) {
+            return v >= 0 && v < 1 ? std::string()
+                                   : "must be in [0, 1): the steps after it learn when to hand off (got " +
+                                         std::to_string(v) + ")";
+          })
       .add<std::string>(
           "call_rate_control", "--call-rate-control",
           "none (the paper: the filter's cap alone) | dual (a price on the hand-off holds the greedy "

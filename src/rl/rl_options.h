@@ -35,6 +35,10 @@ struct RlOptions {
   // > 1: the update's rows (and the rollout's prompts) dealt to this many threads, each on one ATen thread
   // (runtime/data_threads.h); set by the commands' thread rule (cli/thread_flag.h), not a recorded option.
   int data_threads = 1;
+  // > 0: the first solve_first of the steps sample with the hand-off token banned, so the device practises
+  // solving before it learns when to hand off (docs/results/2026-12-05-chain-solo-solving/: hand-offs during
+  // RL take practice from the items on the device's learning knee); the call-rate controller starts after.
+  double solve_first = 0.0;
   double budget = 3.0 / 7.0;  // ρ: D² ≤ ρ·D¹ (the paper's ratio form; --max-call-rate r sets ρ = r/(1−r))
   bool carry_remainder = true;
   // The deployed call rate held by a dual variable (rl/pure/call_rate_dual.h): "none" (the paper: the

@@ -119,6 +119,10 @@ std::vector<Problem> probe_set(const Task& task, const std::vector<int>& difficu
   return items;
 }
 
+int64_t solve_first_steps(const RlOptions& o) {
+  return static_cast<int64_t>(std::llround(o.solve_first * static_cast<double>(o.steps)));
+}
+
 int64_t selection_start(const RlOptions& o) {
   return o.steps - static_cast<int64_t>(std::llround(o.dual_select_last * static_cast<double>(o.steps)));
 }
@@ -161,7 +165,8 @@ Rollout rollout(CausalLM& model, const DeviceSpeech& io, const Task& task, const
     }
   model->eval();
   std::vector<DeviceOutput> outs;
-  const SamplingOptions sampling = device_sampling(io, o.temperature, o.max_new_tokens, o.top_p);
+  SamplingOptions sampling = device_sampling(io, o.temperature, o.max_new_tokens, o.top_p);
+  if (step < solve_first_steps(o)) sampling.banned_ids.push_back(handoff_token_id(io, "--solve-first"));
   if (!queries.empty())
     outs = outputs_on_threads(queries.size(), o.data_threads, [&](size_t lo, size_t hi) {
       return run_device(model, io, std::vector<std::string>(queries.begin() + lo, queries.begin() + hi),

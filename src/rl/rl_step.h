@@ -36,6 +36,8 @@ std::vector<Problem> training_pool(const Task& task, const std::vector<int>& dif
 // (a larger count extends the smaller one's draw: its first items are the same).
 std::vector<Problem> probe_set(const Task& task, const std::vector<int>& difficulties, const RlOptions& o,
                                int64_t step, int64_t count);
+// The steps [0, this) of --solve-first: rollouts with the hand-off token banned, the controller idle.
+int64_t solve_first_steps(const RlOptions& o);
 // The first step whose iterate --dual-select-last may select (rl/iterate_selection.h).
 int64_t selection_start(const RlOptions& o);
 // The probe's size for the measurement of the weights after `step` updates: o.dual_select_probe inside the

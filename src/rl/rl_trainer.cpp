@@ -374,6 +374,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   if (resuming) load_optimizer_state(model_dir, opt);
   BudgetController budget(o.budget, o.carry_remainder);
   budget.restore_credit(start.budget_credit);
+  if (solve_first_steps(o) > 0) handoff_token_id(io, "--solve-first");  // refused before any step
   std::optional<CallRateDual> dual = make_dual(o, method, start);
   double probe_rate = start.probe_call_rate;
   const bool selecting = o.call_rate_control == "dual" && o.dual_select_last > 0;
@@ -415,7 +416,8 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
       const auto ts = std::chrono::steady_clock::now();
       const double comm0 = world.comm_seconds();
       set_lr(opt, rl_lr(o, step));
-      if (dual && step % o.dual_every == 0) dual->update(measure(step));  // from the deployed (greedy) rate
+      // From the deployed (greedy) rate; not while --solve-first bans the hand-off (nothing to steer yet).
+      if (dual && step >= solve_first_steps(o) && step % o.dual_every == 0) dual->update(measure(step));
       const auto tr = std::chrono::steady_clock::now();
       Rollout r = rollout(model, io, *task, pool, o, step, world);
       const double rollout_s = seconds_since(tr);
