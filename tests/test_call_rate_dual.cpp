@@ -67,6 +67,42 @@ TEST(CallRateDualTest, BadSettingsAndInputsAreErrors) {
   EXPECT_THROW(t.restore(-6.0, 0.0), Error);
 }
 
+// --dual-bonus-sampled: while λ ≤ 0 and the greedy rate is below the target, the error is taken from the
+// larger of the greedy and the sampled rate, and neither λ nor the price may turn into a price from it.
+TEST(CallRateDualTest, TheBonusFollowsTheSampledRateAndIsWithdrawnNotTurnedIntoAPrice) {
+  CallRateDual g(0.3, 1.0, 0.5, 2.0, true, true), p(0.3, 1.0, 0.5, 2.0, true);
+  // Both below the target: the bonus grows by the sampled rate's (smaller) shortfall, not the greedy one's.
+  EXPECT_NEAR(g.update(0.0, 0.1), -0.2 - 0.5 * 0.2, 1e-12);  // λ −0.2, price λ + K_p (0.1 − 0.3)
+  EXPECT_NEAR(p.update(0.0, 0.1), -0.3 - 0.5 * 0.3, 1e-12);  // plain: the greedy rate's shortfall
+  EXPECT_NEAR(g.lambda(), -0.2, 1e-12);
+  EXPECT_DOUBLE_EQ(g.last_sampled(), 0.1);
+  // The samples call more than the target while the greedy rate lags at 0: the bonus is withdrawn up to 0,
+  // and the price stays a bonus-or-nothing (the plain controller winds the bonus further up).
+  EXPECT_EQ(g.update(0.0, 0.6), 0.0);  // λ −0.2 + 0.3 → capped at 0; price 0 + 0.15 → capped at 0
+  EXPECT_EQ(g.lambda(), 0.0);
+  EXPECT_NEAR(p.update(0.0, 0.6), -0.6 - 0.15, 1e-12);
+  // At or above the target the greedy (deployed) rate alone sets the penalty, as before.
+  EXPECT_NEAR(g.update(0.35, 0.9), 0.05 + 0.5 * 0.05, 1e-12);
+  // With a price on (λ > 0) a greedy rate below the target lowers λ by the greedy rate, as before; once λ is
+  // a bonus the samples' over-calling caps the price at 0.
+  EXPECT_EQ(g.update(0.2, 0.9), 0.0);
+  EXPECT_NEAR(g.lambda(), -0.05, 1e-12);  // 0.05 + (0.2 − 0.3)
+  // No sampled rate known: the plain two-sided rule.
+  CallRateDual u(0.3, 1.0, 0.5, 2.0, true, true);
+  EXPECT_NEAR(u.update(0.0), -0.45, 1e-12);
+  // Resume restores the price and the next step exactly.
+  g.update(0.1, 0.2);
+  CallRateDual r(0.3, 1.0, 0.5, 2.0, true, true);
+  r.restore(g.lambda(), g.last_rate(), g.last_sampled());
+  EXPECT_EQ(r.handoff_cost(), g.handoff_cost());
+  EXPECT_EQ(r.update(0.1, 0.5), g.update(0.1, 0.5));
+  // Bad settings and inputs.
+  EXPECT_THROW(CallRateDual(0.3, 1.0, 0.5, 2.0, false, true), Error);  // one-sided: there is no bonus
+  EXPECT_THROW(g.update(0.1, 1.5), Error);
+  EXPECT_THROW(g.update(0.1, std::nan("")), Error);
+  EXPECT_THROW(r.restore(-0.1, 0.1, 2.0), Error);
+}
+
 namespace {
 
 // A toy collaborative policy: half the queries are easy (a local answer is right with probability 0.9), half

@@ -495,6 +495,40 @@ TEST(RlTrainerTest, CallRateControllerRaisesThePriceAndResumesExactly) {
   fs::remove_all(b);
 }
 
+// --dual-bonus-sampled: each measurement's sampled rate is the rollouts' call rate since the last one, and a
+// run stopped mid-window resumes with the same window and controller state.
+TEST(RlTrainerTest, BonusFollowingTheSampledRateSeesTheWindowAndResumesExactly) {
+  auto o = partly_right_opts("");
+  StandInCloud cloud(o);
+  o.cloud_url = cloud.url();
+  o.call_rate_control = "dual";
+  o.dual_two_sided = true;
+  o.dual_bonus_sampled = true;
+  o.dual_every = 2;
+  o.dual_probe = 16;
+  o.budget = budget_from_call_rate(0.3);
+  const auto a = tmp("bonus_full"), b = tmp("bonus_resumed");
+  run_rl(o, always_handoff_device(), a, false);
+  const auto m = read_metrics(a + "/metrics.jsonl");
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_DOUBLE_EQ(m[0]["dual_sampled_rate"].get<double>(), -1.0);  // step 0: no rollouts yet
+  const double window = (m[0]["call_rate"].get<double>() + m[1]["call_rate"].get<double>()) / 2;
+  EXPECT_NEAR(m[2]["dual_sampled_rate"].get<double>(), window, 1e-12);
+  EXPECT_GT(window, 0.5);  // this device hands off in its samples
+  o.stop_at_step = 3;      // mid-window: the rollouts of step 3 are in the saved window
+  run_rl(o, always_handoff_device(), b, false);
+  o.stop_at_step = -1;
+  run_rl(o, always_handoff_device(), b, true);
+  const auto sa = nlohmann::json::parse(read_file(a + "/model/trainer_state.json"));
+  const auto sb = nlohmann::json::parse(read_file(b + "/model/trainer_state.json"));
+  for (const char* key : {"dual_lambda", "probe_call_rate", "dual_sampled_rate", "dual_window_samples"})
+    EXPECT_EQ(sa[key], sb[key]) << key;
+  EXPECT_EQ(sa["dual_window_samples"].get<double>(), 2.0 * o.prompts_per_step * o.group);  // steps 3 and 4
+  EXPECT_NEAR(sa["dual_window_handoffs"].get<double>(), sb["dual_window_handoffs"].get<double>(), 1e-9);
+  fs::remove_all(a);
+  fs::remove_all(b);
+}
+
 // --solve-first: the first steps' rollouts cannot hand off (a device that always does answers instead) and
 // the controller neither measures nor moves; after them the hand-off is sampled again and the controller
 // starts.
@@ -608,6 +642,9 @@ TEST(RlTrainerTest, BadInputIsRejectedBeforeTraining) {
   o.lr_tail = -0.1;
   expect_error(o, "lr_tail");
   o.lr_tail = 0;
+  o.dual_bonus_sampled = true;  // one-sided: there is no bonus to shape
+  expect_error(o, "--dual-bonus-sampled");
+  o.dual_bonus_sampled = false;
   o.solve_first = 1.0;  // no step left to learn when to hand off
   expect_error(o, "solve_first");
   o.solve_first = -0.2;

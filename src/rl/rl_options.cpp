@@ -130,6 +130,11 @@ void add_budget_fields(OptionTable<RlOptions>& t) {
           "Let the price go negative (a bonus for calling) while the rate is below the target, so the "
           "rate tracks the target from below too",
           [](O & o) -> auto& { return o.dual_two_sided; })
+      .add<bool>(
+          "dual_bonus_sampled", "--dual-bonus-sampled",
+          "Two-sided: while the greedy rate is below the target, pay the bonus only while the rollouts' "
+          "sampled rate is below it too (the sampled rate leads the greedy one; stops the bonus winding up)",
+          [](O & o) -> auto& { return o.dual_bonus_sampled; })
       .add<double>(
           "dual_lambda_max", "", "", [](O & o) -> auto& { return o.dual_lambda_max; },
           positive_finite<double>())
@@ -277,6 +282,9 @@ void RlOptions::validate() const {
   if (dual_select_last > 0 && call_rate_control != "dual")
     throw Error("--dual-select-last selects among the call-rate controller's measurements",
                 "add --call-rate-control dual, or drop --dual-select-last");
+  if (dual_bonus_sampled && (call_rate_control != "dual" || !dual_two_sided))
+    throw Error("--dual-bonus-sampled shapes the two-sided call-rate controller's bonus",
+                "add --call-rate-control dual --dual-two-sided, or drop --dual-bonus-sampled");
   if (dual_select_probe > 0 && dual_select_last <= 0)
     throw Error("--dual-select-probe sizes the measurements of the --dual-select-last window",
                 "add --dual-select-last, or drop --dual-select-probe");

@@ -45,9 +45,12 @@ struct RlOptions {
   // filter's cap alone) or "dual" (λ on the hand-off, raised while the greedy rate measured on a probe set of
   // train-split prompts is above ρ/(1+ρ), lowered below it).
   std::string call_rate_control = "none";
-  double dual_step = 0.3;        // η of λ ← clamp(λ + η (ĉ − r*), 0, λ_max)
-  double dual_kp = 0.5;          // K_p of the price clamp(λ + K_p (ĉ − r*), 0, λ_max)
-  bool dual_two_sided = false;   // also a bonus (λ < 0) while the rate is below the target: track, not cap
+  double dual_step = 0.3;       // η of λ ← clamp(λ + η (ĉ − r*), 0, λ_max)
+  double dual_kp = 0.5;         // K_p of the price clamp(λ + K_p (ĉ − r*), 0, λ_max)
+  bool dual_two_sided = false;  // also a bonus (λ < 0) while the rate is below the target: track, not cap
+  // Two-sided only: while the greedy rate is below the target, the bonus follows the larger of the greedy
+  // and the rollouts' sampled rate, and is never turned into a price by it (anti-windup; call_rate_dual.h).
+  bool dual_bonus_sampled = false;
   double dual_lambda_max = 2.0;  // λ's ceiling (α_a: beyond it any hand-off is worth less than anything)
   int64_t dual_every = 5;        // steps between measurements (and dual steps)
   int64_t dual_probe = 256;      // greedy probe prompts per measurement (fresh ones each time)

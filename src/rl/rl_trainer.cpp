@@ -81,11 +81,28 @@ CausalLM reference_model(const RlOptions& o, const std::string& init_dir) {
   return reference;
 }
 
+// The rollouts' hand-offs since the controller's last measurement, for --dual-bonus-sampled (summed over
+// the data-parallel ranks, so every rank and the checkpoint hold the same window).
+struct SampledWindow {
+  double handoffs = 0, samples = 0;
+  void add(double call_rate, size_t n, World& world) {
+    const double k = call_rate * static_cast<double>(n);
+    handoffs += world.distributed() ? world.sum(k) : k;
+    samples += world.distributed() ? world.sum(static_cast<double>(n)) : static_cast<double>(n);
+  }
+  double take() {  // the window's rate (−1: empty), and a new window
+    const double rate = samples > 0 ? handoffs / samples : -1.0;
+    handoffs = samples = 0;
+    return rate;
+  }
+};
+
 // What a resumed run restores from OUT/model/trainer_state.json (zeros for a fresh run).
 struct ResumePoint {
   int64_t step = 0;
   double budget_credit = 0;
-  double dual_lambda = 0, probe_call_rate = -1;
+  double dual_lambda = 0, probe_call_rate = -1, sampled_call_rate = -1;
+  SampledWindow window;
 };
 
 ResumePoint resume_point(const std::string& model_dir, const RlOptions& o) {
@@ -95,6 +112,9 @@ ResumePoint resume_point(const std::string& model_dir, const RlOptions& o) {
   r.budget_credit = st.value("budget_credit", 0.0);
   r.dual_lambda = st.value("dual_lambda", 0.0);
   r.probe_call_rate = st.value("probe_call_rate", -1.0);
+  r.sampled_call_rate = st.value("dual_sampled_rate", -1.0);
+  r.window.handoffs = st.value("dual_window_handoffs", 0.0);
+  r.window.samples = st.value("dual_window_samples", 0.0);
   if (st.value("algo", o.algo) != o.algo)
     throw Error(model_dir + " was trained with --algo " + st.value("algo", std::string()) + ", not " +
                 o.algo);
@@ -107,10 +127,14 @@ ResumePoint resume_point(const std::string& model_dir, const RlOptions& o) {
   return r;
 }
 
+bool selects_iterate(const RlOptions& o) {
+  return o.call_rate_control == "dual" && o.dual_select_last > 0;
+}
+
 // The end-of-run iterate selection of --dual-select-last (rl/iterate_selection.h), or none.
 std::optional<IterateSelection> make_selection(const RlOptions& o, const std::string& out_dir, bool resuming,
                                                int64_t resumed_step) {
-  if (o.call_rate_control != "dual" || o.dual_select_last <= 0) return std::nullopt;
+  if (!selects_iterate(o)) return std::nullopt;
   std::optional<IterateSelection> sel;
   sel.emplace(out_dir + "/selected", o.budget / (1 + o.budget), selection_start(o));
   if (resuming) {
@@ -139,8 +163,9 @@ std::optional<CallRateDual> make_dual(const RlOptions& o, const RlMethod& method
     throw Error("--call-rate-control dual needs a method that can call the cloud (not --algo " + o.algo +
                 ")");
   std::optional<CallRateDual> dual;
-  dual.emplace(o.budget / (1 + o.budget), o.dual_step, o.dual_kp, o.dual_lambda_max, o.dual_two_sided);
-  dual->restore(start.dual_lambda, start.probe_call_rate);
+  dual.emplace(o.budget / (1 + o.budget), o.dual_step, o.dual_kp, o.dual_lambda_max, o.dual_two_sided,
+               o.dual_bonus_sampled);
+  dual->restore(start.dual_lambda, start.probe_call_rate, start.sampled_call_rate);
   return dual;
 }
 
@@ -238,6 +263,7 @@ void log_step(MetricsLog& log, const RlOptions& o, const RlMethod& method, const
     line["lambda"] = s.dual->lambda();
     line["handoff_price"] = s.dual->handoff_cost();
     line["probe_call_rate"] = s.probe_call_rate;
+    if (o.dual_bonus_sampled) line["dual_sampled_rate"] = s.dual->last_sampled();
   }
   log.write(line);
   if (o.quiet) return;
@@ -326,18 +352,28 @@ nlohmann::json run_state(int64_t step, const World& world, const RlOptions& o, d
           {"init", init_dir}, {"options", o.to_json()}};
 }
 
-// What the call-rate controller and the iterate selection add to trainer_state.json: λ and its last
-// measurement; the selected iterate when the weights saved are the selected ones (`applied` non-null).
+// What the call-rate controller and the iterate selection add to trainer_state.json: λ, its last
+// measurements and the open sampled window; the selected iterate when the weights saved are the selected
+// ones (`applied` non-null).
 void add_controller_state(nlohmann::json& state, const CallRateDual* dual, double probe_rate,
-                          const IterateSelection* applied) {
+                          const SampledWindow& window, const IterateSelection* applied) {
   if (dual) {
     state["dual_lambda"] = dual->lambda();
     state["probe_call_rate"] = probe_rate;
+    state["dual_sampled_rate"] = dual->last_sampled();
+    state["dual_window_handoffs"] = window.handoffs;
+    state["dual_window_samples"] = window.samples;
   }
   if (applied) {
     state["selected_step"] = applied->selected_step();
     state["selected_probe_call_rate"] = applied->selected_rate();
   }
+}
+
+// Rank 0 alone writes metrics (and checkpoints).
+std::optional<MetricsLog> metrics_log(const World& world, const std::string& out_dir, int64_t first_step) {
+  if (!world.main()) return std::nullopt;
+  return std::optional<MetricsLog>(std::in_place, out_dir + "/metrics.jsonl", first_step);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -377,7 +413,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   if (solve_first_steps(o) > 0) handoff_token_id(io, "--solve-first");  // refused before any step
   std::optional<CallRateDual> dual = make_dual(o, method, start);
   double probe_rate = start.probe_call_rate;
-  const bool selecting = o.call_rate_control == "dual" && o.dual_select_last > 0;
+  SampledWindow window = start.window;
   auto selection = world.main() ? make_selection(o, out_dir, resuming, start.step) : std::nullopt;
   bool selection_applied = false;
   // The deployed (greedy) rate of the weights after `s` updates, on a fresh probe; a selection candidate.
@@ -386,9 +422,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
     if (selection) selection->offer(s, probe_rate, model, tok, loaded.protocol);
     return probe_rate;
   };
-  // Rank 0 alone writes metrics and checkpoints.
-  auto log = world.main() ? std::optional<MetricsLog>(std::in_place, out_dir + "/metrics.jsonl", start.step)
-                          : std::nullopt;
+  std::optional<MetricsLog> log = metrics_log(world, out_dir, start.step);
   // From the cache file, not the checkpoint: calls made after the last save of a killed run count too.
   auto cloud_usage = [&] { return cloud ? cloud->run_usage() : CloudUsage{}; };
   int64_t last_saved = start.step;
@@ -396,7 +430,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
     last_saved = step;
     if (!world.main()) return;
     nlohmann::json state = run_state(step, world, o, budget.credit(), cloud_usage().calls, init_dir);
-    add_controller_state(state, dual ? &*dual : nullptr, probe_rate,
+    add_controller_state(state, dual ? &*dual : nullptr, probe_rate, window,
                          selection && selection_applied ? &*selection : nullptr);
     save_training_checkpoint(model_dir, model, tok, loaded.protocol, state, opt);
   };
@@ -417,12 +451,14 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
       const double comm0 = world.comm_seconds();
       set_lr(opt, rl_lr(o, step));
       // From the deployed (greedy) rate; not while --solve-first bans the hand-off (nothing to steer yet).
-      if (dual && step >= solve_first_steps(o) && step % o.dual_every == 0) dual->update(measure(step));
+      if (dual && step >= solve_first_steps(o) && step % o.dual_every == 0)
+        dual->update(measure(step), window.take());
       const auto tr = std::chrono::steady_clock::now();
       Rollout r = rollout(model, io, *task, pool, o, step, world);
       const double rollout_s = seconds_since(tr);
       const Scores sc = score(r, method, reward, cloud.get(), *task, o.cloud_concurrency,
                               dual ? dual->handoff_cost() : 0.0, world, wait_for_cloud);
+      if (o.dual_bonus_sampled) window.add(sc.call_rate, r.samples.size(), world);
       const Selection sel = select_prompts(r, sc, method, budget, o, step);
       const PolicyBatch batch = policy_batch(r, sel, method, o.group);
       const auto tu = std::chrono::steady_clock::now();
@@ -439,7 +475,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
                   world.distributed() ? world.comm_seconds() - comm0 : -1.0});
       }
       const bool interrupted = o.stop_at_step > 0 && step + 1 >= o.stop_at_step;
-      if (selecting && step + 1 == o.steps) {
+      if (selects_iterate(o) && step + 1 == o.steps) {
         selecting_now = true;
         selection_applied = select_last_iterate(selection, measure, model, o, world);
         selecting_now = false;

@@ -21,6 +21,17 @@
 //     price = clamp(λ + K_p (ĉ − r*), 0, λ_max),
 // which damps the swing (the same toy settles at the target within 0.01 from above and below). K_p = 0 is
 // plain dual ascent.
+//
+// Two-sided, the price may become a bonus while the greedy rate is below the target. The greedy rate lags
+// the sampled one by tens of steps (the policy calls in its samples before the call is the argmax), so
+// integrating the greedy error alone winds the bonus up while the samples already call more than the
+// target: measured after `--solve-first`, the sampled rate jumped to 0.6–0.77 and the practice on the hard
+// items it took was lost (docs/results/2026-12-05-chain-solve-first/). With bonus_follows_samples, while
+// λ ≤ 0 and the greedy rate is below the target the error is taken from the larger of the greedy rate and
+// the rollouts' sampled rate since the last measurement (the leading signal), and λ and the price are
+// capped at 0 — the samples calling too much withdraw the bonus, never add a price. The penalty side is
+// unchanged: it answers the greedy (deployed) rate only. This is conditional integration, the usual
+// anti-windup of a PI controller whose actuator saturates or lags.
 #include <string>
 
 namespace handoff {
@@ -31,24 +42,33 @@ class CallRateDual {
   // step never moves λ, so the rate would never be controlled).
   // two_sided: λ and the price may also go down to −lambda_max (a bonus for calling while the rate is below
   // the target), so the rate tracks the target from below too, instead of only being capped.
-  CallRateDual(double target, double step, double kp, double lambda_max, bool two_sided = false);
+  // bonus_follows_samples (two-sided only, an Error otherwise): the bonus side's anti-windup above.
+  CallRateDual(double target, double step, double kp, double lambda_max, bool two_sided = false,
+               bool bonus_follows_samples = false);
 
-  // One dual step from a measured call rate ĉ in [0, 1] (Error otherwise). Returns the new price.
-  double update(double measured_rate);
+  // One dual step from a measured greedy call rate ĉ in [0, 1] and the rollouts' sampled rate since the
+  // last step (< 0: unknown; used only with bonus_follows_samples); an Error otherwise. Returns the price.
+  double update(double measured_rate, double sampled_rate = -1.0);
 
   double lambda() const { return lambda_; }  // the integral term
   double target() const { return target_; }
   // The reward a sample loses for calling the cloud: clamp(λ + K_p (ĉ_last − r*), 0, λ_max); λ alone before
   // the first measurement.
   double handoff_cost() const;
-  // Restores a saved λ and last measured rate (< 0: none yet) on resume; Error unless λ is finite and in
-  // [0, lambda_max] and the rate is < 0 or in [0, 1].
-  void restore(double lambda, double last_rate);
+  // Restores a saved λ, last measured rate and last sampled rate (< 0: none yet) on resume; Error unless λ
+  // is finite and in its range and the rates are < 0 or in [0, 1].
+  void restore(double lambda, double last_rate, double last_sampled = -1.0);
   double last_rate() const { return last_rate_; }
+  double last_sampled() const { return last_sampled_; }
 
  private:
+  // Whether the bonus side's anti-windup governs at this λ and these rates, and the error it then uses.
+  bool bonus_guarded(double lambda, double greedy, double sampled) const;
+  double error(double lambda, double greedy, double sampled) const;
+
   double target_, step_, kp_, lambda_max_, lambda_min_;
-  double lambda_ = 0.0, last_rate_ = -1.0;
+  bool bonus_follows_samples_;
+  double lambda_ = 0.0, last_rate_ = -1.0, last_sampled_ = -1.0;
 };
 
 }  // namespace handoff
