@@ -57,6 +57,60 @@ TEST(PolicyLossTest, GradientIsTheGroupLevelEstimator) {
   EXPECT_LT((got - want).abs().max().item<double>(), 1e-5 * (1 + want.abs().max().item<double>()));
 }
 
+// --handoff-credit decision: a row's advantage is carried by its tokens from credit_from on, in one batch and
+// in length micro-batches alike.
+TEST(PolicyLossTest, DecisionCreditCarriesTheAdvantageFromItsTokenOn) {
+  torch::manual_seed(4);
+  CausalLM model(handoff::testing::tiny_model_config());
+  model->train();
+  PolicyBatch b = toy_batch();
+  b.credit_from = {3, 0, 4, 0};  // rows 0 and 2: their last token only
+  model->zero_grad();
+  policy_loss(model, b, PolicyLossOptions{}).backward();
+  const at::Tensor got = flat_grad(model);
+  at::Tensor want = at::zeros_like(got), whole = at::zeros_like(got);
+  for (size_t i = 0; i < b.advantages.size(); ++i) {
+    model->zero_grad();
+    auto lp = completion_logprobs(model, {b.prompts[i]}, {b.completions[i]});
+    const int64_t from = b.credit_from[i];
+    lp.token_logprobs.narrow(1, from, lp.token_logprobs.size(1) - from).sum().backward();
+    want -= flat_grad(model) * (b.advantages[i] / static_cast<double>(b.kept_prompts));
+  }
+  const double tol = 1e-5 * (1 + want.abs().max().item<double>());
+  EXPECT_LT((got - want).abs().max().item<double>(), tol);
+  model->zero_grad();
+  policy_loss(model, toy_batch(), PolicyLossOptions{}).backward();  // every token: another gradient
+  EXPECT_GT((flat_grad(model) - want).abs().max().item<double>(), 100 * tol);
+  // Micro-batches keep each row's credit with the row.
+  model->zero_grad();
+  for (const auto& part : length_microbatches(b, 10))
+    policy_loss(model, part, PolicyLossOptions{}).backward();
+  EXPECT_LT((flat_grad(model) - want).abs().max().item<double>(), tol);
+}
+
+// policy_batch: a hand-off row's credit starts at its (last) hand-off token; other rows, and every row
+// without a credit token, at 0.
+TEST(PolicyLossTest, PolicyBatchCreditsAHandoffRowFromItsHandoffToken) {
+  Rollout r;
+  auto sample = [](std::vector<int> tokens, ResponseKind kind, double reward) {
+    Sample s;
+    s.out.prompt_tokens = {5, 6};
+    s.out.tokens = std::move(tokens);
+    s.out.logprobs.assign(s.out.tokens.size(), -1.0f);
+    s.out.parsed.kind = kind;
+    s.reward = reward;
+    return s;
+  };
+  r.samples = {sample({20, 21, 2}, ResponseKind::kLocalAnswer, 2.2),
+               sample({20, 99, 21, 99}, ResponseKind::kHandoff, 0.7),
+               sample({99}, ResponseKind::kHandoff, 0.7), sample({22, 2}, ResponseKind::kLocalAnswer, 0.2)};
+  Selection sel;
+  sel.kept = {0};
+  const RlMethod& gapg = find_rl_method("gapg");
+  EXPECT_EQ(policy_batch(r, sel, gapg, 4, 99).credit_from, (std::vector<int64_t>{0, 3, 0, 0}));
+  EXPECT_EQ(policy_batch(r, sel, gapg, 4).credit_from, (std::vector<int64_t>{0, 0, 0, 0}));
+}
+
 TEST(PolicyLossTest, ClippedLossAtRatioOneHasTheSameGradient) {
   // With the old log-probs equal to the current ones (first PPO epoch), the clipped objective's gradient is
   // the plain estimator's.

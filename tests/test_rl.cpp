@@ -649,6 +649,16 @@ TEST(RlTrainerTest, BadInputIsRejectedBeforeTraining) {
   expect_error(o, "solve_first");
   o.solve_first = -0.2;
   expect_error(o, "solve_first");
+  o.solve_first = 0;
+  o.handoff_credit = "prefix";
+  expect_error(o, "must be all or decision");
+  {
+    Cloud cloud;  // reachable, so that the protocol is what is refused
+    auto p = tiny_opts(cloud.url());
+    p.protocol = "paper";  // hands off with a phrase: there is no decision token to credit
+    p.handoff_credit = "decision";
+    expect_error(p, "--handoff-credit decision");
+  }
   o = tiny_opts("");
   o.algo = "task-tuning";
   o.call_rate_control = "dual";

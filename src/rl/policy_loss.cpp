@@ -21,6 +21,18 @@ at::Tensor old_logprobs_tensor(const PolicyBatch& batch, const c10::Device& devi
   return torch::from_blob(flat.data(), {B, T}, at::kFloat).clone().to(device);
 }
 
+namespace {
+// [B, T] ones from each row's credit_from on, zeros before; undefined when every row is credited whole.
+at::Tensor credit_mask(const PolicyBatch& batch, int64_t T) {
+  const auto& from = batch.credit_from;
+  if (std::all_of(from.begin(), from.end(), [](int64_t c) { return c == 0; })) return {};
+  const int64_t B = static_cast<int64_t>(from.size());
+  std::vector<float> flat(B * T, 1.0f);
+  for (int64_t b = 0; b < B; ++b) std::fill_n(flat.begin() + b * T, std::min(from[b], T), 0.0f);
+  return torch::from_blob(flat.data(), {B, T}, at::kFloat).clone();
+}
+}  // namespace
+
 at::Tensor policy_loss(CausalLM& model, const PolicyBatch& batch, const PolicyLossOptions& o,
                        const at::Tensor& old_lp, const at::Tensor& ref_lp) {
   const double norm = 1.0 / static_cast<double>(batch.kept_prompts);
@@ -33,6 +45,8 @@ at::Tensor policy_loss(CausalLM& model, const PolicyBatch& batch, const PolicyLo
     auto ratio = at::exp(lp.token_logprobs - old_lp.narrow(1, 0, lp.token_logprobs.size(1))) * lp.mask;
     per_token = at::min(ratio * adv, at::clamp(ratio, 1 - o.clip_eps, 1 + o.clip_eps) * adv) * lp.mask;
   }
+  if (const auto credit = credit_mask(batch, per_token.size(1)); credit.defined())
+    per_token = per_token * credit.to(per_token.device());
   auto loss = -per_token.sum() * norm;
   if (o.kl_coef > 0) {  // k3 estimator of KL(π_θ ‖ π_ref), per token
     auto d = (ref_lp - lp.token_logprobs) * lp.mask;
@@ -50,12 +64,7 @@ std::vector<PolicyBatch> length_microbatches(const PolicyBatch& batch, int64_t m
   for (const auto& bucket : length_buckets(lengths, max_tokens)) {
     PolicyBatch& p = parts.emplace_back();
     p.kept_prompts = batch.kept_prompts;
-    for (size_t i : bucket) {
-      p.prompts.push_back(batch.prompts[i]);
-      p.completions.push_back(batch.completions[i]);
-      p.advantages.push_back(batch.advantages[i]);
-      p.old_logprobs.push_back(batch.old_logprobs[i]);
-    }
+    for (size_t i : bucket) append_row(p, batch, i);
   }
   return parts;
 }
@@ -67,12 +76,7 @@ PolicyBatch dealt_rows(const PolicyBatch& batch, int shares, int index) {
   PolicyBatch mine;
   mine.kept_prompts = batch.kept_prompts;
   const auto lists = deal_by_cost(lengths, shares);  // held: a range-for over a temporary's element dangles
-  for (size_t i : lists[static_cast<size_t>(index)]) {
-    mine.prompts.push_back(batch.prompts[i]);
-    mine.completions.push_back(batch.completions[i]);
-    mine.advantages.push_back(batch.advantages[i]);
-    mine.old_logprobs.push_back(batch.old_logprobs[i]);
-  }
+  for (size_t i : lists[static_cast<size_t>(index)]) append_row(mine, batch, i);
   return mine;
 }
 

@@ -28,6 +28,15 @@ void add_rollout_fields(OptionTable<RlOptions>& t) {
          return std::string();
        })
       .add<std::string>(
+          "handoff_credit", "--handoff-credit",
+          "Tokens of a hand-off sample that carry its advantage: all (the paper) | decision (the hand-off "
+          "token alone; the steps written before it are not credited with the cloud's reward)",
+          [](O & o) -> auto& { return o.handoff_credit; },
+          [](const std::string& v) {
+            return v == "all" || v == "decision" ? std::string()
+                                                 : "must be all or decision (got '" + v + "')";
+          })
+      .add<std::string>(
           "task", "--task", "Task (default: the preset's)", [](O & o) -> auto& { return o.task; })
       .add<std::vector<int>>(
           "difficulties", "--difficulties", "Training difficulties (comma-separated)",

@@ -39,6 +39,11 @@ struct RlOptions {
   // solving before it learns when to hand off (docs/results/2026-12-05-chain-solo-solving/: hand-offs during
   // RL take practice from the items on the device's learning knee); the call-rate controller starts after.
   double solve_first = 0.0;
+  // Which tokens of a hand-off sample carry its advantage: "all" (the paper, §3.3: every token of y_θ) or
+  // "decision" (the hand-off token alone). The steps a hand-off sample wrote before calling were not judged:
+  // under "all" a D² group's advantage reinforces them (they failed in every sample) and a D¹ group's
+  // pushes them down (they may be right), which shapes the solving on the items the device is learning.
+  std::string handoff_credit = "all";
   double budget = 3.0 / 7.0;  // ρ: D² ≤ ρ·D¹ (the paper's ratio form; --max-call-rate r sets ρ = r/(1−r))
   bool carry_remainder = true;
   // The deployed call rate held by a dual variable (rl/pure/call_rate_dual.h): "none" (the paper: the

@@ -251,7 +251,27 @@ Selection select_prompts(const Rollout& r, const Scores& s, const RlMethod& meth
   return sel;
 }
 
-PolicyBatch policy_batch(const Rollout& r, const Selection& sel, const RlMethod& method, int64_t group) {
+namespace {
+// Where a row's advantage starts: its last `credit_token` for a hand-off (--handoff-credit decision), else 0.
+int64_t credit_start(const Sample& s, int credit_token) {
+  if (credit_token < 0 || s.out.parsed.kind != ResponseKind::kHandoff) return 0;
+  const auto& t = s.out.tokens;
+  for (size_t i = t.size(); i-- > 0;)
+    if (t[i] == credit_token) return static_cast<int64_t>(i);
+  return 0;  // called with the phrase alias: no single decision token, every token carries it
+}
+}  // namespace
+
+void append_row(PolicyBatch& to, const PolicyBatch& from, size_t i) {
+  to.prompts.push_back(from.prompts[i]);
+  to.completions.push_back(from.completions[i]);
+  to.advantages.push_back(from.advantages[i]);
+  to.old_logprobs.push_back(from.old_logprobs[i]);
+  to.credit_from.push_back(i < from.credit_from.size() ? from.credit_from[i] : 0);
+}
+
+PolicyBatch policy_batch(const Rollout& r, const Selection& sel, const RlMethod& method, int64_t group,
+                         int credit_token) {
   PolicyBatch b;
   b.kept_prompts = static_cast<int64_t>(sel.kept.size());
   for (int p : sel.kept) {
@@ -265,6 +285,7 @@ PolicyBatch policy_batch(const Rollout& r, const Selection& sel, const RlMethod&
       b.completions.push_back(s.out.tokens);
       b.advantages.push_back(static_cast<float>(adv[g]));
       b.old_logprobs.push_back(s.out.logprobs);
+      b.credit_from.push_back(credit_start(s, credit_token));
     }
   }
   return b;

@@ -99,9 +99,17 @@ struct PolicyBatch {
   std::vector<std::vector<int>> prompts, completions;
   std::vector<float> advantages;
   std::vector<std::vector<float>> old_logprobs;  // the sampling policy's, per completion token
-  int64_t kept_prompts = 0;                      // |kept|, the loss's normaliser
+  // Per row, the first completion token that carries the advantage (0: every token; --handoff-credit
+  // decision: a hand-off row's hand-off token).
+  std::vector<int64_t> credit_from;
+  int64_t kept_prompts = 0;  // |kept|, the loss's normaliser
   bool empty() const { return advantages.empty(); }
 };
-PolicyBatch policy_batch(const Rollout& r, const Selection& sel, const RlMethod& method, int64_t group);
+// credit_token ≥ 0: a hand-off row's advantage is carried from its last such token on (--handoff-credit
+// decision); < 0: by every token.
+PolicyBatch policy_batch(const Rollout& r, const Selection& sel, const RlMethod& method, int64_t group,
+                         int credit_token = -1);
+// Appends row i of `from` to `to`.
+void append_row(PolicyBatch& to, const PolicyBatch& from, size_t i);
 
 }  // namespace handoff

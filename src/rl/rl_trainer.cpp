@@ -370,6 +370,13 @@ void add_controller_state(nlohmann::json& state, const CallRateDual* dual, doubl
   }
 }
 
+// The hand-off token's id for --handoff-credit decision (−1 for all); an Error before any step where an
+// option needs the token and the protocol hands off with a phrase.
+int handoff_token_for(const RlOptions& o, const DeviceSpeech& io) {
+  if (solve_first_steps(o) > 0) handoff_token_id(io, "--solve-first");
+  return o.handoff_credit == "decision" ? handoff_token_id(io, "--handoff-credit decision") : -1;
+}
+
 // Rank 0 alone writes metrics (and checkpoints).
 std::optional<MetricsLog> metrics_log(const World& world, const std::string& out_dir, int64_t first_step) {
   if (!world.main()) return std::nullopt;
@@ -410,7 +417,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
   if (resuming) load_optimizer_state(model_dir, opt);
   BudgetController budget(o.budget, o.carry_remainder);
   budget.restore_credit(start.budget_credit);
-  if (solve_first_steps(o) > 0) handoff_token_id(io, "--solve-first");  // refused before any step
+  const int credit_token = handoff_token_for(o, io);  // refused before any step where it is missing
   std::optional<CallRateDual> dual = make_dual(o, method, start);
   double probe_rate = start.probe_call_rate;
   SampledWindow window = start.window;
@@ -460,7 +467,7 @@ RlResult run_rl(const RlOptions& o, const std::string& init_dir, const std::stri
                               dual ? dual->handoff_cost() : 0.0, world, wait_for_cloud);
       if (o.dual_bonus_sampled) window.add(sc.call_rate, r.samples.size(), world);
       const Selection sel = select_prompts(r, sc, method, budget, o, step);
-      const PolicyBatch batch = policy_batch(r, sel, method, o.group);
+      const PolicyBatch batch = policy_batch(r, sel, method, o.group, credit_token);
       const auto tu = std::chrono::steady_clock::now();
       const double loss =
           policy_update(model, opt, batch, o, o.kl_coef > 0 ? &reference : nullptr, world, &steps_taken);
