@@ -141,8 +141,9 @@ void add_budget_fields(OptionTable<RlOptions>& t) {
           [](O & o) -> auto& { return o.dual_two_sided; })
       .add<bool>(
           "dual_bonus_sampled", "--dual-bonus-sampled",
-          "Two-sided: while the greedy rate is below the target, pay the bonus only while the rollouts' "
-          "sampled rate is below it too (the sampled rate leads the greedy one; stops the bonus winding up)",
+          "Two-sided: while the greedy rate is below the target, the bonus grows only while the rollouts' "
+          "sampled rate is below it too and is withdrawn while it is above (the sampled rate leads the "
+          "greedy one; stops the bonus winding up)",
           [](O & o) -> auto& { return o.dual_bonus_sampled; })
       .add<double>(
           "dual_lambda_max", "", "", [](O & o) -> auto& { return o.dual_lambda_max; },
