@@ -4,6 +4,10 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
+#include <limits>
+#include <vector>
+
 #include "common/error.h"
 #include "model/one_token_attention.h"
 
@@ -62,4 +66,48 @@ TEST(OneTokenAttentionTest, ShapesItDoesNotTakeAreRefused) {
   EXPECT_FALSE(one_token_attention_applies(at::randn({2, 2, 1, 16}).to(at::kBFloat16), k, v, bias));
   EXPECT_FALSE(one_token_attention_applies(at::randn({2, 2, 1, 16}), k, v, at::zeros({3, 1, 1, 4})));
   EXPECT_THROW(one_token_attention(at::randn({2, 2, 3, 16}), k, v, at::zeros({2, 1, 3, 4})), Error);
+}
+
+// The softmax's exponentials: within 2 ulp of e^x over the range a softmax sees (x ≤ 0), exactly 1 at the
+// maximum, 0 for masked (−inf) scores and below e^-87.3; and the sum is the sum of the values it wrote.
+TEST(OneTokenAttentionTest, ExponentialsAreWithinTwoUlpAndZeroForMaskedScores) {
+  std::vector<float> x;
+  for (int i = 0; i <= 20000; ++i) x.push_back(-87.0f * static_cast<float>(i) / 20000.0f);
+  x.push_back(-std::numeric_limits<float>::infinity());
+  x.push_back(-90.0f);
+  std::vector<float> e = x;
+  const float total = exp_shifted(e.data(), static_cast<int64_t>(e.size()), 0.0f);
+  double want_total = 0.0;
+  for (size_t i = 0; i + 2 < x.size(); ++i) {
+    const double want = std::exp(static_cast<double>(x[i]));
+    const double ulp = std::nextafter(static_cast<float>(want), 1.0f) - static_cast<float>(want);
+    ASSERT_LE(std::abs(e[i] - want), 2.0 * ulp) << "x = " << x[i];
+    want_total += e[i];
+  }
+  EXPECT_EQ(e[0], 1.0f);
+  EXPECT_EQ(e[e.size() - 2], 0.0f);
+  EXPECT_EQ(e.back(), 0.0f);
+  EXPECT_NEAR(total, want_total, 1e-5 * want_total);
+}
+
+// Where the CPU has AVX2 the kernel runs its eight-lane copy; the baseline copy must give the same bits, so a
+// run is reproducible on CPUs with and without it (rollouts sample from these probabilities).
+TEST(OneTokenAttentionTest, TheBaselineAndTheVectorFormsGiveTheSameBits) {
+  at::manual_seed(13);
+  for (int64_t n : {1, 7, 8, 37, 160}) {
+    auto s = (at::randn({n}) * 6.0).contiguous();
+    const float top = s.max().item<float>();
+    auto a = s.clone(), b = s.clone();
+    const float ta = exp_shifted(a.data_ptr<float>(), n, top, /*portable=*/false);
+    const float tb = exp_shifted(b.data_ptr<float>(), n, top, /*portable=*/true);
+    EXPECT_EQ(ta, tb) << "n " << n;
+    EXPECT_TRUE(at::equal(a, b)) << "n " << n;
+  }
+  for (int64_t hd : {16, 64}) {
+    auto q = at::randn({6, 4, 1, hd}), k = at::randn({6, 2, 50, hd}).narrow(2, 0, 41);
+    auto v = at::randn({6, 2, 50, hd}).narrow(2, 0, 41);
+    auto bias = at::zeros({6, 1, 1, 41}).masked_fill(at::rand({6, 1, 1, 41}) > 0.8, -1e30);
+    EXPECT_TRUE(at::equal(one_token_attention(q, k, v, bias), one_token_attention(q, k, v, bias, true)))
+        << "hd " << hd;
+  }
 }

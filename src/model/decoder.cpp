@@ -178,12 +178,11 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
     v = cache->v[layer].narrow(2, 0, start + T);
   }
   const int64_t S = k.size(2), g = n_heads / n_kv;
-  // One query token, heads of 32+ in fp32 on the CPU (real models' 64 or 128): our kernel, no per-(row, head)
-  // GEMMs and no temporaries (model/one_token_attention.h says where it pays). Elsewhere (the tiny presets'
-  // heads of 16, CUDA, bf16 autocast) multiply-sums, which materialise [B, n_heads, S, hd] twice: past ~16 MB
-  // (long rows) the per-(row, head) GEMMs' fixed cost no longer dominates, and the batched matmul below takes
-  // over.
-  if (cache && T == 1 && head_dim >= 32 && one_token_attention_applies(q, k, v, bias))
+  // One query token in fp32 on the CPU: our kernel, no per-(row, head) GEMMs and no temporaries
+  // (model/one_token_attention.h says what it pays). Elsewhere (CUDA, bf16 autocast, head sizes it has no
+  // copy for) multiply-sums, which materialise [B, n_heads, S, hd] twice: past ~16 MB (long rows) the
+  // per-(row, head) GEMMs' fixed cost no longer dominates, and the batched matmul below takes over.
+  if (cache && T == 1 && one_token_attention_applies(q, k, v, bias))
     return project(o_proj, one_token_attention(q, k, v, bias));
   if (cache && T == 1 && B * n_heads * S * head_dim <= (int64_t{1} << 22))
     return project(o_proj, attend_one_token(q, k, v, bias));

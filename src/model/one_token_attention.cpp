@@ -3,12 +3,18 @@
 #include <ATen/ops/empty.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
 #include "common/error.h"
 #include "model/gemv.h"
 #include "model/lane_dot.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace handoff {
 
@@ -44,11 +50,89 @@ struct Visibility {
   float bias(int64_t s) const { return row[s * stride]; }
 };
 
+// e^x for the softmax's x = score − max ≤ 0: Cephes' single-precision polynomial (Sleef's and avx_mathfun's
+// too; within 2 ulp of e^x), so that eight keys take one pass of AVX2 instead of eight calls into libm, which
+// were about half of a key's cost at heads of 16. Every step is an explicitly fused or exactly rounded
+// operation, in the same order in the scalar form and in the eight-lane one, so both give the same bits.
+// Below e^-87.3 (and for masked keys' −inf) the weight is 0, as a float's e^x would be.
+constexpr float kExpLow = -87.3365447504f, kLog2e = 1.44269504088896341f;
+constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+constexpr float kExpPoly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                               4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+
+inline float exp_nonpositive(float x) {
+  if (!(x >= kExpLow)) return 0.0f;
+  const float fx = std::floor(std::fma(x, kLog2e, 0.5f));
+  const float r = std::fma(fx, -kLn2Lo, std::fma(fx, -kLn2Hi, x));
+  float y = kExpPoly[0];
+  for (int i = 1; i < 6; ++i) y = std::fma(y, r, kExpPoly[i]);
+  y = std::fma(y, r * r, r) + 1.0f;
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(fx) + 127) << 23;
+  float two_fx;
+  std::memcpy(&two_fx, &bits, sizeof two_fx);
+  return y * two_fx;
+}
+
+// Sums of eight lanes folded pairwise, then the tail: the order both forms share (as lane_dot's).
+inline float fold_lanes(const float* lane, float tail) {
+  return (((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]))) + tail;
+}
+
+// scores[s] ← e^(scores[s] − top); returns their sum.
+float exp_shifted_plain(float* scores, int64_t n, float top) {
+  float lane[8] = {}, tail = 0.0f;
+  int64_t s = 0;
+  for (; s + 8 <= n; s += 8)
+    for (int l = 0; l < 8; ++l) lane[l] += scores[s + l] = exp_nonpositive(scores[s + l] - top);
+  for (; s < n; ++s) tail += scores[s] = exp_nonpositive(scores[s] - top);
+  return fold_lanes(lane, tail);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) float exp_shifted_avx2(float* scores, int64_t n, float top) {
+  const __m256 low = _mm256_set1_ps(kExpLow), top8 = _mm256_set1_ps(top);
+  __m256 sum = _mm256_setzero_ps();
+  int64_t s = 0;
+  for (; s + 8 <= n; s += 8) {
+    const __m256 x = _mm256_sub_ps(_mm256_loadu_ps(scores + s), top8);
+    const __m256 keep = _mm256_cmp_ps(x, low, _CMP_GE_OQ);
+    const __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(kLog2e), _mm256_set1_ps(0.5f)));
+    const __m256 r =
+        _mm256_fmadd_ps(fx, _mm256_set1_ps(-kLn2Lo), _mm256_fmadd_ps(fx, _mm256_set1_ps(-kLn2Hi), x));
+    __m256 y = _mm256_set1_ps(kExpPoly[0]);
+    for (int i = 1; i < 6; ++i) y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(kExpPoly[i]));
+    y = _mm256_add_ps(_mm256_fmadd_ps(y, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    const __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    const __m256 v = _mm256_and_ps(keep, _mm256_mul_ps(y, _mm256_castsi256_ps(e)));
+    _mm256_storeu_ps(scores + s, v);
+    sum = _mm256_add_ps(sum, v);
+  }
+  float lane[8], tail = 0.0f;
+  _mm256_storeu_ps(lane, sum);
+  for (; s < n; ++s) tail += scores[s] = exp_nonpositive(scores[s] - top);
+  return fold_lanes(lane, tail);
+}
+
+bool has_avx2_fma() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+#endif
+
+float exp_shifted_fast(float* scores, int64_t n, float top) {
+#if defined(__x86_64__)
+  if (has_avx2_fma()) return exp_shifted_avx2(scores, n, top);
+#endif
+  return exp_shifted_plain(scores, n, top);
+}
+
 // Query head h of row b: out [B, T, H·HD] gets its softmax-weighted values. `scores` holds S floats. HD is a
 // compile-time head size so that the output row stays in registers across the keys.
-template <int HD>
-void forward_head(const Dims& n, const Strides3& q, const Strides3& k, const Strides3& v,
-                  const Strides3& bias, int64_t b, int64_t h, float* scores, float* out) {
+template <int HD, float (*Exp)(float*, int64_t, float)>
+__attribute__((always_inline)) inline void forward_head(const Dims& n, const Strides3& q, const Strides3& k,
+                                                        const Strides3& v, const Strides3& bias, int64_t b,
+                                                        int64_t h, float* scores, float* out) {
   const int64_t kvh = h / (n.H / n.KV);
   const float* kp = k.p + b * k.s0 + kvh * k.s1;
   const float* vp = v.p + b * v.s0 + kvh * v.s1;
@@ -61,11 +145,8 @@ void forward_head(const Dims& n, const Strides3& q, const Strides3& k, const Str
                                 : lane_dot<HD>(qt, kp + s * k.s2) * n.scale + vis.bias(s);
       top = std::max(top, scores[s]);
     }
-    float total = 0.0f, acc[HD] = {};
-    for (int64_t s = 0; s < n.S; ++s) {
-      scores[s] = std::exp(scores[s] - top);
-      total += scores[s];
-    }
+    const float total = Exp(scores, n.S, top);
+    float acc[HD] = {};
     for (int64_t s = 0; s < n.S; ++s)
       if (scores[s] != 0.0f) lane_axpy<HD>(scores[s], vp + s * v.s2, acc);
     float* o = out + (b * n.T + t) * n.H * HD + h * HD;
@@ -74,18 +155,46 @@ void forward_head(const Dims& n, const Strides3& q, const Strides3& k, const Str
   }
 }
 
+// The same source compiled twice: for the build's baseline and, where the CPU has them, with AVX2 (eight
+// lanes a step instead of four). The file is built with -ffp-contract=off (CMakeLists.txt), so the AVX2 copy
+// does not fuse a multiply into its add, and both give the same bits.
+template <int HD>
+void forward_head_plain(const Dims& n, const Strides3& q, const Strides3& k, const Strides3& v,
+                        const Strides3& bias, int64_t b, int64_t h, float* scores, float* out) {
+  forward_head<HD, exp_shifted_plain>(n, q, k, v, bias, b, h, scores, out);
+}
+
+#if defined(__x86_64__)
+template <int HD>
+__attribute__((target("avx2,fma"))) void forward_head_avx2(const Dims& n, const Strides3& q,
+                                                           const Strides3& k, const Strides3& v,
+                                                           const Strides3& bias, int64_t b, int64_t h,
+                                                           float* scores, float* out) {
+  forward_head<HD, exp_shifted_avx2>(n, q, k, v, bias, b, h, scores, out);
+}
+#endif
+
 using ForwardFn = void (*)(const Dims&, const Strides3&, const Strides3&, const Strides3&, const Strides3&,
                            int64_t, int64_t, float*, float*);
-ForwardFn kernel_for(int64_t hd) {
+
+template <int HD>
+ForwardFn kernel_of(bool portable) {
+#if defined(__x86_64__)
+  if (!portable && has_avx2_fma()) return forward_head_avx2<HD>;
+#endif
+  return forward_head_plain<HD>;
+}
+
+ForwardFn kernel_for(int64_t hd, bool portable = false) {
   switch (hd) {
     case 16:
-      return forward_head<16>;
+      return kernel_of<16>(portable);
     case 32:
-      return forward_head<32>;
+      return kernel_of<32>(portable);
     case 64:
-      return forward_head<64>;
+      return kernel_of<64>(portable);
     case 128:
-      return forward_head<128>;
+      return kernel_of<128>(portable);
     default:
       return nullptr;
   }
@@ -98,15 +207,19 @@ Dims dims_of(const at::Tensor& q, const at::Tensor& k) {
 
 }  // namespace
 
+float exp_shifted(float* scores, int64_t n, float top, bool portable) {
+  return portable ? exp_shifted_plain(scores, n, top) : exp_shifted_fast(scores, n, top);
+}
+
 at::Tensor one_token_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                               const at::Tensor& bias) {
+                               const at::Tensor& bias, bool portable) {
   if (!one_token_attention_applies(q, k, v, bias))
     throw Error(
         "one_token_attention: fp32 CPU q [B, H, 1, hd], k and v [B, KV, S, hd] with hd in {16, 32, 64, "
         "128} and a bias broadcastable to [B, 1, 1, S] expected");
   const Dims n = dims_of(q, k);
   auto out = at::empty({n.B, n.T, n.H * q.size(3)}, q.options());
-  const ForwardFn fn = kernel_for(q.size(3));
+  const ForwardFn fn = kernel_for(q.size(3), portable);
   const Strides3 qo = strides3(q, 0, 1, 2), ko = strides3(k, 0, 1, 2), vo = strides3(v, 0, 1, 2);
   const Strides3 bo = strides3(bias, 0, 2, 3);
   float* o = out.data_ptr<float>();

@@ -5,10 +5,11 @@
 // batched matmul — one small GEMM per (row, head), which ATen without MKL selects, checks and dispatches
 // slice by slice — or broadcast multiply-sums (AttentionImpl::attend_one_token), which write and read back
 // two temporaries of B·heads·S·hd floats per layer. Here each (row, head) reads its query, keys and values
-// once. bench/bench_one_token_attention measures the three: the kernel pays at heads of 64 (real models: 2.0x
-// the multiply-sums at one row and 2.2x at 16 rows over 512 keys, one thread) and not at the tiny presets'
-// heads of 16 (0.9-1.1x on RL rollouts' shapes, where both read the whole cache once), so the decoder uses it
-// from heads of 32 up (docs/results/2026-12-05-shared-prompt-pass/).
+// once, and its softmax's exponentials run eight keys at a time (AVX2 where the CPU has it, a polynomial in
+// place of libm's expf, which had been half of a key's cost at heads of 16). bench/bench_one_token_attention
+// measures the three forms: on one thread the kernel is 1.6-1.9x the multiply-sums on RL rollouts' shapes
+// (256 rows, heads of 16, 48-160 keys) and ~4x at a 0.5B model's heads of 64 over 512 keys, so the decoder
+// uses it at every head size it has (docs/results/2026-12-05-attention-exp/).
 #include <ATen/Tensor.h>
 
 namespace handoff {
@@ -18,8 +19,13 @@ namespace handoff {
 // Returns [B, 1, H · hd]. A key whose bias is at or below -1e29 (the decoder's mask, -1e30) is skipped — its
 // softmax weight would be exactly 0 — unless every key is masked (then all count, as a softmax over equal
 // scores would).
+// `portable`: the build's baseline instructions even where the CPU has AVX2 — the same bits (tests).
 at::Tensor one_token_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                               const at::Tensor& bias);
+                               const at::Tensor& bias, bool portable = false);
+
+// The softmax's exponentials: scores[s] ← e^(scores[s] − top) for scores ≤ top (Cephes' polynomial, within 2
+// ulp; 0 below e^-87.3), returning their sum; `portable` as above, with the same bits.
+float exp_shifted(float* scores, int64_t n, float top, bool portable = false);
 
 // Whether one_token_attention takes these tensors: fp32 CPU, head size 16, 32, 64 or 128, the shapes above.
 bool one_token_attention_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
