@@ -51,9 +51,9 @@ struct Visibility {
 };
 
 // e^x for the softmax's x = score − max ≤ 0: Cephes' single-precision polynomial (Sleef's and avx_mathfun's
-// too; within 2 ulp of e^x), so that eight keys take one pass of AVX2 instead of eight calls into libm, which
-// were about half of a key's cost at heads of 16. Every step is an explicitly fused or exactly rounded
-// operation, in the same order in the scalar form and in the eight-lane one, so both give the same bits.
+// too; within 2 ulp of e^x), so that eight keys take one pass of AVX2 instead of eight calls into libm. Every
+// step is an explicitly fused or exactly rounded operation, in the same order in the scalar form and in the
+// eight-lane one, so both give the same bits.
 // Below e^-87.3 (and for masked keys' −inf) the weight is 0, as a float's e^x would be.
 constexpr float kExpLow = -87.3365447504f, kLog2e = 1.44269504088896341f;
 constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
@@ -136,7 +136,7 @@ void dots_plain(const float* q, const float* k, int64_t stride, int64_t S, float
 #if defined(__x86_64__)
 // Eight keys at a time: each key's eight lane sums in one register, then three rounds of horizontal adds
 // reduce the eight registers to the eight dots in lane_dot's order ((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7)):
-// one reduction per eight keys instead of one per key, which had been most of a key's cost at heads of 16.
+// one reduction per eight keys instead of one per key.
 template <int HD>
 __attribute__((target("avx2,fma"))) void dots_avx2(const float* q, const float* k, int64_t stride, int64_t S,
                                                    float* out) {

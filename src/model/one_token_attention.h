@@ -5,11 +5,12 @@
 // batched matmul — one small GEMM per (row, head), which ATen without MKL selects, checks and dispatches
 // slice by slice — or broadcast multiply-sums (AttentionImpl::attend_one_token), which write and read back
 // two temporaries of B·heads·S·hd floats per layer. Here each (row, head) reads its query, keys and values
-// once, and its softmax's exponentials run eight keys at a time (AVX2 where the CPU has it, a polynomial in
-// place of libm's expf, which had been half of a key's cost at heads of 16). bench/bench_one_token_attention
-// measures the three forms: on one thread the kernel is 1.6-1.9x the multiply-sums on RL rollouts' shapes
-// (256 rows, heads of 16, 48-160 keys) and ~4x at a 0.5B model's heads of 64 over 512 keys, so the decoder
-// uses it at every head size it has (docs/results/2026-12-05-attention-exp/).
+// once; where the CPU has AVX2 a copy of the kernel reduces eight keys' dots together, takes their softmax
+// exponentials eight at a time (a polynomial in place of libm's expf) and sums the weighted values in
+// registers, with the baseline copy's bits. bench/bench_one_token_attention measures the three forms: on one
+// thread the kernel is 2.7-3.7x the multiply-sums on RL rollouts' shapes (256 rows, heads of 16, 48-160 keys)
+// and 4.2-5.3x at a 0.5B model's heads of 64 over 512 keys, so the decoder uses it at every head size it has
+// a copy for (docs/results/2026-12-05-attention-kernel-avx2/).
 #include <ATen/Tensor.h>
 
 namespace handoff {
