@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "model/autocast.h"
+#include "model/fused_attention.h"
 #include "model/gemv.h"
 #include "model/one_token_attention.h"
 
@@ -186,6 +187,9 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
     return project(o_proj, one_token_attention(q, k, v, bias));
   if (cache && T == 1 && B * n_heads * S * head_dim <= (int64_t{1} << 22))
     return project(o_proj, attend_one_token(q, k, v, bias));
+  // The policy update's forward and backward (model/fused_attention.h); SFT keeps ATen's ops below.
+  if (T > 1 && FusedAttentionScope::active() && fused_attention_applies(q, k, v, bias))
+    return project(o_proj, fused_attention(q, k, v, bias));
   // Group query heads under their shared key/value head instead of copying keys g times.
   auto qg = q.reshape({B, n_kv, g, T, head_dim});
   auto scores =
