@@ -197,6 +197,20 @@ __attribute__((target("avx2,fma"))) void weighted_sum_avx2(const float* w, const
 }
 #endif
 
+// What both kernels take: fp32 CPU q [B, H, T, hd], k and v [B, KV, S, hd] with hd in {16, 32, 64, 128} and H
+// a multiple of KV, and an additive bias broadcastable to [B, 1, T, S].
+inline bool attention_shapes_fit(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                 const at::Tensor& bias) {
+  for (const auto* t : {&q, &k, &v, &bias})
+    if (!t->defined() || !t->device().is_cpu() || t->scalar_type() != at::kFloat || t->dim() != 4)
+      return false;
+  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), KV = k.size(1), S = k.size(2), hd = q.size(3);
+  const auto fits = [](int64_t size, int64_t full) { return size == 1 || size == full; };
+  return (hd == 16 || hd == 32 || hd == 64 || hd == 128) && k.size(3) == hd && v.sizes() == k.sizes() &&
+         k.size(0) == B && KV > 0 && H % KV == 0 && T > 0 && S > 0 && fits(bias.size(0), B) &&
+         bias.size(1) == 1 && fits(bias.size(2), T) && fits(bias.size(3), S);
+}
+
 // The two forms as one type each, so that a kernel's body is written once and instantiated per form.
 struct Plain {
   template <int HD>

@@ -192,22 +192,14 @@ at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::T
                            const at::Tensor& bias) {
   if (!fused_attention_applies(q, k, v, bias))
     throw Error(
-        "fused_attention: fp32 CPU q [B, H, T, hd], k and v [B, KV, S, hd] with hd in {16, 32, 64, 128} and "
-        "a "
-        "bias broadcastable to [B, 1, T, S] expected");
+        "fused_attention: fp32 CPU q [B, H, T, hd], k and v [B, KV, S, hd] with hd in {16, 32, 64, "
+        "128} and a bias broadcastable to [B, 1, T, S] expected");
   return FusedAttentionFunction::apply(q, k, v, bias);
 }
 
 bool fused_attention_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                              const at::Tensor& bias) {
-  for (const auto* t : {&q, &k, &v, &bias})
-    if (!t->defined() || !t->device().is_cpu() || t->scalar_type() != at::kFloat || t->dim() != 4)
-      return false;
-  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), KV = k.size(1), S = k.size(2);
-  const auto fits = [](int64_t size, int64_t full) { return size == 1 || size == full; };
-  return passes_for(q.size(3)).first != nullptr && k.size(3) == q.size(3) && v.sizes() == k.sizes() &&
-         k.size(0) == B && KV > 0 && H % KV == 0 && T > 0 && S > 0 && fits(bias.size(0), B) &&
-         bias.size(1) == 1 && fits(bias.size(2), T) && fits(bias.size(3), S);
+  return lanes::attention_shapes_fit(q, k, v, bias);
 }
 
 FusedAttentionScope::FusedAttentionScope() : was_(t_fused_attention) {

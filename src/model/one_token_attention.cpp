@@ -128,15 +128,8 @@ at::Tensor one_token_attention(const at::Tensor& q, const at::Tensor& k, const a
 
 bool one_token_attention_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                  const at::Tensor& bias) {
-  for (const auto* t : {&q, &k, &v, &bias})
-    if (!t->defined() || !t->device().is_cpu() || t->scalar_type() != at::kFloat || t->dim() != 4)
-      return false;
-  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), KV = k.size(1), S = k.size(2);
-  const auto fits = [](int64_t size, int64_t full) { return size == 1 || size == full; };
-  return kernel_for(q.size(3)) != nullptr && k.size(3) == q.size(3) && v.sizes() == k.sizes() &&
-         k.size(0) == B && KV > 0 && H % KV == 0 && q.stride(3) == 1 && k.stride(3) == 1 &&
-         v.stride(3) == 1 && fits(bias.size(0), B) && bias.size(1) == 1 && T == 1 && bias.size(2) == 1 &&
-         fits(bias.size(3), S);
+  return lanes::attention_shapes_fit(q, k, v, bias) && q.size(2) == 1 && bias.size(2) == 1 &&
+         q.stride(3) == 1 && k.stride(3) == 1 && v.stride(3) == 1;
 }
 
 }  // namespace handoff
