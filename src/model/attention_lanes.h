@@ -84,7 +84,8 @@ inline float exp_nonpositive(float x) {
   return y * two_fx;
 }
 
-// Sums of eight lanes folded pairwise, then the tail: the order both forms share (as lane_dot's).
+// Sums of eight lanes folded as ((0+4)+(1+5))+((2+6)+(3+7)), then the tail: the order both forms of the
+// exponentials' sum share.
 inline float fold_lanes(const float* lane, float tail) {
   return (((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]))) + tail;
 }
