@@ -88,6 +88,15 @@ TEST(OneTokenAttentionTest, ExponentialsAreWithinTwoUlpAndZeroForMaskedScores) {
   EXPECT_EQ(e[e.size() - 2], 0.0f);
   EXPECT_EQ(e.back(), 0.0f);
   EXPECT_NEAR(total, want_total, 1e-5 * want_total);
+  // A NaN score (a diverged model) is not a masked key: it stays NaN, in both forms and in the sum.
+  for (bool portable : {false, true})
+    for (size_t at : {3, 9}) {  // in an eight-key block and in the tail
+      std::vector<float> with_nan(11, -1.0f);
+      with_nan[at] = std::numeric_limits<float>::quiet_NaN();
+      EXPECT_TRUE(std::isnan(exp_shifted(with_nan.data(), 11, 0.0f, portable))) << "portable " << portable;
+      EXPECT_TRUE(std::isnan(with_nan[at]));
+      EXPECT_FLOAT_EQ(with_nan[at == 3 ? 9 : 3], std::exp(-1.0f));
+    }
 }
 
 // Where the CPU has AVX2 the kernel runs its eight-lane copy; the baseline copy must give the same bits, so a

@@ -65,14 +65,15 @@ struct Visibility {
 // too; within 2 ulp of e^x), so that eight keys take one pass of AVX2 instead of eight calls into libm. Every
 // step is an explicitly fused or exactly rounded operation, in the same order in the scalar form and in the
 // eight-lane one, so both give the same bits.
-// Below e^-87.3 (and for masked keys' −inf) the weight is 0, as a float's e^x would be.
+// Below e^-87.3 (and for masked keys' −inf) the weight is 0, as a float's e^x would be; NaN stays NaN.
 constexpr float kExpLow = -87.3365447504f, kLog2e = 1.44269504088896341f;
 constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
 constexpr float kExpPoly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
                                4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
 
 inline float exp_nonpositive(float x) {
-  if (!(x >= kExpLow)) return 0.0f;
+  if (std::isnan(x)) return x;  // a NaN score stays NaN (it is not a masked key), as e^x would
+  if (x < kExpLow) return 0.0f;
   const float fx = std::floor(std::fma(x, kLog2e, 0.5f));
   const float r = std::fma(fx, -kLn2Lo, std::fma(fx, -kLn2Hi, x));
   float y = kExpPoly[0];
@@ -116,7 +117,8 @@ inline __attribute__((target("avx2,fma"))) float exp_shifted_avx2(float* scores,
     y = _mm256_add_ps(_mm256_fmadd_ps(y, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
     const __m256i e =
         _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    const __m256 v = _mm256_and_ps(keep, _mm256_mul_ps(y, _mm256_castsi256_ps(e)));
+    const __m256 v = _mm256_blendv_ps(_mm256_and_ps(keep, _mm256_mul_ps(y, _mm256_castsi256_ps(e))), x,
+                                      _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
     _mm256_storeu_ps(scores + s, v);
     sum = _mm256_add_ps(sum, v);
   }
