@@ -4,9 +4,9 @@
 //
 // Why: as ATen ops the update's attention at the tiny presets' heads of 16 is two batched matmuls, whose CPU
 // form without MKL runs one small GEMM per (row, head) with K or N = 16, a masked softmax, and the four
-// batched matmuls and softmax of their backward. Here each (row, head) reads its queries, keys and values once
-// per pass with the eight-lane building blocks of the one-token kernel (model/attention_lanes.h: AVX2 where
-// the CPU has it, the same bits without), and the backward uses the saved probabilities instead of
+// batched matmuls and softmax of their backward. Here each (row, head) reads its queries, keys and values
+// once per pass with the eight-lane building blocks of the one-token kernel (model/attention_lanes.h: AVX2
+// where the CPU has it, the same bits without), and the backward uses the saved probabilities instead of
 // recomputing them. On the quick preset's GAPG step the update is 6 % faster at one thread (0.150 → 0.141 s)
 // and within noise at two data threads (docs/results/2026-12-05-attention-kernel-avx2/): the update's time
 // is mostly its linear layers' GEMMs and ATen's elementwise work.
