@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "model/decoder.h"
 #include "model/fused_attention.h"
+#include "model/fused_update_scope.h"
 #include "model/logprobs.h"
 
 using namespace handoff;
@@ -71,7 +72,7 @@ TEST(FusedAttentionTest, ForwardAndGradientsMatchFloat64Attention) {
   }
 }
 
-// The decoder under a FusedAttentionScope (the policy update) against its ATen ops: the same
+// The decoder under a FusedUpdateScope (the policy update) against its ATen ops: the same
 // log-probabilities and parameter gradients to float rounding, with one sequence per row and with the shared
 // prompt pass.
 TEST(FusedAttentionTest, TheDecoderGivesTheLogprobsAndGradientsOfAtensOps) {
@@ -92,10 +93,10 @@ TEST(FusedAttentionTest, TheDecoderGivesTheLogprobsAndGradientsOfAtensOps) {
     std::vector<at::Tensor> values;
     std::vector<std::vector<at::Tensor>> grads;
     for (bool fused : {false, true}) {
-      EXPECT_FALSE(FusedAttentionScope::active());
-      std::optional<FusedAttentionScope> scope;
+      EXPECT_FALSE(FusedUpdateScope::active());
+      std::optional<FusedUpdateScope> scope;
       if (fused) scope.emplace();
-      EXPECT_EQ(FusedAttentionScope::active(), fused);
+      EXPECT_EQ(FusedUpdateScope::active(), fused);
       for (auto& p : m->parameters()) p.mutable_grad() = at::Tensor();
       auto lp = completion_logprobs(m, prompts, completions, share);
       (lp.token_logprobs * weights.narrow(1, 0, lp.token_logprobs.size(1))).sum().backward();

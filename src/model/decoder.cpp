@@ -10,6 +10,8 @@
 #include "common/error.h"
 #include "model/autocast.h"
 #include "model/fused_attention.h"
+#include "model/fused_layers.h"
+#include "model/fused_update_scope.h"
 #include "model/gemv.h"
 #include "model/one_token_attention.h"
 
@@ -21,6 +23,8 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
 }
 
 at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
+  if (FusedUpdateScope::active() && fused_rms_norm_applies(x, weight))  // the policy update (fused_layers.h)
+    return fused_rms_norm(x, weight, eps);
   return x * at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps) * weight;
 }
 
@@ -60,6 +64,7 @@ std::pair<at::Tensor, at::Tensor> Rope::cos_sin(const at::Tensor& positions) con
 }
 
 at::Tensor Rope::apply(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) const {
+  if (FusedUpdateScope::active() && fused_rope_applies(x, cos, sin)) return fused_rope(x, cos, sin);
   const int64_t half = x.size(-1) / 2;
   auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
   auto rotated = at::cat({-x2, x1}, -1);
@@ -188,7 +193,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
   if (cache && T == 1 && B * n_heads * S * head_dim <= (int64_t{1} << 22))
     return project(o_proj, attend_one_token(q, k, v, bias));
   // The policy update's forward and backward (model/fused_attention.h); SFT keeps ATen's ops below.
-  if (T > 1 && FusedAttentionScope::active() && fused_attention_applies(q, k, v, bias))
+  if (T > 1 && FusedUpdateScope::active() && fused_attention_applies(q, k, v, bias))
     return project(o_proj, fused_attention(q, k, v, bias));
   // Group query heads under their shared key/value head instead of copying keys g times.
   auto qg = q.reshape({B, n_kv, g, T, head_dim});

@@ -16,8 +16,6 @@ namespace {
 using lanes::Strides3;
 using lanes::Visibility;
 
-thread_local bool t_fused_attention = false;
-
 struct Shape {
   int64_t B, H, KV, T, S;
   float scale;
@@ -200,16 +198,6 @@ at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::T
 bool fused_attention_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                              const at::Tensor& bias) {
   return lanes::attention_shapes_fit(q, k, v, bias);
-}
-
-FusedAttentionScope::FusedAttentionScope() : was_(t_fused_attention) {
-  t_fused_attention = true;
-}
-FusedAttentionScope::~FusedAttentionScope() {
-  t_fused_attention = was_;
-}
-bool FusedAttentionScope::active() {
-  return t_fused_attention;
 }
 
 }  // namespace handoff

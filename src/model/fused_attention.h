@@ -26,19 +26,4 @@ at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::T
 bool fused_attention_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                              const at::Tensor& bias);
 
-// While one is alive on a thread, the decoder's attention over more than one query token takes
-// fused_attention where it applies (the policy update, rl/policy_loss.cpp). Elsewhere — SFT, whose recipes
-// made the reference checkpoints and must retrain them bit for bit — it keeps ATen's ops.
-class FusedAttentionScope {
- public:
-  FusedAttentionScope();
-  ~FusedAttentionScope();
-  FusedAttentionScope(const FusedAttentionScope&) = delete;
-  FusedAttentionScope& operator=(const FusedAttentionScope&) = delete;
-  static bool active();
-
- private:
-  bool was_;
-};
-
 }  // namespace handoff

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <random>
 
 #include "common/error.h"
 #include "model/decode_steps.h"
+#include "model/fused_decode.h"
 
 namespace handoff {
 
@@ -21,6 +23,8 @@ struct DecodeState {
   at::Tensor next_positions;    // [rows]: each row's first generated position (its prompt length)
   at::Tensor all_ids, all_pos;  // ids and positions of the prefix (the prompt; grown per token without cache)
   KVCache cache;
+  // The decoding steps as a few GEMMs and fused loops where the model allows (model/fused_decode.h).
+  std::optional<FusedDecoder> fused;
   // Rows still decoding, as indices into the caller's batch. Finished rows are compacted out of the batch
   // (KV cache, masks, positions, RNGs) once they are a third of it: completions differ in length by 2-5x in
   // RL rollouts, and decoding finished rows would waste that share of every step. Each row keeps its own RNG,
@@ -114,6 +118,10 @@ at::Tensor decode_step(CausalLM& model, DecodeState& s, const at::Tensor& step_i
                        bool use_cache) {
   const int64_t P = s.P;
   auto step_pos = (s.next_positions + t).unsqueeze(1);
+  // One row takes the decoder's GEMV path (decoder.cpp project()): a GEMM of one row packs every weight.
+  if (use_cache && s.fused && step_ids.size(0) > 1)
+    return s.fused->step(step_ids.view({-1}), step_pos.view({-1}), s.key_valid.narrow(1, 0, P + t + 1),
+                         s.cache);
   if (use_cache)
     return model->forward(step_ids, step_pos, s.key_valid.narrow(1, 0, P + t + 1), &s.cache).select(1, 0);
   s.all_ids = at::cat({s.all_ids, step_ids}, 1);
@@ -154,6 +162,7 @@ Generation generate(CausalLM& model, const std::vector<std::vector<int>>& prompt
   s.done.assign(B, false);
   s.remaining = B;
 
+  if (opts.use_cache && FusedDecoder::applies(model)) s.fused.emplace(model);
   at::Tensor logits = prefill(model, s, prompts, steps, opts);
   for (int64_t t = 0; t < steps && s.remaining > 0; ++t) {
     std::vector<std::mt19937_64*> rngs;

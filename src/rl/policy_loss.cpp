@@ -5,7 +5,7 @@
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/optimizer.h>
 
-#include "model/fused_attention.h"
+#include "model/fused_update_scope.h"
 #include "model/logprobs.h"
 #include "rl/pure/length_buckets.h"
 #include "runtime/data_threads.h"
@@ -38,7 +38,7 @@ at::Tensor policy_loss(CausalLM& model, const PolicyBatch& batch, const PolicyLo
                        const at::Tensor& old_lp, const at::Tensor& ref_lp) {
   const double norm = 1.0 / static_cast<double>(batch.kept_prompts);
   auto adv = torch::tensor(batch.advantages).to(model->device()).unsqueeze(1);
-  const FusedAttentionScope fused;  // the update's attention in one pass per (row, head) (issue 18)
+  const FusedUpdateScope fused;  // the update's attention, norms and RoPE fused (issue 18)
   auto lp = completion_logprobs(model, batch.prompts, batch.completions);
   at::Tensor per_token;
   if (!o.clipped) {

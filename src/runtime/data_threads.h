@@ -27,10 +27,12 @@ std::vector<std::vector<size_t>> deal_by_cost(const std::vector<int64_t>& cost, 
 
 // For k in [0, n): the gradients of loss_of(k) with respect to params added into their .grad, in order of k
 // (a parameter no loss reaches keeps its .grad), on `threads` threads (as on_threads) that each take the next
-// k as they free up; an item's gradients wait for those of the items before it, so at most `threads` items'
-// gradients are held at once. The result equals loss_of(k).backward() for k = 0, 1, … on one thread, bit for
-// bit, whatever the thread count — which is what one thread runs. Returns the sum of the losses' values in
-// order of k. For the speed-up the process runs one ATen and one OpenBLAS thread (configure_threads(1)).
+// k as they free up; an item finished before those ahead of it parks its gradients and its thread goes on
+// (the thread that adds an item adds the parked ones that follow), and an item starts only within `threads`
+// of the next to add, so at most `threads` items' gradients are parked at once. The result equals
+// loss_of(k).backward() for k = 0, 1, … on one thread, bit for bit, whatever the thread count — which is what
+// one thread runs. Returns the sum of the losses' values in order of k. For the speed-up the process runs one
+// ATen and one OpenBLAS thread (configure_threads(1)).
 double backward_in_order(size_t n, int threads, const std::function<at::Tensor(size_t)>& loss_of,
                          const std::vector<at::Tensor>& params);
 

@@ -1,0 +1,171 @@
+#include "model/fused_decode.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <string>
+
+#include "common/error.h"
+#include "model/one_token_attention.h"
+
+namespace handoff {
+
+namespace {
+
+// y[r] = x[r] / sqrt(mean(x[r]²) + eps) · w, row by row, as RMSNormImpl computes it (x·r first, then ·w).
+void rms_norm_rows(const float* x, int64_t x_stride, float* y, int64_t y_stride, int64_t rows, int64_t n,
+                   const float* w, float eps) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * x_stride;
+    float* yr = y + r * y_stride;
+    float ss = 0.0f;
+    for (int64_t i = 0; i < n; ++i) ss += xr[i] * xr[i];
+    const float inv = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
+    for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] * inv * w[i];
+  }
+}
+
+// HF's rotate-half RoPE of one head in place: x1' = x1·cos − x2·sin, x2' = x2·cos + x1·sin.
+void rope_head(float* x, const float* c, const float* s, int64_t half) {
+  for (int64_t i = 0; i < half; ++i) {
+    const float a = x[i], b = x[i + half];
+    x[i] = a * c[i] - b * s[i];
+    x[i + half] = b * c[i] + a * s[i];
+  }
+}
+
+const float* param(const RMSNorm& n) {
+  return n->weight.data_ptr<float>();
+}
+
+}  // namespace
+
+bool FusedDecoder::applies(const CausalLM& model) {
+  const auto& w = model->model->embed_tokens->weight;
+  const int64_t hd = model->config.head_dim();
+  return w.device().is_cpu() && w.scalar_type() == at::kFloat && !model->lm_compact.defined() &&
+         !model->autocast_bf16 && (hd == 16 || hd == 32 || hd == 64 || hd == 128);
+}
+
+FusedDecoder::FusedDecoder(CausalLM& model) : model_(model) {
+  if (!applies(model)) throw Error("FusedDecoder: fp32 weights on the CPU without autocast expected");
+  const auto& c = model->config;
+  D_ = c.hidden_size;
+  H_ = c.num_attention_heads;
+  KV_ = c.num_key_value_heads;
+  hd_ = c.head_dim();
+  I_ = c.intermediate_size;
+  V_ = c.vocab_size;
+  eps_ = static_cast<float>(c.rms_norm_eps);
+  at::NoGradGuard no_grad;
+  for (auto& l : *model->model->layers) {
+    auto* d = l->as<DecoderLayerImpl>();
+    auto& a = *d->self_attn;
+    Layer L;
+    L.qkv_t = at::cat({a.q_proj->weight, a.k_proj->weight, a.v_proj->weight}, 0).t();
+    if (a.q_proj->bias.defined()) L.qkv_bias = at::cat({a.q_proj->bias, a.k_proj->bias, a.v_proj->bias}, 0);
+    L.o_t = a.o_proj->weight.t();
+    L.gate_up_t = at::cat({d->mlp->gate_proj->weight, d->mlp->up_proj->weight}, 0).t();
+    L.down_t = d->mlp->down_proj->weight.t();
+    L.in_norm = param(d->input_layernorm);
+    L.post_norm = param(d->post_attention_layernorm);
+    if (a.q_norm) {
+      L.q_norm = param(a.q_norm);
+      L.k_norm = param(a.k_norm);
+    }
+    layers_.push_back(L);
+  }
+  embed_ = model->model->embed_tokens->weight.contiguous();
+  lm_t_ = model->lm_weight().t();
+  final_norm_ = model->model->norm->weight;
+  // The angles as Rope::cos_sin takes them (fp32 position × fp32 frequency), their cos/sin in double.
+  const at::Tensor freq = model->rope.cos_table.to(at::kCPU).contiguous();
+  const float* f = freq.data_ptr<float>();
+  const int64_t half = hd_ / 2, positions = c.max_position_embeddings;
+  cos_.resize(positions * half);
+  sin_.resize(positions * half);
+  for (int64_t p = 0; p < positions; ++p)
+    for (int64_t i = 0; i < half; ++i) {
+      const float angle = static_cast<float>(p) * f[i];
+      cos_[p * half + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+      sin_[p * half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+    }
+}
+
+at::Tensor FusedDecoder::step(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& key_valid,
+                              KVCache& cache) const {
+  const int64_t B = ids.size(0), S = cache.length + 1, half = hd_ / 2;
+  const int64_t qkv_cols = (H_ + 2 * KV_) * hd_;
+  if (S > cache.capacity)
+    throw Error("KV cache overflow: " + std::to_string(S) + " positions > capacity " +
+                std::to_string(cache.capacity));
+  if (positions.size(0) != B || (key_valid.defined() && (key_valid.size(0) != B || key_valid.size(1) != S)))
+    throw Error("FusedDecoder: ids [B], positions [B] and key_valid [B, cache length + 1] expected");
+  for (size_t l = 0; l < layers_.size(); ++l)
+    if (!cache.k[l].is_contiguous() || !cache.v[l].is_contiguous() || cache.k[l].size(0) != B)
+      throw Error("FusedDecoder: a contiguous fp32 KV cache of the step's rows expected");
+  const at::Tensor id = ids.contiguous(), pos = positions.contiguous();
+  const int64_t *idp = id.data_ptr<int64_t>(), *pp = pos.data_ptr<int64_t>();
+  auto opts = embed_.options();
+  at::Tensor x = at::empty({B, D_}, opts), normed = at::empty({B, D_}, opts);
+  at::Tensor qkv = at::empty({B, qkv_cols}, opts), gate_up = at::empty({B, 2 * I_}, opts);
+  at::Tensor act = at::empty({B, I_}, opts), bias = at::zeros({B, 1, 1, S}, opts);
+  float* xp = x.data_ptr<float>();
+  const float* ep = embed_.data_ptr<float>();
+  for (int64_t b = 0; b < B; ++b) {
+    if (idp[b] < 0 || idp[b] >= V_)
+      throw Error("token id " + std::to_string(idp[b]) + " is outside the vocabulary");
+    if (pp[b] < 0 || pp[b] >= static_cast<int64_t>(cos_.size()) / half)
+      throw Error("position " + std::to_string(pp[b]) + " is outside the model's context");
+    std::copy_n(ep + idp[b] * D_, D_, xp + b * D_);
+  }
+  if (key_valid.defined()) {  // the decoder's additive mask: -1e30 on padding keys (decoder.cpp hidden())
+    const auto kv = key_valid.accessor<bool, 2>();
+    float* bp = bias.data_ptr<float>();
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t s = 0; s < S; ++s)
+        if (!kv[b][s]) bp[b * S + s] = -1e30f;
+  }
+  float* np = normed.data_ptr<float>();
+  float* qp = qkv.data_ptr<float>();
+  const auto q = qkv.narrow(1, 0, H_ * hd_).view({B, H_, 1, hd_});
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& L = layers_[l];
+    rms_norm_rows(xp, D_, np, D_, B, D_, L.in_norm, eps_);
+    if (L.qkv_bias.defined()) {
+      at::addmm_out(qkv, L.qkv_bias, normed, L.qkv_t);
+    } else {
+      at::mm_out(qkv, normed, L.qkv_t);
+    }
+    float* kc = cache.k[l].data_ptr<float>();
+    float* vc = cache.v[l].data_ptr<float>();
+    const int64_t cap = cache.k[l].size(2), row_stride = KV_ * cap * hd_;
+    for (int64_t b = 0; b < B; ++b) {
+      float* r = qp + b * qkv_cols;
+      if (L.q_norm) {  // Qwen3: per-head RMSNorm of queries and keys, before RoPE
+        rms_norm_rows(r, hd_, r, hd_, H_, hd_, L.q_norm, eps_);
+        rms_norm_rows(r + H_ * hd_, hd_, r + H_ * hd_, hd_, KV_, hd_, L.k_norm, eps_);
+      }
+      const float *c = cos_.data() + pp[b] * half, *s = sin_.data() + pp[b] * half;
+      for (int64_t h = 0; h < H_ + KV_; ++h) rope_head(r + h * hd_, c, s, half);
+      for (int64_t h = 0; h < KV_; ++h) {
+        const int64_t at_col = b * row_stride + (h * cap + cache.length) * hd_;
+        std::copy_n(r + (H_ + h) * hd_, hd_, kc + at_col);
+        std::copy_n(r + (H_ + KV_ + h) * hd_, hd_, vc + at_col);
+      }
+    }
+    const at::Tensor attn =
+        one_token_attention(q, cache.k[l].narrow(2, 0, S), cache.v[l].narrow(2, 0, S), bias);
+    x.addmm_(attn.view({B, H_ * hd_}), L.o_t);
+    rms_norm_rows(xp, D_, np, D_, B, D_, L.post_norm, eps_);
+    at::mm_out(gate_up, normed, L.gate_up_t);
+    at::silu_out(act, gate_up.narrow(1, 0, I_));
+    act.mul_(gate_up.narrow(1, I_, I_));
+    x.addmm_(act, L.down_t);
+  }
+  cache.length = S;
+  rms_norm_rows(xp, D_, np, D_, B, D_, final_norm_.data_ptr<float>(), eps_);
+  return at::mm(normed, lm_t_);
+}
+
+}  // namespace handoff
