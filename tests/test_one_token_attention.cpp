@@ -120,3 +120,38 @@ TEST(OneTokenAttentionTest, TheBaselineAndTheVectorFormsGiveTheSameBits) {
         << "hd " << hd;
   }
 }
+
+// A shared prompt's columns read in place (the sampler's SharedPrefix) give the bits of the same attention
+// over each row's copy of them, in both forms; rows of one prompt, rows of another, padding in the prompt.
+TEST(OneTokenAttentionTest, ASharedPrefixGivesTheBitsOfCopiedColumns) {
+  at::manual_seed(17);
+  for (int64_t hd : {16, 32}) {
+    const int64_t D = 2, B = 5, H = 4, KV = 2, P = 13, S = 6;
+    const std::vector<int64_t> rows = {0, 0, 1, 1, 0};
+    auto pk = at::randn({D, KV, P, hd}), pv = at::randn({D, KV, P, hd});
+    auto pbias = at::zeros({D, 1, 1, P});
+    pbias.narrow(3, 0, 3).select(0, 1).fill_(-1e30);  // prompt 1 is left-padded by three columns
+    auto q = at::randn({B, H, 1, hd}), k = at::randn({B, KV, S + 4, hd}).narrow(2, 0, S);
+    auto v = at::randn({B, KV, S + 4, hd}).narrow(2, 0, S);
+    auto idx = at::tensor(rows);
+    auto ck = at::cat({pk.index_select(0, idx), k}, 2), cv = at::cat({pv.index_select(0, idx), v}, 2);
+    auto cbias = at::cat({pbias.index_select(0, idx), at::zeros({B, 1, 1, S})}, 3);
+    for (bool portable : {false, true}) {
+      auto want = one_token_attention(q, ck, cv, cbias, portable);
+      EXPECT_TRUE(at::equal(one_token_attention_prefixed(q, pk, pv, pbias, rows, k, v, portable), want))
+          << "hd " << hd << (portable ? " baseline" : " vector");
+    }
+    EXPECT_LT((one_token_attention_prefixed(q, pk, pv, pbias, rows, k, v) - reference(q, ck, cv, cbias))
+                  .abs()
+                  .max()
+                  .item<double>(),
+              1e-5);
+  }
+  auto q = at::randn({2, 2, 1, 16}), pk = at::randn({1, 2, 4, 16}), k = at::randn({2, 2, 3, 16});
+  auto pbias = at::zeros({1, 1, 1, 4});
+  EXPECT_THROW(one_token_attention_prefixed(q, pk, pk, pbias, {0, 1}, k, k), Error);  // no prompt 1
+  EXPECT_THROW(one_token_attention_prefixed(q, pk, pk, pbias, {0}, k, k), Error);     // one index, two rows
+  EXPECT_THROW(one_token_attention_prefixed(q, pk, pk, at::zeros({1, 1, 1, 3}), {0, 0}, k, k), Error);
+  EXPECT_THROW(one_token_attention_prefixed(q, pk.narrow(3, 0, 8), pk.narrow(3, 0, 8), pbias, {0, 0}, k, k),
+               Error);  // head sizes differ
+}

@@ -38,6 +38,29 @@ const float* param(const RMSNorm& n) {
   return n->weight.data_ptr<float>();
 }
 
+// out = x · wt (+ bias) for rows x [B, in] and wt [in, out] (a transposed view); `accumulate`: out += x · wt.
+// One row takes a GEMV on wt's matrix (see FusedDecoder::Layer).
+void linear_rows(at::Tensor& out, const at::Tensor& x, const at::Tensor& wt, const at::Tensor& bias,
+                 bool accumulate) {
+  if (x.size(0) == 1) {
+    at::Tensor o = out.view({out.size(1)});
+    const at::Tensor row = x.view({x.size(1)});
+    if (accumulate) {
+      o.addmv_(wt.t(), row);
+    } else if (bias.defined()) {
+      at::addmv_out(o, bias, wt.t(), row);
+    } else {
+      at::mv_out(o, wt.t(), row);
+    }
+  } else if (accumulate) {
+    out.addmm_(x, wt);
+  } else if (bias.defined()) {
+    at::addmm_out(out, bias, x, wt);
+  } else {
+    at::mm_out(out, x, wt);
+  }
+}
+
 }  // namespace
 
 bool FusedDecoder::applies(const CausalLM& model) {
@@ -93,7 +116,7 @@ FusedDecoder::FusedDecoder(CausalLM& model) : model_(model) {
 }
 
 at::Tensor FusedDecoder::step(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& key_valid,
-                              KVCache& cache) const {
+                              KVCache& cache, const SharedPrefix* prefix) const {
   const int64_t B = ids.size(0), S = cache.length + 1, half = hd_ / 2;
   const int64_t qkv_cols = (H_ + 2 * KV_) * hd_;
   if (S > cache.capacity)
@@ -104,12 +127,18 @@ at::Tensor FusedDecoder::step(const at::Tensor& ids, const at::Tensor& positions
   for (size_t l = 0; l < layers_.size(); ++l)
     if (!cache.k[l].is_contiguous() || !cache.v[l].is_contiguous() || cache.k[l].size(0) != B)
       throw Error("FusedDecoder: a contiguous fp32 KV cache of the step's rows expected");
+  if (prefix && (prefix->k.size() != layers_.size() || static_cast<int64_t>(prefix->rows.size()) != B ||
+                 key_valid.defined()))
+    throw Error(
+        "FusedDecoder: a shared prefix of every layer, one prompt index per row and no key mask (a row's own "
+        "keys are all valid) expected");
   const at::Tensor id = ids.contiguous(), pos = positions.contiguous();
   const int64_t *idp = id.data_ptr<int64_t>(), *pp = pos.data_ptr<int64_t>();
   auto opts = embed_.options();
   at::Tensor x = at::empty({B, D_}, opts), normed = at::empty({B, D_}, opts);
   at::Tensor qkv = at::empty({B, qkv_cols}, opts), gate_up = at::empty({B, 2 * I_}, opts);
-  at::Tensor act = at::empty({B, I_}, opts), bias = at::zeros({B, 1, 1, S}, opts);
+  at::Tensor act = at::empty({B, I_}, opts);
+  at::Tensor bias = prefix ? at::Tensor() : at::zeros({B, 1, 1, S}, opts);
   float* xp = x.data_ptr<float>();
   const float* ep = embed_.data_ptr<float>();
   for (int64_t b = 0; b < B; ++b) {
@@ -119,7 +148,8 @@ at::Tensor FusedDecoder::step(const at::Tensor& ids, const at::Tensor& positions
       throw Error("position " + std::to_string(pp[b]) + " is outside the model's context");
     std::copy_n(ep + idp[b] * D_, D_, xp + b * D_);
   }
-  if (key_valid.defined()) {  // the decoder's additive mask: -1e30 on padding keys (decoder.cpp hidden())
+  if (key_valid.defined() &&
+      !prefix) {  // the decoder's additive mask: -1e30 on padding keys (decoder.cpp hidden())
     const auto kv = key_valid.accessor<bool, 2>();
     float* bp = bias.data_ptr<float>();
     for (int64_t b = 0; b < B; ++b)
@@ -132,11 +162,7 @@ at::Tensor FusedDecoder::step(const at::Tensor& ids, const at::Tensor& positions
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& L = layers_[l];
     rms_norm_rows(xp, D_, np, D_, B, D_, L.in_norm, eps_);
-    if (L.qkv_bias.defined()) {
-      at::addmm_out(qkv, L.qkv_bias, normed, L.qkv_t);
-    } else {
-      at::mm_out(qkv, normed, L.qkv_t);
-    }
+    linear_rows(qkv, normed, L.qkv_t, L.qkv_bias, /*accumulate=*/false);
     float* kc = cache.k[l].data_ptr<float>();
     float* vc = cache.v[l].data_ptr<float>();
     const int64_t cap = cache.k[l].size(2), row_stride = KV_ * cap * hd_;
@@ -154,18 +180,22 @@ at::Tensor FusedDecoder::step(const at::Tensor& ids, const at::Tensor& positions
         std::copy_n(r + (H_ + KV_ + h) * hd_, hd_, vc + at_col);
       }
     }
+    const auto k = cache.k[l].narrow(2, 0, S), v = cache.v[l].narrow(2, 0, S);
     const at::Tensor attn =
-        one_token_attention(q, cache.k[l].narrow(2, 0, S), cache.v[l].narrow(2, 0, S), bias);
-    x.addmm_(attn.view({B, H_ * hd_}), L.o_t);
+        prefix ? one_token_attention_prefixed(q, prefix->k[l], prefix->v[l], prefix->bias, prefix->rows, k, v)
+               : one_token_attention(q, k, v, bias);
+    linear_rows(x, attn.view({B, H_ * hd_}), L.o_t, {}, /*accumulate=*/true);
     rms_norm_rows(xp, D_, np, D_, B, D_, L.post_norm, eps_);
-    at::mm_out(gate_up, normed, L.gate_up_t);
+    linear_rows(gate_up, normed, L.gate_up_t, {}, /*accumulate=*/false);
     at::silu_out(act, gate_up.narrow(1, 0, I_));
     act.mul_(gate_up.narrow(1, I_, I_));
-    x.addmm_(act, L.down_t);
+    linear_rows(x, act, L.down_t, {}, /*accumulate=*/true);
   }
   cache.length = S;
   rms_norm_rows(xp, D_, np, D_, B, D_, final_norm_.data_ptr<float>(), eps_);
-  return at::mm(normed, lm_t_);
+  at::Tensor logits = at::empty({B, V_}, opts);
+  linear_rows(logits, normed, lm_t_, {}, /*accumulate=*/false);
+  return logits;
 }
 
 }  // namespace handoff

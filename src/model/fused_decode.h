@@ -31,14 +31,17 @@ class FusedDecoder {
 
   // ids, positions: [B] int64; key_valid: [B, cache.length + 1] bool (false: a padding key), or undefined
   // when every key is valid. Writes each layer's key and value at column cache.length, advances it, and
-  // returns the logits [B, V]. B ≥ 1 rows of the cache's batch; a position outside the model's context or
-  // an id outside its vocabulary is an Error.
+  // returns the logits [B, V]. With a `prefix`, each row attends over its prompt's shared columns first and
+  // then over its cache (the prompt's columns are not in it). B ≥ 1 rows of the cache's batch; a position
+  // outside the model's context or an id outside its vocabulary is an Error.
   at::Tensor step(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& key_valid,
-                  KVCache& cache) const;
+                  KVCache& cache, const SharedPrefix* prefix = nullptr) const;
 
  private:
   struct Layer {
-    at::Tensor qkv_t, qkv_bias;  // [D, (H + 2 KV) hd], transposed view; bias undefined without one
+    // Weights as [in, out] views of the packed [out, in] matrices: GEMMs take the views, one row (B = 1)
+    // takes a GEMV on the matrix, which streams it once where a one-row GEMM would pack all of it.
+    at::Tensor qkv_t, qkv_bias;  // [D, (H + 2 KV) hd]; bias undefined without one
     at::Tensor o_t, gate_up_t, down_t;
     const float *in_norm, *post_norm, *q_norm = nullptr, *k_norm = nullptr;
   };

@@ -53,6 +53,77 @@ __attribute__((always_inline)) inline void forward_head(const Dims& n, const Str
   }
 }
 
+// One query head over two key ranges, the row's prompt's shared keys (masked where `prefix_bias` is at or
+// below -1e29) and then its own (all visible): the softmax and the weighted sum run over the two as over
+// their concatenation, in the same order, so the bits are one_token_attention's over a copied cache.
+struct Segments {
+  const float *pk, *pv, *prefix_bias;  // prompt keys/values of this row's prompt and head, its mask row
+  int64_t P, pstride;
+  const float *k, *v;  // the row's own keys/values of this head
+  int64_t S, stride;
+};
+
+template <int HD, class L>
+__attribute__((always_inline)) inline void prefixed_head(const float* q, const Segments& g, float scale,
+                                                         float* scores, float* out) {
+  L::template dots<HD>(q, g.pk, g.pstride, g.P, scores);
+  L::template dots<HD>(q, g.k, g.stride, g.S, scores + g.P);
+  float top = -std::numeric_limits<float>::infinity();
+  for (int64_t s = 0; s < g.P; ++s) {
+    const float b = g.prefix_bias[s];
+    scores[s] = b <= lanes::kMaskedBias ? -std::numeric_limits<float>::infinity() : scores[s] * scale + b;
+    top = std::max(top, scores[s]);
+  }
+  for (int64_t s = g.P; s < g.P + g.S; ++s) {
+    scores[s] = scores[s] * scale + 0.0f;  // + the zero bias of a visible key, as the one-range form adds it
+    top = std::max(top, scores[s]);
+  }
+  const float total = L::exp_shifted(scores, g.P + g.S, top);
+  float acc[HD] = {};
+  L::template weighted_sum<HD>(scores, g.pv, g.pstride, g.P, acc);
+  L::template weighted_sum<HD>(scores + g.P, g.v, g.stride, g.S, acc);
+  const float inv = 1.0f / total;
+  for (int d = 0; d < HD; ++d) out[d] = acc[d] * inv;
+}
+
+template <int HD>
+void prefixed_head_plain(const float* q, const Segments& g, float scale, float* scores, float* out) {
+  prefixed_head<HD, lanes::Plain>(q, g, scale, scores, out);
+}
+
+#if defined(__x86_64__)
+template <int HD>
+__attribute__((target("avx2,fma"))) void prefixed_head_avx2(const float* q, const Segments& g, float scale,
+                                                            float* scores, float* out) {
+  prefixed_head<HD, lanes::Avx2>(q, g, scale, scores, out);
+}
+#endif
+
+using PrefixedFn = void (*)(const float*, const Segments&, float, float*, float*);
+
+template <int HD>
+PrefixedFn prefixed_of(bool portable) {
+#if defined(__x86_64__)
+  if (!portable && lanes::has_avx2_fma()) return prefixed_head_avx2<HD>;
+#endif
+  return prefixed_head_plain<HD>;
+}
+
+PrefixedFn prefixed_for(int64_t hd, bool portable) {
+  switch (hd) {
+    case 16:
+      return prefixed_of<16>(portable);
+    case 32:
+      return prefixed_of<32>(portable);
+    case 64:
+      return prefixed_of<64>(portable);
+    case 128:
+      return prefixed_of<128>(portable);
+    default:
+      return nullptr;
+  }
+}
+
 // The same source compiled twice: for the build's baseline and, where the CPU has them, with AVX2.
 template <int HD>
 void forward_head_plain(const Dims& n, const Strides3& q, const Strides3& k, const Strides3& v,
@@ -122,6 +193,50 @@ at::Tensor one_token_attention(const at::Tensor& q, const at::Tensor& k, const a
   for_row_blocks(n.B * n.H, [&](int64_t begin, int64_t end) {  // OpenMP threads (gemv.h)
     std::vector<float> scores(static_cast<size_t>(n.S));
     for (int64_t i = begin; i < end; ++i) fn(n, qo, ko, vo, bo, i / n.H, i % n.H, scores.data(), o);
+  });
+  return out;
+}
+
+at::Tensor one_token_attention_prefixed(const at::Tensor& q, const at::Tensor& prefix_k,
+                                        const at::Tensor& prefix_v, const at::Tensor& prefix_bias,
+                                        const std::vector<int64_t>& rows, const at::Tensor& k,
+                                        const at::Tensor& v, bool portable) {
+  const auto fp32 = [](const at::Tensor& t) {
+    return t.defined() && t.device().is_cpu() && t.scalar_type() == at::kFloat && t.dim() == 4;
+  };
+  const bool typed = fp32(q) && fp32(k) && fp32(v) && fp32(prefix_k) && fp32(prefix_v) && fp32(prefix_bias);
+  const int64_t B = typed ? q.size(0) : 0, H = typed ? q.size(1) : 0, hd = typed ? q.size(3) : 0;
+  const int64_t KV = typed ? k.size(1) : 0, D = typed ? prefix_k.size(0) : 0,
+                P = typed ? prefix_k.size(2) : 0;
+  const int64_t S = typed ? k.size(2) : 0;
+  const bool fits = typed && (hd == 16 || hd == 32 || hd == 64 || hd == 128) && q.size(2) == 1 &&
+                    q.stride(3) == 1 && KV > 0 && H % KV == 0 && k.size(0) == B && k.size(3) == hd && S > 0 &&
+                    v.sizes() == k.sizes() && k.stride(3) == 1 && v.stride(3) == 1 &&
+                    prefix_v.sizes() == prefix_k.sizes() && prefix_k.size(1) == KV &&
+                    prefix_k.size(3) == hd && prefix_k.is_contiguous() && prefix_v.is_contiguous() &&
+                    prefix_bias.sizes() == at::IntArrayRef({D, 1, 1, P}) && prefix_bias.is_contiguous() &&
+                    static_cast<int64_t>(rows.size()) == B;
+  if (!fits)
+    throw Error(
+        "one_token_attention_prefixed: q [B, H, 1, hd], contiguous prefix keys/values [D, KV, P, hd] with a "
+        "bias [D, 1, 1, P], one prefix row per query row, own keys/values [B, KV, S, hd] expected");
+  for (int64_t r : rows)
+    if (r < 0 || r >= D) throw Error("one_token_attention_prefixed: a row's prefix index is out of range");
+  auto out = at::empty({B, 1, H * hd}, q.options());
+  const PrefixedFn fn = prefixed_for(hd, portable);
+  const Strides3 qo = strides3(q, 0, 1, 2), ko = strides3(k, 0, 1, 2), vo = strides3(v, 0, 1, 2);
+  const float *pk = prefix_k.data_ptr<float>(), *pv = prefix_v.data_ptr<float>();
+  const float* pb = prefix_bias.data_ptr<float>();
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+  float* o = out.data_ptr<float>();
+  for_row_blocks(B * H, [&](int64_t begin, int64_t end) {  // OpenMP threads (gemv.h)
+    std::vector<float> scores(static_cast<size_t>(P + S));
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t b = i / H, h = i % H, kvh = h / (H / KV), d = rows[static_cast<size_t>(b)];
+      const Segments g{pk + (d * KV + kvh) * P * hd,   pv + (d * KV + kvh) * P * hd,   pb + d * P, P,    hd,
+                       ko.p + b * ko.s0 + kvh * ko.s1, vo.p + b * vo.s0 + kvh * vo.s1, S,          ko.s2};
+      fn(qo.p + b * qo.s0 + h * qo.s1, g, scale, scores.data(), o + i * hd);
+    }
   });
   return out;
 }

@@ -13,6 +13,9 @@
 // a copy for (docs/results/2026-12-05-attention-kernel-avx2/).
 #include <ATen/Tensor.h>
 
+#include <cstdint>
+#include <vector>
+
 namespace handoff {
 
 // q [B, H, 1, hd]; k, v [B, KV, S, hd]; bias additive, [B or 1, 1, 1, S or 1]; fp32 on the CPU, the last dim
@@ -23,6 +26,17 @@ namespace handoff {
 // `portable`: the build's baseline instructions even where the CPU has AVX2 — the same bits (tests).
 at::Tensor one_token_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                const at::Tensor& bias, bool portable = false);
+
+// Rows that continue a prompt shared with other rows (a GAPG group's G samples, batched sampling with a
+// SharedPrefix, kv_cache.h): query row b attends over its prompt's keys prefix_k/v[rows[b]] ([D, KV, P, hd],
+// contiguous; masked where prefix_bias [D, 1, 1, P] is at or below -1e29) followed by its own k/v[b] ([B, KV,
+// S, hd], every key visible, S ≥ 1). The same bits as one_token_attention over the two concatenated, without
+// a copy of the prompt's keys in every row's cache: each prompt's keys are read by its rows in turn, from
+// the CPU's caches rather than memory (the decoding steps of a rollout were bound by reading the KV cache).
+at::Tensor one_token_attention_prefixed(const at::Tensor& q, const at::Tensor& prefix_k,
+                                        const at::Tensor& prefix_v, const at::Tensor& prefix_bias,
+                                        const std::vector<int64_t>& rows, const at::Tensor& k,
+                                        const at::Tensor& v, bool portable = false);
 
 // The softmax's exponentials: scores[s] ← e^(scores[s] − top) for scores ≤ top (Cephes' polynomial, within 2
 // ulp; 0 below e^-87.3), returning their sum; `portable` as above, with the same bits.

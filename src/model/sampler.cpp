@@ -23,8 +23,11 @@ struct DecodeState {
   at::Tensor next_positions;    // [rows]: each row's first generated position (its prompt length)
   at::Tensor all_ids, all_pos;  // ids and positions of the prefix (the prompt; grown per token without cache)
   KVCache cache;
-  // The decoding steps as a few GEMMs and fused loops where the model allows (model/fused_decode.h).
+  // The decoding steps as a few GEMMs and fused loops where the model allows (model/fused_decode.h); then
+  // the prompts' columns stay in `prefix`, one copy per distinct prompt, and `cache` holds the generated
+  // ones.
   std::optional<FusedDecoder> fused;
+  std::optional<SharedPrefix> prefix;
   // Rows still decoding, as indices into the caller's batch. Finished rows are compacted out of the batch
   // (KV cache, masks, positions, RNGs) once they are a third of it: completions differ in length by 2-5x in
   // RL rollouts, and decoding finished rows would waste that share of every step. Each row keeps its own RNG,
@@ -41,9 +44,38 @@ struct DecodeState {
 // asked for them — 1/G of the prompt's work, a quarter of a quick-preset rollout (bench/run_gapg_peer.sh).
 // The values agree with each row's own pass to float rounding, not bit for bit: OpenBLAS's GEMM orders its
 // sums by the number of rows it is given (SamplerTest.SharedPromptPassMatchesEachRowsOwnPass).
+// With the fused decoder the distinct prompts' pass fills a SharedPrefix that every row reads in place: no
+// copy of a prompt's columns per row, and attention reads each prompt's keys once for its G rows from the
+// CPU's caches (one_token_attention_prefixed; the same bits as over copied columns).
+at::Tensor prefill_shared_prefix(CausalLM& model, DecodeState& s,
+                                 const std::vector<std::vector<int>>& prompts, int64_t steps,
+                                 const SamplingOptions& opts) {
+  const int64_t B = s.input.size(0), P = s.P;
+  DistinctPrompts d;
+  if (opts.share_prompt_pass) {
+    d = distinct_prompts(prompts);
+  } else {
+    d.prompts = prompts;
+    for (int64_t b = 0; b < B; ++b) d.first.push_back(b);
+  }
+  const int64_t D = static_cast<int64_t>(d.prompts.size());
+  const PaddedPrompts up = left_pad(d.prompts, model->config, 0, s.input.device());
+  KVCache shared = model->make_cache(D, P, /*zeroed=*/false);
+  auto logits = model->forward(up.input, up.positions, up.key_valid, &shared).select(1, P - 1);
+  SharedPrefix& prefix = s.prefix.emplace();
+  prefix.k = std::move(shared.k);
+  prefix.v = std::move(shared.v);
+  prefix.rows = d.first;
+  prefix.bias = at::zeros({D, 1, 1, P}, logits.options())
+                    .masked_fill_(up.key_valid.logical_not().view({D, 1, 1, P}), -1e30);
+  s.cache = model->make_cache(B, steps, /*zeroed=*/false);  // column t is written at step t, then read
+  return D == B ? logits : logits.index_select(0, row_index(d, s.input.device()));  // D == B: in order
+}
+
 at::Tensor prefill(CausalLM& model, DecodeState& s, const std::vector<std::vector<int>>& prompts,
                    int64_t steps, const SamplingOptions& opts) {
   const int64_t B = s.input.size(0), P = s.P;
+  if (opts.use_cache && s.fused) return prefill_shared_prefix(model, s, prompts, steps, opts);
   if (!opts.use_cache)
     return model->forward(s.input, s.all_pos, s.key_valid.narrow(1, 0, P)).select(1, P - 1);
   s.cache = model->make_cache(B, P + steps, /*zeroed=*/false);  // every column is written before it is read
@@ -109,6 +141,11 @@ void drop_finished_rows(DecodeState& s, at::Tensor& step_ids, const at::Device& 
   s.key_valid = s.key_valid.index_select(0, idx);
   s.next_positions = s.next_positions.index_select(0, idx);
   step_ids = step_ids.index_select(0, idx);
+  if (s.prefix) {
+    std::vector<int64_t> rows;
+    for (int64_t i : keep_rows) rows.push_back(s.prefix->rows[static_cast<size_t>(i)]);
+    s.prefix->rows = std::move(rows);
+  }
   s.active = std::move(kept);
   s.rngs = std::move(kept_rngs);
 }
@@ -118,10 +155,8 @@ at::Tensor decode_step(CausalLM& model, DecodeState& s, const at::Tensor& step_i
                        bool use_cache) {
   const int64_t P = s.P;
   auto step_pos = (s.next_positions + t).unsqueeze(1);
-  // One row takes the decoder's GEMV path (decoder.cpp project()): a GEMM of one row packs every weight.
-  if (use_cache && s.fused && step_ids.size(0) > 1)
-    return s.fused->step(step_ids.view({-1}), step_pos.view({-1}), s.key_valid.narrow(1, 0, P + t + 1),
-                         s.cache);
+  if (use_cache && s.fused)
+    return s.fused->step(step_ids.view({-1}), step_pos.view({-1}), {}, s.cache, &*s.prefix);
   if (use_cache)
     return model->forward(step_ids, step_pos, s.key_valid.narrow(1, 0, P + t + 1), &s.cache).select(1, 0);
   s.all_ids = at::cat({s.all_ids, step_ids}, 1);
