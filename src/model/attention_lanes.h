@@ -102,29 +102,41 @@ inline float exp_shifted_plain(float* scores, int64_t n, float top) {
 }
 
 #if defined(__x86_64__)
+// e^(x − top) of eight scores (exp_nonpositive's steps, lane by lane: the same bits).
+__attribute__((target("avx2,fma"), always_inline)) inline __m256 exp8_shifted_avx2(__m256 scores,
+                                                                                   __m256 top8) {
+  const __m256 x = _mm256_sub_ps(scores, top8);
+  const __m256 keep = _mm256_cmp_ps(x, _mm256_set1_ps(kExpLow), _CMP_GE_OQ);
+  const __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(kLog2e), _mm256_set1_ps(0.5f)));
+  const __m256 r =
+      _mm256_fmadd_ps(fx, _mm256_set1_ps(-kLn2Lo), _mm256_fmadd_ps(fx, _mm256_set1_ps(-kLn2Hi), x));
+  __m256 y = _mm256_set1_ps(kExpPoly[0]);
+  for (int i = 1; i < 6; ++i) y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(kExpPoly[i]));
+  y = _mm256_add_ps(_mm256_fmadd_ps(y, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  return _mm256_blendv_ps(_mm256_and_ps(keep, _mm256_mul_ps(y, _mm256_castsi256_ps(e))), x,
+                          _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+// The last few scores also take the eight-lane form (padded with `top`), their sum still added one by one
+// after the lanes, in exp_shifted_plain's order.
 inline __attribute__((target("avx2,fma"))) float exp_shifted_avx2(float* scores, int64_t n, float top) {
-  const __m256 low = _mm256_set1_ps(kExpLow), top8 = _mm256_set1_ps(top);
+  const __m256 top8 = _mm256_set1_ps(top);
   __m256 sum = _mm256_setzero_ps();
   int64_t s = 0;
   for (; s + 8 <= n; s += 8) {
-    const __m256 x = _mm256_sub_ps(_mm256_loadu_ps(scores + s), top8);
-    const __m256 keep = _mm256_cmp_ps(x, low, _CMP_GE_OQ);
-    const __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(kLog2e), _mm256_set1_ps(0.5f)));
-    const __m256 r =
-        _mm256_fmadd_ps(fx, _mm256_set1_ps(-kLn2Lo), _mm256_fmadd_ps(fx, _mm256_set1_ps(-kLn2Hi), x));
-    __m256 y = _mm256_set1_ps(kExpPoly[0]);
-    for (int i = 1; i < 6; ++i) y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(kExpPoly[i]));
-    y = _mm256_add_ps(_mm256_fmadd_ps(y, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
-    const __m256i e =
-        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    const __m256 v = _mm256_blendv_ps(_mm256_and_ps(keep, _mm256_mul_ps(y, _mm256_castsi256_ps(e))), x,
-                                      _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+    const __m256 v = exp8_shifted_avx2(_mm256_loadu_ps(scores + s), top8);
     _mm256_storeu_ps(scores + s, v);
     sum = _mm256_add_ps(sum, v);
   }
   float lane[8], tail = 0.0f;
   _mm256_storeu_ps(lane, sum);
-  for (; s < n; ++s) tail += scores[s] = exp_nonpositive(scores[s] - top);
+  if (s < n) {
+    float last[8];
+    for (int j = 0; j < 8; ++j) last[j] = s + j < n ? scores[s + j] : top;
+    _mm256_storeu_ps(last, exp8_shifted_avx2(_mm256_loadu_ps(last), top8));
+    for (int j = 0; s < n; ++j, ++s) tail += scores[s] = last[j];
+  }
   return fold_lanes(lane, tail);
 }
 
@@ -151,26 +163,43 @@ void dots_plain(const float* q, const float* k, int64_t stride, int64_t S, float
 // Eight keys at a time: each key's eight lane sums in one register, then three rounds of horizontal adds
 // reduce the eight registers to the eight dots in lane_dot's order ((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7)):
 // one reduction per eight keys instead of one per key.
+// The dots of keys k[0 .. n) (n ≤ 8) against the query's registers, as eight lanes: key j's dot in lane j
+// (lanes from n on are 0). Each key's eight lane sums in one register, then three rounds of horizontal adds
+// reduce the eight registers to the eight dots in lane_dot's order ((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7)).
+template <int HD>
+__attribute__((target("avx2,fma"), always_inline)) inline __m256 dots8_avx2(const __m256* qv, const float* k,
+                                                                            int64_t stride, int64_t n) {
+  __m256 p[8];
+  for (int j = 0; j < 8; ++j) {
+    if (j >= n) {
+      p[j] = _mm256_setzero_ps();
+      continue;
+    }
+    const float* kj = k + j * stride;
+    p[j] = _mm256_mul_ps(_mm256_loadu_ps(kj), qv[0]);
+    for (int d = 1; d < HD / 8; ++d)
+      p[j] = _mm256_add_ps(p[j], _mm256_mul_ps(_mm256_loadu_ps(kj + 8 * d), qv[d]));
+  }
+  const __m256 a = _mm256_hadd_ps(_mm256_hadd_ps(p[0], p[1]), _mm256_hadd_ps(p[2], p[3]));
+  const __m256 b = _mm256_hadd_ps(_mm256_hadd_ps(p[4], p[5]), _mm256_hadd_ps(p[6], p[7]));
+  return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+}
+
+// Eight keys at a time (dots8_avx2): one reduction per eight keys instead of one per key; the last few keys
+// take the same eight-lane reduction with empty lanes, so a short range (a decoding step's few own keys)
+// pays no scalar dots.
 template <int HD>
 __attribute__((target("avx2,fma"))) void dots_avx2(const float* q, const float* k, int64_t stride, int64_t S,
                                                    float* out) {
   __m256 qv[HD / 8];
   for (int d = 0; d < HD / 8; ++d) qv[d] = _mm256_loadu_ps(q + 8 * d);
   int64_t s = 0;
-  for (; s + 8 <= S; s += 8) {
-    __m256 p[8];
-    for (int j = 0; j < 8; ++j) {
-      const float* kj = k + (s + j) * stride;
-      p[j] = _mm256_mul_ps(_mm256_loadu_ps(kj), qv[0]);
-      for (int d = 1; d < HD / 8; ++d)
-        p[j] = _mm256_add_ps(p[j], _mm256_mul_ps(_mm256_loadu_ps(kj + 8 * d), qv[d]));
-    }
-    const __m256 a = _mm256_hadd_ps(_mm256_hadd_ps(p[0], p[1]), _mm256_hadd_ps(p[2], p[3]));
-    const __m256 b = _mm256_hadd_ps(_mm256_hadd_ps(p[4], p[5]), _mm256_hadd_ps(p[6], p[7]));
-    _mm256_storeu_ps(out + s,
-                     _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31)));
+  for (; s + 8 <= S; s += 8) _mm256_storeu_ps(out + s, dots8_avx2<HD>(qv, k + s * stride, stride, 8));
+  if (s < S) {
+    float last[8];
+    _mm256_storeu_ps(last, dots8_avx2<HD>(qv, k + s * stride, stride, S - s));
+    for (int64_t j = 0; s + j < S; ++j) out[s + j] = last[j];
   }
-  for (; s < S; ++s) out[s] = lane_dot<HD>(q, k + s * stride);
 }
 #endif
 

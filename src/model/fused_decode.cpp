@@ -125,8 +125,9 @@ at::Tensor FusedDecoder::step(const at::Tensor& ids, const at::Tensor& positions
   if (positions.size(0) != B || (key_valid.defined() && (key_valid.size(0) != B || key_valid.size(1) != S)))
     throw Error("FusedDecoder: ids [B], positions [B] and key_valid [B, cache length + 1] expected");
   for (size_t l = 0; l < layers_.size(); ++l)
-    if (!cache.k[l].is_contiguous() || !cache.v[l].is_contiguous() || cache.k[l].size(0) != B)
-      throw Error("FusedDecoder: a contiguous fp32 KV cache of the step's rows expected");
+    if (cache.k[l].stride(3) != 1 || cache.v[l].strides() != cache.k[l].strides() || cache.k[l].size(0) != B)
+      throw Error(
+          "FusedDecoder: an fp32 KV cache of the step's rows, keys and values laid out alike, expected");
   if (prefix && (prefix->k.size() != layers_.size() || static_cast<int64_t>(prefix->rows.size()) != B ||
                  key_valid.defined()))
     throw Error(
@@ -165,7 +166,7 @@ at::Tensor FusedDecoder::step(const at::Tensor& ids, const at::Tensor& positions
     linear_rows(qkv, normed, L.qkv_t, L.qkv_bias, /*accumulate=*/false);
     float* kc = cache.k[l].data_ptr<float>();
     float* vc = cache.v[l].data_ptr<float>();
-    const int64_t cap = cache.k[l].size(2), row_stride = KV_ * cap * hd_;
+    const auto st = cache.k[l].strides();  // [B, KV, capacity, hd] in any order of the first three
     for (int64_t b = 0; b < B; ++b) {
       float* r = qp + b * qkv_cols;
       if (L.q_norm) {  // Qwen3: per-head RMSNorm of queries and keys, before RoPE
@@ -175,7 +176,7 @@ at::Tensor FusedDecoder::step(const at::Tensor& ids, const at::Tensor& positions
       const float *c = cos_.data() + pp[b] * half, *s = sin_.data() + pp[b] * half;
       for (int64_t h = 0; h < H_ + KV_; ++h) rope_head(r + h * hd_, c, s, half);
       for (int64_t h = 0; h < KV_; ++h) {
-        const int64_t at_col = b * row_stride + (h * cap + cache.length) * hd_;
+        const int64_t at_col = b * st[0] + h * st[1] + cache.length * st[2];
         std::copy_n(r + (H_ + h) * hd_, hd_, kc + at_col);
         std::copy_n(r + (H_ + KV_ + h) * hd_, hd_, vc + at_col);
       }

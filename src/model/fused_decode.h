@@ -32,8 +32,9 @@ class FusedDecoder {
   // ids, positions: [B] int64; key_valid: [B, cache.length + 1] bool (false: a padding key), or undefined
   // when every key is valid. Writes each layer's key and value at column cache.length, advances it, and
   // returns the logits [B, V]. With a `prefix`, each row attends over its prompt's shared columns first and
-  // then over its cache (the prompt's columns are not in it). B ≥ 1 rows of the cache's batch; a position
-  // outside the model's context or an id outside its vocabulary is an Error.
+  // then over its cache (the prompt's columns are not in it). The cache's tensors may be any permutation of
+  // [B, KV, capacity, hd] with hd contiguous (the sampler's are position-major, see sampler.cpp). B ≥ 1 rows
+  // of the cache's batch; a position outside the model's context or an id outside its vocabulary is an Error.
   at::Tensor step(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& key_valid,
                   KVCache& cache, const SharedPrefix* prefix = nullptr) const;
 
