@@ -9,6 +9,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "common/error.h"
+#include "model/decode_steps.h"
 #include "model/decoder.h"
 #include "model/gemv.h"
 #include "model/logprobs.h"
@@ -507,4 +508,48 @@ TEST(DataThreadsTest, GradientsInItemOrderEqualOneThreadsBitForBit) {
                                    },
                                    {p}),
                  handoff::Error);
+}
+
+// The sampler's one-pass pick (decode_steps.h) against pick_next and token_logprobs on the same logits and
+// draws: the same tokens (greedy with ties: the first largest), log π within float rounding; what it does
+// not take (top-p, banned ids, the boost, another dtype) left to them.
+TEST(SamplerTest, OnePassPickMatchesPickNextAndItsLogprobs) {
+  torch::manual_seed(12);
+  auto logits = at::randn({64, 50}) * 3;
+  logits[5].fill_(1.0);  // every token tied: greedy takes token 0
+  for (double temperature : {0.0, 0.7, 1.0, 1.6}) {
+    SamplingOptions o;
+    o.temperature = temperature;
+    ASSERT_TRUE(pick_in_one_pass_applies(logits, o));
+    std::vector<std::mt19937_64> a, b;
+    for (int i = 0; i < 64; ++i) {
+      a.emplace_back(100 + i);
+      b.emplace_back(100 + i);
+    }
+    std::vector<std::mt19937_64*> pa, pb;
+    for (int i = 0; i < 64; ++i) {
+      pa.push_back(&a[i]);
+      pb.push_back(&b[i]);
+    }
+    std::vector<int64_t> ids;
+    std::vector<float> lps;
+    pick_in_one_pass(logits, o, pa, ids, lps);
+    const auto want = pick_next(logits, o, pb);
+    const auto want_lp = token_logprobs(logits, want);
+    for (int i = 0; i < 64; ++i) {
+      EXPECT_EQ(ids[i], want[i].item<int64_t>()) << "row " << i << " T " << temperature;
+      EXPECT_NEAR(lps[i], want_lp[i].item<float>(), 1e-5) << "row " << i << " T " << temperature;
+    }
+    if (temperature == 0.0) EXPECT_EQ(ids[5], 0);
+  }
+  SamplingOptions o;
+  o.top_p = 0.9;
+  EXPECT_FALSE(pick_in_one_pass_applies(logits, o));
+  o = SamplingOptions{};
+  o.banned_ids = {3};
+  EXPECT_FALSE(pick_in_one_pass_applies(logits, o));
+  o = SamplingOptions{};
+  o.boost_token = 2;
+  EXPECT_FALSE(pick_in_one_pass_applies(logits, o));
+  EXPECT_FALSE(pick_in_one_pass_applies(logits.to(at::kDouble), SamplingOptions{}));
 }

@@ -3,10 +3,12 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <map>
 
 #include "common/error.h"
+#include "model/one_token_attention.h"
 
 namespace handoff {
 
@@ -125,6 +127,59 @@ at::Tensor pick_next(const at::Tensor& logits, const SamplingOptions& opts,
 
 at::Tensor token_logprobs(const at::Tensor& logits, const at::Tensor& next) {
   return at::log_softmax(logits.to(at::kFloat), -1).gather(1, next.unsqueeze(1)).squeeze(1);
+}
+
+bool pick_in_one_pass_applies(const at::Tensor& logits, const SamplingOptions& opts) {
+  return logits.device().is_cpu() && logits.scalar_type() == at::kFloat && logits.dim() == 2 &&
+         logits.size(1) > 0 && opts.top_p >= 1.0 && opts.banned_ids.empty() && opts.boost_token < 0;
+}
+
+void pick_in_one_pass(const at::Tensor& logits, const SamplingOptions& opts,
+                      const std::vector<std::mt19937_64*>& rngs, std::vector<int64_t>& next,
+                      std::vector<float>& logprob) {
+  const at::Tensor x = logits.contiguous();
+  const int64_t B = x.size(0), V = x.size(1);
+  const bool greedy = opts.temperature <= 0.0;
+  const float temp = greedy ? 1.0f : static_cast<float>(opts.temperature);
+  std::uniform_real_distribution<float> uni(0.0f, 1.0f);
+  std::vector<float> e(static_cast<size_t>(V));
+  next.assign(static_cast<size_t>(B), 0);
+  logprob.assign(static_cast<size_t>(B), 0.0f);
+  for (int64_t b = 0; b < B; ++b) {
+    const float* row = x.data_ptr<float>() + b * V;
+    int64_t best = 0;
+    for (int64_t i = 1; i < V; ++i)
+      if (row[i] > row[best]) best = i;
+    const float top = row[best];
+    int64_t pick = best;
+    double total1 = -1.0;  // Σ e^(x − max) at temperature 1, once computed
+    if (!greedy) {
+      for (int64_t i = 0; i < V; ++i) e[i] = row[i] / temp;
+      const float scaled_top = top / temp;
+      exp_shifted(e.data(), V, scaled_top);
+      double total = 0.0;
+      for (int64_t i = 0; i < V; ++i) total += e[i];
+      const double target = static_cast<double>(uni(*rngs[static_cast<size_t>(b)])) * total;
+      double run = 0.0;
+      pick = V - 1;
+      for (int64_t i = 0; i < V; ++i) {
+        run += e[i];
+        if (run >= target) {
+          pick = i;
+          break;
+        }
+      }
+      if (opts.temperature == 1.0) total1 = total;
+    }
+    if (total1 < 0.0) {
+      for (int64_t i = 0; i < V; ++i) e[i] = row[i];
+      exp_shifted(e.data(), V, top);
+      total1 = 0.0;
+      for (int64_t i = 0; i < V; ++i) total1 += e[i];
+    }
+    next[static_cast<size_t>(b)] = pick;
+    logprob[static_cast<size_t>(b)] = row[pick] - top - static_cast<float>(std::log(total1));
+  }
 }
 
 }  // namespace handoff

@@ -50,4 +50,15 @@ at::Tensor pick_next(const at::Tensor& logits, const SamplingOptions& opts,
 // log π(next) under the unmasked model at temperature 1: [B] float.
 at::Tensor token_logprobs(const at::Tensor& logits, const at::Tensor& next);
 
+// pick_next and token_logprobs in one pass per row for the sampler's common case — fp32 logits on the CPU,
+// no top-p, no banned or boosted token — where their dozen ATen ops a step were a tenth of a rollout's time
+// (issue 18). The same rule and draws: greedy takes the first largest logit; sampling takes the first token
+// whose running sum of e^(x/T − max) reaches u times their total (the exponentials as the attention kernel
+// takes them, model/one_token_attention.h; the sums in double), so a token differs from pick_next's only
+// where u falls within float rounding of a boundary.
+bool pick_in_one_pass_applies(const at::Tensor& logits, const SamplingOptions& opts);
+void pick_in_one_pass(const at::Tensor& logits, const SamplingOptions& opts,
+                      const std::vector<std::mt19937_64*>& rngs, std::vector<int64_t>& next,
+                      std::vector<float>& logprob);
+
 }  // namespace handoff

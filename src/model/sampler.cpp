@@ -108,16 +108,9 @@ at::Tensor prefill(CausalLM& model, DecodeState& s, const std::vector<std::vecto
 }
 
 // Appends the picked tokens and their log π to the unfinished rows; a row that picked a stop id is done.
-void record_tokens(const at::Tensor& next, const at::Tensor& logits, const at::Tensor& boost_p,
-                   const SamplingOptions& opts, DecodeState& s, Generation& gen) {
-  // log π under the unmasked model: a banned token's mass is the model's, not the decoding rule's.
-  auto lp = token_logprobs(logits, next);
-  auto next_cpu = next.to(at::kCPU).contiguous();
-  auto lp_cpu = lp.to(at::kCPU).contiguous();
-  const int64_t* nx = next_cpu.data_ptr<int64_t>();
-  const float* lpx = lp_cpu.data_ptr<float>();
-  at::Tensor bp_cpu = boost_p.defined() ? boost_p.to(at::kCPU).contiguous() : at::Tensor();
-  const float* bpx = bp_cpu.defined() ? bp_cpu.data_ptr<float>() : nullptr;
+// The picked tokens `nx`, their log π `lpx` and (boost on) P(boost token) `bpx`, one per row of the batch.
+void record_tokens(const int64_t* nx, const float* lpx, const float* bpx, const SamplingOptions& opts,
+                   DecodeState& s, Generation& gen) {
   const int64_t A = static_cast<int64_t>(s.active.size());
   for (int64_t i = 0; i < A; ++i) {
     const int64_t b = s.active[i];
@@ -227,10 +220,25 @@ Generation generate(CausalLM& model, const std::vector<std::vector<int>>& prompt
   for (int64_t t = 0; t < steps && s.remaining > 0; ++t) {
     std::vector<std::mt19937_64*> rngs;
     for (auto& r : s.rngs) rngs.push_back(&r);
-    at::Tensor boost_p;
-    auto next = pick_next(logits, opts, rngs, &boost_p);
-    record_tokens(next, logits, boost_p, opts, s, gen);
-    if (s.remaining == 0 || t + 1 == steps) break;
+    at::Tensor next;
+    if (pick_in_one_pass_applies(logits, opts)) {  // decode_steps.h
+      std::vector<int64_t> ids;
+      std::vector<float> lps;
+      pick_in_one_pass(logits, opts, rngs, ids, lps);
+      record_tokens(ids.data(), lps.data(), nullptr, opts, s, gen);
+      if (s.remaining == 0 || t + 1 == steps) break;
+      next = at::tensor(ids).to(dev);
+    } else {
+      at::Tensor boost_p;
+      next = pick_next(logits, opts, rngs, &boost_p);
+      // log π under the unmasked model: a banned token's mass is the model's, not the decoding rule's.
+      const at::Tensor next_cpu = next.to(at::kCPU).contiguous();
+      const at::Tensor lp_cpu = token_logprobs(logits, next).to(at::kCPU).contiguous();
+      const at::Tensor bp_cpu = boost_p.defined() ? boost_p.to(at::kCPU).contiguous() : at::Tensor();
+      record_tokens(next_cpu.data_ptr<int64_t>(), lp_cpu.data_ptr<float>(),
+                    bp_cpu.defined() ? bp_cpu.data_ptr<float>() : nullptr, opts, s, gen);
+      if (s.remaining == 0 || t + 1 == steps) break;
+    }
     const int64_t A = static_cast<int64_t>(s.active.size());
     auto step_ids = next.unsqueeze(1);
     if (opts.use_cache && (A - s.remaining) * 3 >= A) drop_finished_rows(s, step_ids, dev);
