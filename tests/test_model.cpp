@@ -540,7 +540,9 @@ TEST(SamplerTest, OnePassPickMatchesPickNextAndItsLogprobs) {
       EXPECT_EQ(ids[i], want[i].item<int64_t>()) << "row " << i << " T " << temperature;
       EXPECT_NEAR(lps[i], want_lp[i].item<float>(), 1e-5) << "row " << i << " T " << temperature;
     }
-    if (temperature == 0.0) EXPECT_EQ(ids[5], 0);
+    if (temperature == 0.0) {
+      EXPECT_EQ(ids[5], 0);
+    }
   }
   SamplingOptions o;
   o.top_p = 0.9;

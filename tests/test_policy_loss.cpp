@@ -230,3 +230,28 @@ TEST(PolicyLossTest, MicrobatchedUpdateEqualsTheWholeBatchUpdate) {
     EXPECT_LT(diff, 1e-6) << kl;
   }
 }
+
+TEST(PolicyLossTest, PromptsRunOnceForAllMicrobatchesWithTheSameGradient) {
+  // policy_update runs the batch's distinct prompts once and differentiates every micro-batch with respect to
+  // their states (policy_loss.h): with rows of one prompt in two micro-batches, on one and on two data
+  // threads, the parameters' gradients equal those of the whole batch's own loss.
+  torch::manual_seed(9);
+  CausalLM model(handoff::testing::tiny_model_config());
+  model->train();
+  const PolicyBatch b = toy_batch();
+  model->zero_grad();
+  policy_loss(model, b, PolicyLossOptions{}).backward();
+  const at::Tensor want = flat_grad(model);
+  for (const int threads : {1, 2}) {
+    RlOptions o;
+    o.update_tokens = 10;  // rows 0 and 1 (one prompt) fall in different micro-batches
+    o.data_threads = threads;
+    o.grad_clip = 0;
+    torch::optim::SGD opt(model->parameters(), 0.0);  // leaves the weights, and the gradients in .grad
+    policy_update(model, opt, b, o, nullptr);
+    const at::Tensor got = flat_grad(model);
+    EXPECT_LT((got - want).abs().max().item<double>(), 1e-6 * (1.0 + want.abs().max().item<double>()))
+        << threads << " threads";
+    EXPECT_GT(got.abs().sum().item<double>(), 0.0);
+  }
+}

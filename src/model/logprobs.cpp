@@ -16,14 +16,14 @@ namespace {
 struct CompletionBatch {
   at::Tensor ids, positions, targets, mask;
 };
-CompletionBatch completion_batch(const std::vector<std::vector<int>>& prompts,
+CompletionBatch completion_batch(const std::vector<int64_t>& prompt_lengths,
                                  const std::vector<std::vector<int>>& completions, int64_t Tc,
                                  const c10::Device& dev) {
-  const int64_t B = static_cast<int64_t>(prompts.size());
+  const int64_t B = static_cast<int64_t>(prompt_lengths.size());
   std::vector<int64_t> ids(B * Tc, 0), pos(B * Tc, 0);
   std::vector<float> mask(B * Tc, 0.0f);
   for (int64_t b = 0; b < B; ++b) {
-    const int64_t np = static_cast<int64_t>(prompts[b].size());
+    const int64_t np = prompt_lengths[b];
     for (int64_t t = 0; t < Tc; ++t) {
       pos[b * Tc + t] = np + t;
       if (t < static_cast<int64_t>(completions[b].size())) {
@@ -38,36 +38,68 @@ CompletionBatch completion_batch(const std::vector<std::vector<int>>& prompts,
           torch::from_blob(mask.data(), {B, Tc}, at::TensorOptions().dtype(at::kFloat)).clone().to(dev)};
 }
 
-// The shared-prompt form (logprobs.h): the distinct prompts left-padded to P through the model, filling a
-// cache; each row's cache is its prompt's columns followed by room for its completion, which then runs with
+}  // namespace
+
+// The distinct prompts left-padded to P through the model, filling a cache (logprobs.h).
+PromptStates prompt_states(CausalLM& model, const std::vector<std::vector<int>>& distinct) {
+  const PaddedPrompts up = left_pad(distinct, model->config, 0, model->device());
+  KVCache shared = model->make_cache(static_cast<int64_t>(distinct.size()), up.P);
+  PromptStates st;
+  st.last = model->hidden(up.input, up.positions, up.key_valid, &shared).select(1, up.P - 1);
+  st.k = std::move(shared.k);
+  st.v = std::move(shared.v);
+  st.key_valid = up.key_valid;
+  st.P = up.P;
+  for (const auto& p : distinct) st.lengths.push_back(static_cast<int64_t>(p.size()));
+  return st;
+}
+
+// Each row's cache is its prompt's columns followed by room for its completion, which then runs with
 // positions continuing its prompt. The state that predicts completion token 0 is the prompt's last; token
 // j's, the completion's j − 1.
-CompletionLogprobs shared_prompt_logprobs(CausalLM& model, const DistinctPrompts& d,
-                                          const std::vector<std::vector<int>>& prompts,
-                                          const std::vector<std::vector<int>>& completions, int64_t Tc) {
-  const int64_t B = static_cast<int64_t>(prompts.size());
+CompletionLogprobs completion_logprobs_after(CausalLM& model, const PromptStates& st,
+                                             const std::vector<int64_t>& row_of,
+                                             const std::vector<std::vector<int>>& completions) {
+  const int64_t B = static_cast<int64_t>(completions.size()), P = st.P;
+  if (static_cast<int64_t>(row_of.size()) != B)
+    throw Error("completion_logprobs_after: one prompt index per completion is required");
+  int64_t Tc = 1;
+  for (const auto& c : completions) Tc = std::max<int64_t>(Tc, c.size());
   const auto dev = model->device();
-  const PaddedPrompts up = left_pad(d.prompts, model->config, 0, dev);
-  const int64_t P = up.P;
-  KVCache shared = model->make_cache(static_cast<int64_t>(d.prompts.size()), P);
-  auto last = model->hidden(up.input, up.positions, up.key_valid, &shared).select(1, P - 1);
-  const auto rows = row_index(d, dev);
+  const auto rows =
+      at::from_blob(const_cast<int64_t*>(row_of.data()), {B}, at::TensorOptions().dtype(at::kLong))
+          .clone()
+          .to(dev);
   KVCache own;
   own.capacity = P + Tc;
   own.length = P;
-  for (size_t l = 0; l < shared.k.size(); ++l) {
-    auto room = at::zeros({B, shared.k[l].size(1), Tc, shared.k[l].size(3)}, shared.k[l].options());
-    own.k.push_back(at::cat({shared.k[l].index_select(0, rows), room}, 2));
-    own.v.push_back(at::cat({shared.v[l].index_select(0, rows), room}, 2));
+  for (size_t l = 0; l < st.k.size(); ++l) {
+    auto room = at::zeros({B, st.k[l].size(1), Tc, st.k[l].size(3)}, st.k[l].options());
+    own.k.push_back(at::cat({st.k[l].index_select(0, rows), room}, 2));
+    own.v.push_back(at::cat({st.v[l].index_select(0, rows), room}, 2));
   }
-  const CompletionBatch c = completion_batch(prompts, completions, Tc, dev);
+  std::vector<int64_t> lengths;
+  for (int64_t r : row_of) {
+    if (r < 0 || r >= static_cast<int64_t>(st.lengths.size()))
+      throw Error("completion_logprobs_after: a prompt index is out of range");
+    lengths.push_back(st.lengths[static_cast<size_t>(r)]);
+  }
+  const CompletionBatch c = completion_batch(lengths, completions, Tc, dev);
   auto key_valid =
-      at::cat({up.key_valid.index_select(0, rows), at::ones({B, Tc}, up.key_valid.options())}, 1);
+      at::cat({st.key_valid.index_select(0, rows), at::ones({B, Tc}, st.key_valid.options())}, 1);
   auto h = model->hidden(c.ids, c.positions, key_valid, &own);  // [B, Tc, D]
-  auto hs = at::cat({last.index_select(0, rows).unsqueeze(1), h.narrow(1, 0, Tc - 1)}, 1);
+  auto hs = at::cat({st.last.index_select(0, rows).unsqueeze(1), h.narrow(1, 0, Tc - 1)}, 1);
   auto logits = at::matmul(hs, model->lm_weight().t()).to(at::kFloat);
   auto lp = at::log_softmax(logits, -1).gather(2, c.targets.unsqueeze(-1)).squeeze(-1);
   return {lp * c.mask, c.mask};
+}
+
+namespace {
+
+// The shared-prompt form (logprobs.h): prompt_states over the distinct prompts, then every row's completion.
+CompletionLogprobs shared_prompt_logprobs(CausalLM& model, const DistinctPrompts& d,
+                                          const std::vector<std::vector<int>>& completions) {
+  return completion_logprobs_after(model, prompt_states(model, d.prompts), d.first, completions);
 }
 
 }  // namespace
@@ -94,8 +126,7 @@ CompletionLogprobs completion_logprobs(CausalLM& model, const std::vector<std::v
     autocast.emplace(model->device());
   if (share_prompts) {
     const DistinctPrompts d = distinct_prompts(prompts);
-    if (static_cast<int64_t>(d.prompts.size()) < B)
-      return shared_prompt_logprobs(model, d, prompts, completions, Tc);
+    if (static_cast<int64_t>(d.prompts.size()) < B) return shared_prompt_logprobs(model, d, completions);
   }
   std::vector<int64_t> ids(B * L, 0), gather_at(B * Tc, 0), targets(B * Tc, 0);
   std::vector<float> mask(B * Tc, 0.0f);

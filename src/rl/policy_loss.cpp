@@ -1,10 +1,15 @@
 #include "rl/policy_loss.h"
 
 #include <algorithm>
+#include <map>
+#include <optional>
 
+#include <torch/csrc/autograd/autograd.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/optimizer.h>
 
+#include "model/autocast.h"
+#include "model/decode_steps.h"
 #include "model/fused_update_scope.h"
 #include "model/logprobs.h"
 #include "rl/pure/length_buckets.h"
@@ -35,11 +40,16 @@ at::Tensor credit_mask(const PolicyBatch& batch, int64_t T) {
 }  // namespace
 
 at::Tensor policy_loss(CausalLM& model, const PolicyBatch& batch, const PolicyLossOptions& o,
-                       const at::Tensor& old_lp, const at::Tensor& ref_lp) {
+                       const at::Tensor& old_lp, const at::Tensor& ref_lp, const PromptsOfRows* prompts) {
   const double norm = 1.0 / static_cast<double>(batch.kept_prompts);
   auto adv = torch::tensor(batch.advantages).to(model->device()).unsqueeze(1);
-  const FusedUpdateScope fused;  // the update's attention, norms and RoPE fused (issue 18)
-  auto lp = completion_logprobs(model, batch.prompts, batch.completions);
+  const FusedUpdateScope fused;          // the update's attention, norms and RoPE fused (issue 18)
+  std::optional<Bf16Autocast> autocast;  // as completion_logprobs opens it (model/autocast.h)
+  if (prompts && model->autocast_bf16 && model->lm_weight().scalar_type() == at::kFloat)
+    autocast.emplace(model->device());
+  auto lp = prompts ? completion_logprobs_after(model, *prompts->states, prompts->rows, batch.completions)
+                    : completion_logprobs(model, batch.prompts, batch.completions);
+  autocast.reset();
   at::Tensor per_token;
   if (!o.clipped) {
     per_token = lp.token_logprobs * adv;
@@ -86,6 +96,64 @@ PolicyBatch rank_rows(const PolicyBatch& batch, const World& world) {
   return world.distributed() ? dealt_rows(batch, world.size(), world.rank()) : batch;
 }
 
+namespace {
+
+// The distinct prompts of an update's rows, run once per epoch for all of its parts (policy_loss.h). The
+// parts read detached copies of the prompts' states (`leaves`), whose gradients backward_in_order adds in
+// part order with the parameters'; backward() then carries them through the prompts' pass, once.
+struct SharedPrompts {
+  SharedPrompts(const PolicyBatch& batch, const std::vector<PolicyBatch>& parts)
+      : distinct(distinct_prompts(batch.prompts)), of_part(parts.size()) {
+    std::map<std::vector<int>, int64_t> index_of;
+    for (size_t d = 0; d < distinct.prompts.size(); ++d) index_of.emplace(distinct.prompts[d], d);
+    for (size_t k = 0; k < parts.size(); ++k) {
+      of_part[k].states = &leaves;
+      for (const auto& p : parts[k].prompts) of_part[k].rows.push_back(index_of.at(p));
+    }
+  }
+
+  // The prompts' pass; returns the leaves the parts differentiate with respect to.
+  std::vector<at::Tensor> forward(CausalLM& model) {
+    outputs.clear();
+    wrt.clear();
+    if (distinct.prompts.empty()) return {};
+    {
+      const FusedUpdateScope fused;
+      std::optional<Bf16Autocast> autocast;  // as completion_logprobs opens it
+      if (model->autocast_bf16 && model->lm_weight().scalar_type() == at::kFloat)
+        autocast.emplace(model->device());
+      states = prompt_states(model, distinct.prompts);
+    }
+    leaves = states;
+    for (auto* list : {&leaves.k, &leaves.v})
+      for (auto& t : *list) wrt.push_back(t = t.detach().requires_grad_(true));
+    wrt.push_back(leaves.last = leaves.last.detach().requires_grad_(true));
+    for (auto* list : {&states.k, &states.v}) outputs.insert(outputs.end(), list->begin(), list->end());
+    outputs.push_back(states.last);
+    return wrt;
+  }
+
+  void backward() {
+    std::vector<at::Tensor> outs, grads;
+    for (size_t i = 0; i < outputs.size(); ++i)
+      if (wrt[i].grad().defined()) {
+        outs.push_back(outputs[i]);
+        grads.push_back(wrt[i].grad());
+      }
+    if (!outs.empty()) torch::autograd::backward(outs, grads);
+    states = PromptStates{};  // the pass's graph is spent
+  }
+
+  const DistinctPrompts distinct;
+  std::vector<PromptsOfRows> of_part;  // each part's rows as indices into `distinct`
+
+ private:
+  PromptStates states, leaves;
+  std::vector<at::Tensor> outputs, wrt;
+};
+
+}  // namespace
+
 double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const PolicyBatch& whole,
                      const RlOptions& o, CausalLM* reference, World& world, int* steps_taken) {
   if (whole.empty()) return 0;
@@ -112,13 +180,18 @@ double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const Policy
     }
   }
   const PolicyLossOptions lo{o.ppo_epochs > 1, o.clip_eps, o.kl_coef, tokens};
+  SharedPrompts shared(batch, parts);
   double loss_value = 0;
   for (int64_t epoch = 0; epoch < o.ppo_epochs; ++epoch) {
     opt.zero_grad();
+    std::vector<at::Tensor> wrt = model->parameters();
+    const auto leaves = shared.forward(model);
+    wrt.insert(wrt.end(), leaves.begin(), leaves.end());
     loss_value = backward_in_order(
         parts.size(), o.data_threads,
-        [&](size_t k) { return policy_loss(model, parts[k], lo, old_lp[k], ref_lp[k]); },
-        model->parameters());
+        [&](size_t k) { return policy_loss(model, parts[k], lo, old_lp[k], ref_lp[k], &shared.of_part[k]); },
+        wrt);
+    shared.backward();
     all_reduce_gradients(world, model->parameters());
     loss_value = world.sum(loss_value);
     if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);

@@ -11,6 +11,7 @@
 #include <ATen/Tensor.h>
 
 #include "model/decoder.h"
+#include "model/logprobs.h"
 #include "rl/rl_step.h"
 
 namespace torch::optim {
@@ -39,16 +40,26 @@ std::vector<PolicyBatch> length_microbatches(const PolicyBatch& batch, int64_t m
 at::Tensor old_logprobs_tensor(const PolicyBatch& batch, const c10::Device& device);
 
 // The loss above for `batch` under `model`. `old_lp` ([B, T], from old_logprobs_tensor) is read only when
-// clipped; `ref_lp` (token log-probs of the reference model, [B, T']) only when kl_coef > 0.
+// clipped; `ref_lp` (token log-probs of the reference model, [B, T']) only when kl_coef > 0. With `prompts`,
+// row b's prompt is prompts->states[prompts->rows[b]] from a pass made once for several batches
+// (model/logprobs.h prompt_states) instead of a pass of this batch's own.
+struct PromptsOfRows {
+  const PromptStates* states = nullptr;
+  std::vector<int64_t> rows;
+};
 at::Tensor policy_loss(CausalLM& model, const PolicyBatch& batch, const PolicyLossOptions& o,
-                       const at::Tensor& old_lp = {}, const at::Tensor& ref_lp = {});
+                       const at::Tensor& old_lp = {}, const at::Tensor& ref_lp = {},
+                       const PromptsOfRows* prompts = nullptr);
 
 // ppo_epochs optimiser steps on `batch` (gradient clipping at grad_clip > 0); returns the last loss, 0 for an
-// empty batch. `reference` is used when kl_coef > 0. Data-parallel (issue 19): every rank holds the whole
-// batch and computes the loss of its share of the rows (dealt in order of length, so the shares pad alike),
-// under the whole batch's normalisers; the gradients are summed over the ranks before clipping.
-// `steps_taken`, when given, counts the optimiser steps as they happen (an error between two of them leaves
-// the weights part-updated).
+// empty batch. The distinct prompts of the rows run once per epoch, however many micro-batches their rows
+// fall in: each micro-batch's loss is differentiated with respect to the prompts' states as well (added in
+// micro-batch order, with the parameters' gradients), and the prompt pass's backward then runs once.
+// `reference` is used when kl_coef > 0. Data-parallel (issue 19): every rank holds the whole batch and
+// computes the loss of its share of the rows (dealt in order of length, so the shares pad alike), under the
+// whole batch's normalisers; the gradients are summed over the ranks before clipping. `steps_taken`, when
+// given, counts the optimiser steps as they happen (an error between two of them leaves the weights
+// part-updated).
 double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const PolicyBatch& batch,
                      const RlOptions& o, CausalLM* reference, World& world = World::instance(),
                      int* steps_taken = nullptr);
