@@ -548,12 +548,15 @@ TEST(CliTest, EvalAloneAppliesTheKnobOrBansTheHandoff) {
     EXPECT_EQ(r.code, 0) << r.output;
     const auto j = nlohmann::json::parse(handoff::read_file(out))[0];
     fs::remove(out);
-    return std::make_pair(j["handoff_rate"].get<double>(), j["sampled_handoff_rate"].get<double>());
+    // No sampled pass (--sample-temperature 0): no sampled rate, not a rate of 0.
+    const auto& sampled = j["sampled_handoff_rate"];
+    return std::make_pair(j["handoff_rate"].get<double>(), sampled.is_null() ? -1.0 : sampled.get<double>());
   };
   const auto plain = rates("");
   EXPECT_GT(plain.second, 0.0);  // the reference device hands off when sampled at T = 1
   const auto knob = rates("--handoff-threshold 0 --sample-temperature 0");
   EXPECT_DOUBLE_EQ(knob.first, 1.0);
+  EXPECT_DOUBLE_EQ(knob.second, -1.0);
   const auto banned = rates("--no-handoff");
   EXPECT_DOUBLE_EQ(banned.first, 0.0);
   EXPECT_DOUBLE_EQ(banned.second, 0.0);
@@ -566,6 +569,7 @@ TEST(CliTest, EvalAloneAppliesTheKnobOrBansTheHandoff) {
   r = run_cli(base + tmp("x.json") + " --split train --sample-temperature 0");
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "(train split, 24 per difficulty")) << r.output;
+  EXPECT_TRUE(contains(r.output, "| — | — |")) << r.output;  // the table's sampled columns
   fs::remove(tmp("x.json"));
   r = run_cli(base + tmp("x.json") + " --no-handoff --cloud http://127.0.0.1:9/v1");
   EXPECT_NE(r.code, 0);

@@ -43,6 +43,7 @@ std::vector<DifficultyStats> evaluate_base(CausalLM& model, const DeviceSpeech& 
   for (int d : distinct_difficulties(diffs)) {
     DifficultyStats s;
     s.difficulty = d;
+    s.sampled = !sampled.empty();
     for (size_t i = 0; i < problems.size(); ++i) {
       if (problems[i].difficulty != d) continue;
       ++s.n;
@@ -66,28 +67,38 @@ std::vector<DifficultyStats> evaluate_base(CausalLM& model, const DeviceSpeech& 
   return stats;
 }
 
+// The sampled columns read "—" where no sampled pass ran (--sample-temperature 0), not a rate of 0.
 std::string base_eval_table(const std::vector<DifficultyStats>& stats) {
   std::string out =
       "| difficulty | n | accuracy (greedy) | hand-off (greedy) | format errors | accuracy (sampled) | "
       "hand-off (sampled) | "
       "tokens |\n|---|---|---|---|---|---|---|---|\n";
   char buf[256];
+  const auto rate = [&](bool ran, double v) {
+    if (!ran) return std::string("—");
+    std::snprintf(buf, sizeof buf, "%.3f", v);
+    return std::string(buf);
+  };
   double acc = 0, ho = 0, sacc = 0, sho = 0;
   int64_t n = 0;
+  bool all_sampled = !stats.empty();
   for (const auto& s : stats) {
-    std::snprintf(buf, sizeof buf, "| %d | %lld | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f |\n", s.difficulty,
-                  static_cast<long long>(s.n), s.accuracy, s.handoff_rate, s.format_errors,
-                  s.sampled_accuracy, s.sampled_handoff_rate, s.mean_tokens);
+    const std::string sa = rate(s.sampled, s.sampled_accuracy), sh = rate(s.sampled, s.sampled_handoff_rate);
+    std::snprintf(buf, sizeof buf, "| %d | %lld | %.3f | %.3f | %.3f | %s | %s | %.1f |\n", s.difficulty,
+                  static_cast<long long>(s.n), s.accuracy, s.handoff_rate, s.format_errors, sa.c_str(),
+                  sh.c_str(), s.mean_tokens);
     out += buf;
     acc += s.accuracy * s.n;
     ho += s.handoff_rate * s.n;
     sacc += s.sampled_accuracy * s.n;
     sho += s.sampled_handoff_rate * s.n;
     n += s.n;
+    all_sampled = all_sampled && s.sampled;
   }
   if (n > 0) {
-    std::snprintf(buf, sizeof buf, "| all | %lld | %.3f | %.3f | | %.3f | %.3f | |\n",
-                  static_cast<long long>(n), acc / n, ho / n, sacc / n, sho / n);
+    const std::string sa = rate(all_sampled, sacc / n), sh = rate(all_sampled, sho / n);
+    std::snprintf(buf, sizeof buf, "| all | %lld | %.3f | %.3f | | %s | %s | |\n", static_cast<long long>(n),
+                  acc / n, ho / n, sa.c_str(), sh.c_str());
     out += buf;
   }
   return out;
@@ -96,14 +107,15 @@ std::string base_eval_table(const std::vector<DifficultyStats>& stats) {
 nlohmann::json base_eval_json(const std::vector<DifficultyStats>& stats) {
   nlohmann::json j = nlohmann::json::array();
   for (const auto& s : stats)
-    j.push_back({{"difficulty", s.difficulty},
-                 {"n", s.n},
-                 {"accuracy", s.accuracy},
-                 {"handoff_rate", s.handoff_rate},
-                 {"format_errors", s.format_errors},
-                 {"sampled_accuracy", s.sampled_accuracy},
-                 {"sampled_handoff_rate", s.sampled_handoff_rate},
-                 {"mean_tokens", s.mean_tokens}});
+    j.push_back(
+        {{"difficulty", s.difficulty},
+         {"n", s.n},
+         {"accuracy", s.accuracy},
+         {"handoff_rate", s.handoff_rate},
+         {"format_errors", s.format_errors},
+         {"sampled_accuracy", s.sampled ? nlohmann::json(s.sampled_accuracy) : nlohmann::json()},
+         {"sampled_handoff_rate", s.sampled ? nlohmann::json(s.sampled_handoff_rate) : nlohmann::json()},
+         {"mean_tokens", s.mean_tokens}});
   return j;
 }
 

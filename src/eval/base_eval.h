@@ -20,6 +20,7 @@ struct DifficultyStats {
   double accuracy = 0;          // greedy, local answers correct / n
   double handoff_rate = 0;      // greedy
   double format_errors = 0;     // greedy
+  bool sampled = false;         // whether the sampled pass ran (sample_temperature > 0)
   double sampled_accuracy = 0;  // at the sampling temperature
   double sampled_handoff_rate = 0;
   double mean_tokens = 0;  // greedy completion length
