@@ -60,12 +60,14 @@ TEST(FusedDecodeTest, StepsMatchTheDecodersForwardOverTheSameCache) {
     KVCache ours = m->make_cache(3, pp.P + steps);
     m->forward(pp.input, pp.positions, pp.key_valid.narrow(1, 0, pp.P), &ours);
     KVCache theirs = copy_of(ours);
-    const FusedDecoder fused(m);
+    // q/k/v and gate/up packed into one weight each (the presets' small models), and one GEMM a projection
+    // (large models: no copy of their weights), in turn.
+    const FusedDecoder packed(m, cfg.max_position_embeddings), apart(m, cfg.max_position_embeddings, 0);
     auto ids = at::tensor(std::vector<int64_t>{3, 17, 42});
     for (int64_t t = 0; t < steps; ++t) {
       const auto pos = pp.next_positions + t;
       const auto valid = pp.key_valid.narrow(1, 0, pp.P + t + 1);
-      const auto got = fused.step(ids, pos, valid, ours);
+      const auto got = (t % 2 ? apart : packed).step(ids, pos, valid, ours);
       const auto want = m->forward(ids.unsqueeze(1), pos.unsqueeze(1), valid, &theirs).select(1, 0);
       ASSERT_EQ(got.sizes(), want.sizes());
       EXPECT_LT(max_rel(got, want), 1e-5) << cfg.model_type << " step " << t;
@@ -76,6 +78,13 @@ TEST(FusedDecodeTest, StepsMatchTheDecodersForwardOverTheSameCache) {
       }
       ids = want.argmax(-1);
     }
+    // One row (a GEMV per projection), in both forms.
+    KVCache one = m->make_cache(1, 8), ref = m->make_cache(1, 8);
+    const auto id = at::tensor(std::vector<int64_t>{4}), at0 = at::tensor(std::vector<int64_t>{0});
+    const auto want = m->forward(id.unsqueeze(1), at0.unsqueeze(1), {}, &ref).select(1, 0);
+    EXPECT_LT(max_rel(apart.step(id, at0, {}, one), want), 1e-5) << cfg.model_type;
+    one.length = 0;
+    EXPECT_LT(max_rel(packed.step(id, at0, {}, one), want), 1e-5) << cfg.model_type;
   }
 }
 
@@ -112,7 +121,7 @@ TEST(FusedDecodeTest, RefusesWhatItCannotDecode) {
   torch::manual_seed(2);
   CausalLM m(config_of("llama", 2, 1));
   m->eval();
-  const FusedDecoder fused(m);
+  const FusedDecoder fused(m, 48);
   KVCache cache = m->make_cache(2, 3);
   const auto pos = at::tensor(std::vector<int64_t>{0, 0});
   EXPECT_THROW(fused.step(at::tensor(std::vector<int64_t>{1, 60}), pos, {}, cache), Error);  // id ≥ vocab
@@ -129,5 +138,5 @@ TEST(FusedDecodeTest, RefusesWhatItCannotDecode) {
   EXPECT_FALSE(FusedDecoder::applies(narrow_heads));
   m->store_weights_bf16();
   EXPECT_FALSE(FusedDecoder::applies(m));
-  EXPECT_THROW(FusedDecoder{m}, Error);
+  EXPECT_THROW(FusedDecoder(m, 8), Error);
 }

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -61,6 +62,18 @@ void linear_rows(at::Tensor& out, const at::Tensor& x, const at::Tensor& wt, con
   }
 }
 
+// out's column blocks, one per weight of `wt` (packed or one per projection), from the same rows x.
+void blocks(at::Tensor& out, const at::Tensor& x, const std::vector<at::Tensor>& wt,
+            const std::vector<at::Tensor>& bias) {
+  if (wt.size() == 1) return linear_rows(out, x, wt[0], bias.empty() ? at::Tensor() : bias[0], false);
+  int64_t col = 0;
+  for (size_t i = 0; i < wt.size(); ++i) {
+    at::Tensor part = out.narrow(1, col, wt[i].size(1));
+    linear_rows(part, x, wt[i], bias.empty() ? at::Tensor() : bias[i], /*accumulate=*/false);
+    col += wt[i].size(1);
+  }
+}
+
 }  // namespace
 
 bool FusedDecoder::applies(const CausalLM& model) {
@@ -70,7 +83,7 @@ bool FusedDecoder::applies(const CausalLM& model) {
          !model->autocast_bf16 && (hd == 16 || hd == 32 || hd == 64 || hd == 128);
 }
 
-FusedDecoder::FusedDecoder(CausalLM& model) : model_(model) {
+FusedDecoder::FusedDecoder(CausalLM& model, int64_t positions, int64_t pack_bytes) : model_(model) {
   if (!applies(model)) throw Error("FusedDecoder: fp32 weights on the CPU without autocast expected");
   const auto& c = model->config;
   D_ = c.hidden_size;
@@ -80,15 +93,27 @@ FusedDecoder::FusedDecoder(CausalLM& model) : model_(model) {
   I_ = c.intermediate_size;
   V_ = c.vocab_size;
   eps_ = static_cast<float>(c.rms_norm_eps);
+  // Packed q/k/v and gate/up cost a copy of those weights per FusedDecoder (one per generate() call): worth
+  // it for the presets' small models (one GEMM instead of three and two), not for a 0.5B model's ~1 GB.
+  const int64_t packed = c.num_hidden_layers * D_ * ((H_ + 2 * KV_) * hd_ + 2 * I_) * 4;
+  const bool pack = packed <= pack_bytes;
   at::NoGradGuard no_grad;
   for (auto& l : *model->model->layers) {
     auto* d = l->as<DecoderLayerImpl>();
     auto& a = *d->self_attn;
     Layer L;
-    L.qkv_t = at::cat({a.q_proj->weight, a.k_proj->weight, a.v_proj->weight}, 0).t();
-    if (a.q_proj->bias.defined()) L.qkv_bias = at::cat({a.q_proj->bias, a.k_proj->bias, a.v_proj->bias}, 0);
+    const auto bias = [](const torch::nn::Linear& p) { return p->bias.defined() ? p->bias : at::Tensor(); };
+    if (pack) {
+      L.qkv_t = {at::cat({a.q_proj->weight, a.k_proj->weight, a.v_proj->weight}, 0).t()};
+      L.qkv_bias = {a.q_proj->bias.defined() ? at::cat({a.q_proj->bias, a.k_proj->bias, a.v_proj->bias}, 0)
+                                             : at::Tensor()};
+      L.gate_up_t = {at::cat({d->mlp->gate_proj->weight, d->mlp->up_proj->weight}, 0).t()};
+    } else {
+      L.qkv_t = {a.q_proj->weight.t(), a.k_proj->weight.t(), a.v_proj->weight.t()};
+      L.qkv_bias = {bias(a.q_proj), bias(a.k_proj), bias(a.v_proj)};
+      L.gate_up_t = {d->mlp->gate_proj->weight.t(), d->mlp->up_proj->weight.t()};
+    }
     L.o_t = a.o_proj->weight.t();
-    L.gate_up_t = at::cat({d->mlp->gate_proj->weight, d->mlp->up_proj->weight}, 0).t();
     L.down_t = d->mlp->down_proj->weight.t();
     L.in_norm = param(d->input_layernorm);
     L.post_norm = param(d->post_attention_layernorm);
@@ -101,13 +126,15 @@ FusedDecoder::FusedDecoder(CausalLM& model) : model_(model) {
   embed_ = model->model->embed_tokens->weight.contiguous();
   lm_t_ = model->lm_weight().t();
   final_norm_ = model->model->norm->weight;
-  // The angles as Rope::cos_sin takes them (fp32 position × fp32 frequency), their cos/sin in double.
+  // The angles as Rope::cos_sin takes them (fp32 position × fp32 frequency), their cos/sin in double, for the
+  // positions the caller will decode (a long-context model's whole table would be millions of entries).
   const at::Tensor freq = model->rope.cos_table.to(at::kCPU).contiguous();
   const float* f = freq.data_ptr<float>();
-  const int64_t half = hd_ / 2, positions = c.max_position_embeddings;
-  cos_.resize(positions * half);
-  sin_.resize(positions * half);
-  for (int64_t p = 0; p < positions; ++p)
+  const int64_t half = hd_ / 2;
+  positions_ = std::min(std::max<int64_t>(positions, 0), c.max_position_embeddings);
+  cos_.resize(positions_ * half);
+  sin_.resize(positions_ * half);
+  for (int64_t p = 0; p < positions_; ++p)
     for (int64_t i = 0; i < half; ++i) {
       const float angle = static_cast<float>(p) * f[i];
       cos_[p * half + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
@@ -145,8 +172,9 @@ at::Tensor FusedDecoder::step(const at::Tensor& ids, const at::Tensor& positions
   for (int64_t b = 0; b < B; ++b) {
     if (idp[b] < 0 || idp[b] >= V_)
       throw Error("token id " + std::to_string(idp[b]) + " is outside the vocabulary");
-    if (pp[b] < 0 || pp[b] >= static_cast<int64_t>(cos_.size()) / half)
-      throw Error("position " + std::to_string(pp[b]) + " is outside the model's context");
+    if (pp[b] < 0 || pp[b] >= positions_)
+      throw Error("position " + std::to_string(pp[b]) + " is outside the decoder's " +
+                  std::to_string(positions_) + " positions");
     std::copy_n(ep + idp[b] * D_, D_, xp + b * D_);
   }
   if (key_valid.defined() &&
@@ -163,7 +191,7 @@ at::Tensor FusedDecoder::step(const at::Tensor& ids, const at::Tensor& positions
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& L = layers_[l];
     rms_norm_rows(xp, D_, np, D_, B, D_, L.in_norm, eps_);
-    linear_rows(qkv, normed, L.qkv_t, L.qkv_bias, /*accumulate=*/false);
+    blocks(qkv, normed, L.qkv_t, L.qkv_bias);
     float* kc = cache.k[l].data_ptr<float>();
     float* vc = cache.v[l].data_ptr<float>();
     const auto st = cache.k[l].strides();  // [B, KV, capacity, hd] in any order of the first three
@@ -187,7 +215,7 @@ at::Tensor FusedDecoder::step(const at::Tensor& ids, const at::Tensor& positions
                : one_token_attention(q, k, v, bias);
     linear_rows(x, attn.view({B, H_ * hd_}), L.o_t, {}, /*accumulate=*/true);
     rms_norm_rows(xp, D_, np, D_, B, D_, L.post_norm, eps_);
-    linear_rows(gate_up, normed, L.gate_up_t, {}, /*accumulate=*/false);
+    blocks(gate_up, normed, L.gate_up_t, {});
     at::silu_out(act, gate_up.narrow(1, 0, I_));
     act.mul_(gate_up.narrow(1, I_, I_));
     linear_rows(x, act, L.down_t, {}, /*accumulate=*/true);

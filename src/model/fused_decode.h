@@ -25,16 +25,19 @@ class FusedDecoder {
   // a head size the one-token attention kernel has a copy for.
   static bool applies(const CausalLM& model);
 
-  // Packs the model's weights for decoding (copies of q/k/v and gate/up, concatenated): the model's weights
-  // must not change while this lives (sampling runs under InferenceMode). Throws when !applies(model).
-  explicit FusedDecoder(CausalLM& model);
+  // Takes the model's weights for decoding positions [0, positions) — q/k/v and gate/up packed into one copy
+  // each where they total at most `pack_bytes` (the presets' models), views of them otherwise: the model's
+  // weights must not change while this lives (sampling runs under InferenceMode). Throws when
+  // !applies(model).
+  static constexpr int64_t kPackBytes = int64_t{32} << 20;
+  FusedDecoder(CausalLM& model, int64_t positions, int64_t pack_bytes = kPackBytes);
 
   // ids, positions: [B] int64; key_valid: [B, cache.length + 1] bool (false: a padding key), or undefined
   // when every key is valid. Writes each layer's key and value at column cache.length, advances it, and
   // returns the logits [B, V]. With a `prefix`, each row attends over its prompt's shared columns first and
   // then over its cache (the prompt's columns are not in it). The cache's tensors may be any permutation of
   // [B, KV, capacity, hd] with hd contiguous (the sampler's are position-major, see sampler.cpp). B ≥ 1 rows
-  // of the cache's batch; a position outside the model's context or an id outside its vocabulary is an Error.
+  // of the cache's batch; a position outside [0, positions) or an id outside its vocabulary is an Error.
   at::Tensor step(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& key_valid,
                   KVCache& cache, const SharedPrefix* prefix = nullptr) const;
 
@@ -42,14 +45,16 @@ class FusedDecoder {
   struct Layer {
     // Weights as [in, out] views of the packed [out, in] matrices: GEMMs take the views, one row (B = 1)
     // takes a GEMV on the matrix, which streams it once where a one-row GEMM would pack all of it.
-    at::Tensor qkv_t, qkv_bias;  // [D, (H + 2 KV) hd]; bias undefined without one
-    at::Tensor o_t, gate_up_t, down_t;
+    std::vector<at::Tensor> qkv_t, qkv_bias;  // q, k, v: packed [D, (H + 2 KV) hd] or one each; biases
+    std::vector<at::Tensor> gate_up_t;        // gate, up: packed [D, 2 I] or one each; undefined biases
+    at::Tensor o_t, down_t;
     const float *in_norm, *post_norm, *q_norm = nullptr, *k_norm = nullptr;
   };
   CausalLM model_;
   std::vector<Layer> layers_;
   at::Tensor embed_, lm_t_, final_norm_;
-  std::vector<float> cos_, sin_;  // [max_position_embeddings, hd / 2]
+  std::vector<float> cos_, sin_;  // [positions_, hd / 2]
+  int64_t positions_ = 0;
   int64_t D_, H_, KV_, hd_, I_, V_;
   float eps_;
 };

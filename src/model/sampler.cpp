@@ -215,7 +215,7 @@ Generation generate(CausalLM& model, const std::vector<std::vector<int>>& prompt
   s.done.assign(B, false);
   s.remaining = B;
 
-  if (opts.use_cache && FusedDecoder::applies(model)) s.fused.emplace(model);
+  if (opts.use_cache && FusedDecoder::applies(model)) s.fused.emplace(model, s.P + steps);
   at::Tensor logits = prefill(model, s, prompts, steps, opts);
   for (int64_t t = 0; t < steps && s.remaining > 0; ++t) {
     std::vector<std::mt19937_64*> rngs;
