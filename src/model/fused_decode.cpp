@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "model/gemv.h"
 #include "model/one_token_attention.h"
 
 namespace handoff {
@@ -40,13 +41,17 @@ const float* param(const RMSNorm& n) {
 }
 
 // out = x · wt (+ bias) for rows x [B, in] and wt [in, out] (a transposed view); `accumulate`: out += x · wt.
-// One row takes a GEMV on wt's matrix (see FusedDecoder::Layer).
+// One row takes a GEMV on wt's matrix (see FusedDecoder::Layer), with the decoder's choice between
+// OpenBLAS's and our threaded one (decoder.cpp project(), gemv.h).
 void linear_rows(at::Tensor& out, const at::Tensor& x, const at::Tensor& wt, const at::Tensor& bias,
                  bool accumulate) {
   if (x.size(0) == 1) {
     at::Tensor o = out.view({out.size(1)});
     const at::Tensor row = x.view({x.size(1)});
-    if (accumulate) {
+    if (use_parallel_gemv(wt.t())) {
+      const at::Tensor y = gemv_rows_parallel(wt.t(), row, accumulate ? at::Tensor() : bias);
+      accumulate ? o.add_(y) : o.copy_(y);
+    } else if (accumulate) {
       o.addmv_(wt.t(), row);
     } else if (bias.defined()) {
       at::addmv_out(o, bias, wt.t(), row);
