@@ -3,9 +3,10 @@
 # (issue 18): bench_sft_batches writes the batches of the quick device recipe, the peer
 # (bench/peer_pytorch_sft.py --batches) trains on them padded to each batch's longest row — at 1 and at 2
 # threads (OMP_WAIT_POLICY=PASSIVE, its better setting), the better one counts — and `handoff sft` trains on
-# the same steps: as the presets run it (whole batch, one thread), with its defaults (2 data threads), and
-# with length micro-batches (--update-tokens 512, 2 data threads). Rates are over the steps after the first
-# log interval. One run, configurations alternated within each round, median of ROUNDS.
+# the same steps: with its defaults (length micro-batches of <= 512 tokens, 2 data threads), the defaults at one
+# thread, and on whole padded batches (--update-tokens 0) at one thread (the reference checkpoints' recipe) and
+# at two. Rates are over the steps after the first log interval. One run, configurations alternated within each
+# round, median of ROUNDS.
 # Usage: bench/run_sft_peer.sh [ROUNDS] [STEPS]   (defaults 3, 120)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,9 +43,10 @@ peer() {  # threads: steps/s and padding share
 : >"$out/rounds.txt"
 for r in $(seq "$rounds"); do
   line="peer1 $(peer 1) peer2 $(peer 2)"
-  line="$line presets $(ours presets --threads 1)"
   line="$line default $(ours default)"
-  line="$line micro $(ours micro --update-tokens 512)"
+  line="$line default1 $(ours default1 --threads 1)"
+  line="$line padded1 $(ours padded1 --update-tokens 0 --threads 1)"
+  line="$line padded2 $(ours padded2 --update-tokens 0)"
   echo "$line" | tee -a "$out/rounds.txt"
 done
 python3 - "$out/rounds.txt" "$rounds" "$real_per_step" <<'PY'
@@ -57,9 +59,10 @@ pad = {n: float(rows[-1][3 * k + 2]) for k, n in enumerate(names)}
 best = max(("peer1", "peer2"), key=lambda n: med[n])
 label = {"peer1": "python3-torch, 1 thread, padded to each batch's longest row",
          "peer2": "python3-torch, 2 threads (PASSIVE), padded to each batch's longest row",
-         "presets": "handoff sft, whole batch, --threads 1 (the presets' recipe)",
-         "default": "handoff sft, defaults (2 data threads)",
-         "micro": "handoff sft, --update-tokens 512, 2 data threads"}
+         "default": "handoff sft, defaults (micro-batches of <= 512 tokens, 2 data threads)",
+         "default1": "handoff sft, defaults at --threads 1",
+         "padded1": "handoff sft, --update-tokens 0 --threads 1 (the reference checkpoints' recipe)",
+         "padded2": "handoff sft, --update-tokens 0, 2 data threads"}
 print(f"\nquick device recipe (d = 64, batch 64), {real:.0f} real tokens per step; median of {sys.argv[2]} rounds")
 print("| trainer | steps/s | real tokens/s | padding computed | vs the peer's best |\n|---|---|---|---|---|")
 for n in names:

@@ -54,9 +54,8 @@ OptionTable<SftOptions> make_table() {
           [](O & o) -> auto& { return o.stop_at_step; })
       .add<int64_t>(
           "update_tokens", "--update-tokens",
-          "Micro-batches of rows of similar length, at most this many padded tokens each (0 = the whole "
-          "batch "
-          "at once, padded to its longest row)",
+          "Micro-batches of rows of similar length, at most this many padded tokens each (default 512; 0 = "
+          "the whole batch at once, padded to its longest row, as the reference checkpoints were trained)",
           [](O & o) -> auto& { return o.update_tokens; }, c::at_least<int64_t>(0))
       .add<std::string>(
           "device", "--device", "cpu | cuda", [](O & o) -> auto& { return o.device; })
