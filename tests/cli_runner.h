@@ -12,11 +12,10 @@ struct CliResult {
   std::string output;
 };
 
-// env: assignments put before the command, e.g. "HANDOFF_KERNELS=native".
-inline CliResult run_cli(const std::string& args, const std::string& env = "") {
-  const std::string cmd = (env.empty() ? "" : env + " ") + std::string(HANDOFF_BINARY) + " " + args + " 2>&1";
+// Any shell command (a system tool beside the binary, e.g. sha256sum), output captured the same way.
+inline CliResult run_cli_shell(const std::string& command) {
   CliResult r;
-  FILE* p = popen(cmd.c_str(), "r");
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
   if (!p) return r;
   std::array<char, 4096> buf{};
   size_t n;
@@ -24,6 +23,11 @@ inline CliResult run_cli(const std::string& args, const std::string& env = "") {
   const int status = pclose(p);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+// env: assignments put before the command, e.g. "HANDOFF_KERNELS=native".
+inline CliResult run_cli(const std::string& args, const std::string& env = "") {
+  return run_cli_shell((env.empty() ? "" : env + " ") + std::string(HANDOFF_BINARY) + " " + args);
 }
 
 }  // namespace handoff::testing
