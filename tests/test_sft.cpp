@@ -7,11 +7,11 @@
 
 #include <torch/torch.h>
 
+#include "cli_runner.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "io/checkpoint.h"
 #include "rl/sft.h"
-#include "cli_runner.h"
 #include "tiny_model.h"
 
 using namespace handoff;
@@ -163,8 +163,10 @@ TEST(SftTest, DataThreadsGiveOneThreadsBytesWithMicroBatchesAndReproduce) {
 // same at 448a849, whose 900 steps gave the committed bytes — with the portable kernels (elsewhere: skipped).
 TEST(SftTest, TheReferenceDeviceRecipeKeepsItsBytes) {
   const auto dir = tmp("reference-recipe");
-  auto r = handoff::testing::run_cli("sft --role device --preset quick --steps 900 --stop-at-step 60 "
-                                     "--update-tokens 0 --threads 1 --quiet --out " + dir);
+  auto r = handoff::testing::run_cli(
+      "sft --role device --preset quick --steps 900 --stop-at-step 60 "
+      "--update-tokens 0 --threads 1 --quiet --out " +
+      dir);
   ASSERT_EQ(r.code, 0) << r.output;
   const auto state = nlohmann::json::parse(read_file(dir + "/model/trainer_state.json"));
   if (state.value("kernels", "").rfind("portable", 0) != 0)
