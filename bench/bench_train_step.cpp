@@ -34,7 +34,7 @@ void run(const char* name, ModelConfig c, int64_t batch, int64_t prompt, int64_t
     for (int64_t t = 0; t < completion; ++t) completions[b].push_back(4 + rng() % 90);
   }
   auto step = [&] {
-    auto lp = completion_logprobs(m, prompts, completions);
+    auto lp = completion_logprobs(m, prompts, completions, PromptPass::kPerRow);
     auto loss = -(lp.token_logprobs.sum() / lp.mask.sum());
     opt.zero_grad();
     loss.backward();

@@ -98,7 +98,8 @@ TEST(FusedAttentionTest, TheDecoderGivesTheLogprobsAndGradientsOfAtensOps) {
       if (fused) scope.emplace();
       EXPECT_EQ(FusedUpdateScope::active(), fused);
       for (auto& p : m->parameters()) p.mutable_grad() = at::Tensor();
-      auto lp = completion_logprobs(m, prompts, completions, share);
+      auto lp =
+          completion_logprobs(m, prompts, completions, share ? PromptPass::kShared : PromptPass::kPerRow);
       (lp.token_logprobs * weights.narrow(1, 0, lp.token_logprobs.size(1))).sum().backward();
       values.push_back(lp.token_logprobs.detach());
       grads.emplace_back();

@@ -203,7 +203,7 @@ TEST(ModelTest, SharedPromptLogprobsMatchOneSequencePerRow) {
   std::vector<at::Tensor> values, masks;
   for (bool share : {true, false}) {
     for (auto& p : m->parameters()) p.mutable_grad() = at::Tensor();
-    auto lp = completion_logprobs(m, prompts, completions, share);
+    auto lp = completion_logprobs(m, prompts, completions, share ? PromptPass::kShared : PromptPass::kPerRow);
     (lp.token_logprobs * weights.narrow(1, 0, lp.token_logprobs.size(1))).sum().backward();
     values.push_back(lp.token_logprobs.detach());
     masks.push_back(lp.mask);
@@ -256,7 +256,7 @@ TEST(LogprobsTest, MatchSamplerLogprobs) {
   o.temperature = 1.0;
   o.max_new_tokens = 8;
   auto g = generate(m, prompts, o, {3, 4});
-  auto lp = completion_logprobs(m, prompts, g.tokens);
+  auto lp = completion_logprobs(m, prompts, g.tokens, PromptPass::kShared);
   for (size_t i = 0; i < prompts.size(); ++i)
     for (size_t t = 0; t < g.tokens[i].size(); ++t)
       EXPECT_NEAR(lp.token_logprobs[i][t].item<double>(), g.logprobs[i][t], 1e-4);
@@ -324,9 +324,9 @@ TEST(ModelTest, Bf16AutocastIsCloseToFp32AndScoped) {
   // The training path (completion log-probs, used by SFT and RL losses) runs under the same autocast.
   m->autocast_bf16 = false;
   std::vector<std::vector<int>> prompts = {{1, 5, 6}, {1, 9}}, completions = {{7, 8, 9, 2}, {10, 11}};
-  auto lp32 = completion_logprobs(m, prompts, completions).token_logprobs.detach();
+  auto lp32 = completion_logprobs(m, prompts, completions, PromptPass::kShared).token_logprobs.detach();
   m->autocast_bf16 = true;
-  auto lp16 = completion_logprobs(m, prompts, completions);
+  auto lp16 = completion_logprobs(m, prompts, completions, PromptPass::kShared);
   EXPECT_EQ(lp16.token_logprobs.scalar_type(), at::kFloat);
   const double lp_diff = (lp16.token_logprobs.detach() - lp32).abs().max().item<double>();
   EXPECT_GT(lp_diff, 0.0) << "completion_logprobs ignored --precision bf16";

@@ -49,7 +49,7 @@ TEST(PolicyLossTest, GradientIsTheGroupLevelEstimator) {
   at::Tensor want = at::zeros_like(got);
   for (size_t i = 0; i < b.advantages.size(); ++i) {
     model->zero_grad();
-    auto lp = completion_logprobs(model, {b.prompts[i]}, {b.completions[i]});
+    auto lp = completion_logprobs(model, {b.prompts[i]}, {b.completions[i]}, PromptPass::kPerRow);
     lp.token_logprobs.sum().backward();
     want -= flat_grad(model) * (b.advantages[i] / static_cast<double>(b.kept_prompts));
   }
@@ -71,7 +71,7 @@ TEST(PolicyLossTest, DecisionCreditCarriesTheAdvantageFromItsTokenOn) {
   at::Tensor want = at::zeros_like(got), whole = at::zeros_like(got);
   for (size_t i = 0; i < b.advantages.size(); ++i) {
     model->zero_grad();
-    auto lp = completion_logprobs(model, {b.prompts[i]}, {b.completions[i]});
+    auto lp = completion_logprobs(model, {b.prompts[i]}, {b.completions[i]}, PromptPass::kPerRow);
     const int64_t from = b.credit_from[i];
     lp.token_logprobs.narrow(1, from, lp.token_logprobs.size(1) - from).sum().backward();
     want -= flat_grad(model) * (b.advantages[i] / static_cast<double>(b.kept_prompts));
@@ -119,7 +119,7 @@ TEST(PolicyLossTest, ClippedLossAtRatioOneHasTheSameGradient) {
   PolicyBatch b = toy_batch();
   {
     torch::NoGradGuard ng;
-    auto lp = completion_logprobs(model, b.prompts, b.completions);
+    auto lp = completion_logprobs(model, b.prompts, b.completions, PromptPass::kShared);
     for (size_t i = 0; i < b.completions.size(); ++i)
       for (size_t t = 0; t < b.completions[i].size(); ++t)
         b.old_logprobs[i][t] = lp.token_logprobs[i][t].item<float>();

@@ -105,7 +105,7 @@ CompletionLogprobs shared_prompt_logprobs(CausalLM& model, const DistinctPrompts
 }  // namespace
 
 CompletionLogprobs completion_logprobs(CausalLM& model, const std::vector<std::vector<int>>& prompts,
-                                       const std::vector<std::vector<int>>& completions, bool share_prompts) {
+                                       const std::vector<std::vector<int>>& completions, PromptPass pass) {
   const int64_t B = static_cast<int64_t>(prompts.size());
   if (completions.size() != prompts.size())
     throw Error("completion_logprobs: prompts and completions differ in count");
@@ -124,7 +124,7 @@ CompletionLogprobs completion_logprobs(CausalLM& model, const std::vector<std::v
   std::optional<Bf16Autocast> autocast;
   if (model->autocast_bf16 && model->lm_weight().scalar_type() == at::kFloat)
     autocast.emplace(model->device());
-  if (share_prompts) {
+  if (pass == PromptPass::kShared) {
     const DistinctPrompts d = distinct_prompts(prompts);
     if (static_cast<int64_t>(d.prompts.size()) < B) return shared_prompt_logprobs(model, d, completions);
   }

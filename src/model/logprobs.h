@@ -14,13 +14,15 @@ struct CompletionLogprobs {
   at::Tensor mask;            // [B, Tc] float, 1 on real completion tokens
 };
 
-// Rows with the same prompt (a GAPG group's G samples, paper §3.3) share one pass over it when share_prompts:
-// the distinct prompts run once, their keys and values are read by each of their rows' completions (the
-// gradient of every row flows back into the shared pass), 1/G of the prompt's work. The same values as one
-// sequence per row to float rounding (ModelTest.SharedPromptLogprobsMatchOneSequencePerRow).
+// How rows meet their prompts. kShared: rows with the same prompt (a GAPG group's G samples, paper §3.3)
+// share one pass over it — the distinct prompts run once, their keys and values are read by each of their
+// rows' completions (the gradient of every row flows back into the shared pass), 1/G of the prompt's work;
+// the same values as kPerRow to float rounding (ModelTest.SharedPromptLogprobsMatchOneSequencePerRow), not
+// the same bits. kPerRow: one right-padded sequence per row. No default: the choice changes a run's bytes
+// (SFT once took kShared through a default argument, and the reference checkpoints stopped retraining).
+enum class PromptPass { kPerRow, kShared };
 CompletionLogprobs completion_logprobs(CausalLM& model, const std::vector<std::vector<int>>& prompts,
-                                       const std::vector<std::vector<int>>& completions,
-                                       bool share_prompts = true);
+                                       const std::vector<std::vector<int>>& completions, PromptPass pass);
 
 // The shared-prompt form in two halves, so that one pass over a batch's distinct prompts serves all of its
 // micro-batches (the policy update, rl/policy_loss.cpp: a micro-batch's own pass computed again the prompts

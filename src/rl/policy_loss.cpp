@@ -48,7 +48,7 @@ at::Tensor policy_loss(CausalLM& model, const PolicyBatch& batch, const PolicyLo
   if (prompts && model->autocast_bf16 && model->lm_weight().scalar_type() == at::kFloat)
     autocast.emplace(model->device());
   auto lp = prompts ? completion_logprobs_after(model, *prompts->states, prompts->rows, batch.completions)
-                    : completion_logprobs(model, batch.prompts, batch.completions);
+                    : completion_logprobs(model, batch.prompts, batch.completions, PromptPass::kShared);
   autocast.reset();
   at::Tensor per_token;
   if (!o.clipped) {
@@ -176,7 +176,8 @@ double policy_update(CausalLM& model, torch::optim::Optimizer& opt, const Policy
     old_lp.push_back(old_logprobs_tensor(parts[k], model->device()));
     if (o.kl_coef > 0) {
       torch::NoGradGuard ng;
-      ref_lp[k] = completion_logprobs(*reference, parts[k].prompts, parts[k].completions).token_logprobs;
+      ref_lp[k] = completion_logprobs(*reference, parts[k].prompts, parts[k].completions, PromptPass::kShared)
+                      .token_logprobs;
     }
   }
   const PolicyLossOptions lo{o.ppo_epochs > 1, o.clip_eps, o.kl_coef, tokens};

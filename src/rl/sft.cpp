@@ -123,7 +123,7 @@ double sft_update(CausalLM& model, torch::optim::Optimizer& opt, SftBatch b, con
         // One sequence per row: an SFT batch's random items rarely share a prompt, and the shared-prompt
         // pass (the policy update's) sums in another order where they do — which alone moved the reference
         // device off its bytes on the recipe's learning knee (models/device-chain/README.md).
-        auto lp = completion_logprobs(model, parts[k].prompts, parts[k].completions, /*share_prompts=*/false);
+        auto lp = completion_logprobs(model, parts[k].prompts, parts[k].completions, PromptPass::kPerRow);
         return -(lp.token_logprobs.sum() / at::scalar_tensor(n_tokens, lp.mask.options()));
       },
       model->parameters());
